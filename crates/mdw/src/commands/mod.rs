@@ -1,0 +1,39 @@
+//! One module per verb. `run` dispatches.
+
+pub mod cc;
+pub mod config;
+pub mod control;
+pub mod demo;
+pub mod down;
+pub mod events;
+pub mod logs;
+pub mod serve;
+pub mod status;
+pub mod up;
+pub mod wait;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let addr = cli.russell;
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Up(args) => up::run(&addr, args),
+        Command::Down(args) => down::run(&addr, args),
+        Command::Cc(args) => cc::run(&addr, args),
+        Command::Status(args) => status::run(&addr, args),
+        Command::StartAll(args) => control::start_all(&addr, args),
+        Command::StopAll(args) => control::stop_all(&addr, args),
+        Command::Start(args) => control::start(&addr, args),
+        Command::Stop(args) => control::stop(&addr, args),
+        Command::Restart(args) => control::restart(&addr, args),
+        Command::Logs(args) => logs::run(&addr, args),
+        Command::Events(args) => events::run(&addr, args),
+        Command::Wait(args) => wait::run(&addr, args),
+        Command::Config(args) => config::run(args),
+        Command::Demo(args) => demo::run(args),
+    }
+}

@@ -1,0 +1,178 @@
+//! The validated configuration: what the rest of mdw accepts.
+//!
+//! These types are produced only by [`crate::load`] / [`crate::parse`] after every check
+//! passed, so consumers never re-validate. Names in `dependencies` are already resolved to
+//! the `short_name` of a service or an external.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A whole, valid services file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file this was read from (absolute), for messages.
+    pub source: PathBuf,
+    /// The `[russell]` table.
+    pub russell: RussellSettings,
+    /// The `[logs]` table.
+    pub logs: LogSettings,
+    /// Managed services, in file order.
+    pub services: Vec<Service>,
+    /// Checked-only dependencies (Ollama, PostgreSQL, a toolchain, a model), in file order.
+    pub externals: Vec<External>,
+}
+
+/// Russell's own settings (`[russell]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RussellSettings {
+    /// gRPC listen address; default 127.0.0.1:9100.
+    pub listen: SocketAddr,
+    /// State directory (lock, PID file, state file, logs, FIFOs); absolute.
+    /// Default: `.russell` next to the config file.
+    pub state_dir: PathBuf,
+    /// When set, every API call but health needs `authorization: Bearer <token>`.
+    pub token_file: Option<PathBuf>,
+    /// On start, bring every service to its desired state (default true).
+    pub autostart: bool,
+}
+
+/// Log capture settings (`[logs]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSettings {
+    /// Rotate a service's log file when it reaches this many bytes (default 10 MiB).
+    pub max_file_size: u64,
+    /// Rotated files kept per service besides the current one (default 5).
+    pub max_files: u32,
+    /// Lines kept in memory per service for tails and late subscribers (default 1000).
+    pub tail_lines: usize,
+}
+
+/// One managed service (`[[services]]`), defaults already applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    /// Display name, e.g. "Kant".
+    pub name: String,
+    /// Identifier: `[a-z0-9_-]+`, unique; used in file names and on the command line.
+    pub short_name: String,
+    pub description: String,
+    pub grpc_port: Option<u16>,
+    pub http_port: Option<u16>,
+    /// Program and arguments. The program is absolute when it was a relative path in the
+    /// file (resolved against the file's folder), `{mdw}` is replaced by the running mdw
+    /// executable, a bare name (`python3`) is left for PATH lookup.
+    pub command: Vec<String>,
+    /// Absolute working directory (default: the config file's folder).
+    pub working_dir: PathBuf,
+    /// Extra environment, applied after `env_file` (so `env` wins).
+    pub env: BTreeMap<String, String>,
+    /// `KEY=VALUE` file read at every spawn (absolute path).
+    pub env_file: Option<PathBuf>,
+    /// short_names of services or externals this one needs healthy before it starts.
+    pub dependencies: Vec<String>,
+    /// Orders ties between services that may start together (lower first; default 0).
+    pub start_order: i64,
+    /// Start attempts, and automatic restarts before `failed` (default 3; 0 = no restart).
+    pub max_retries: u32,
+    /// Signal sent to the process group on stop (default SIGTERM).
+    pub stop_signal: StopSignal,
+    /// Grace period after `stop_signal` before SIGKILL (default 10s).
+    pub stop_timeout: Duration,
+    pub on_port_conflict: PortConflictPolicy,
+    /// First restart delay (default 1s; zero = at once); doubles per attempt.
+    pub restart_backoff: Duration,
+    /// Cap on the restart delay (default 30s).
+    pub restart_backoff_max: Duration,
+    /// Healthy this long and the restart counter resets (default 60s).
+    pub restart_reset_after: Duration,
+    /// Restart this service's dependents after it comes back from a restart (default false).
+    pub restart_dependents: bool,
+    pub health_check: HealthCheck,
+}
+
+impl Service {
+    /// The configured ports, gRPC first.
+    pub fn ports(&self) -> Vec<u16> {
+        self.grpc_port.into_iter().chain(self.http_port).collect()
+    }
+}
+
+/// A checked-only dependency (`[[externals]]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct External {
+    pub name: String,
+    pub short_name: String,
+    pub description: String,
+    /// Soft dependency: dependents wait for it at most `health_check.start_timeout`, then
+    /// start anyway with a warning (default false).
+    pub optional: bool,
+    pub health_check: HealthCheck,
+}
+
+/// How and how often health is probed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthCheck {
+    pub probe: Probe,
+    /// Time between probes (default 10s).
+    pub interval: Duration,
+    /// Per-probe timeout, below `interval` (default 3s).
+    pub timeout: Duration,
+    /// Consecutive failures before a running service counts unhealthy (default 3).
+    pub failure_threshold: u32,
+    /// Consecutive successes before an unhealthy service counts healthy again (default 1).
+    pub success_threshold: u32,
+    /// Bound on the wait for the first healthy probe after a spawn (default 30s).
+    pub start_timeout: Duration,
+}
+
+/// What one probe does. Targets are fully resolved: services probe 127.0.0.1 on their
+/// configured port; externals probe the address given in the file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Probe {
+    /// No check configured: healthy as soon as the process runs.
+    None,
+    /// `grpc.health.v1.Health/Check` at `addr` ("host:port"); `service` "" = whole server.
+    Grpc { addr: String, service: String },
+    /// HTTP GET `url`; 2xx is healthy, and the body must contain `expect_body` when set.
+    Http {
+        url: String,
+        expect_body: Option<String>,
+    },
+    /// TCP connect to `addr` ("host:port").
+    Tcp { addr: String },
+    /// Run `command`; exit status 0 is healthy.
+    Exec { command: Vec<String> },
+}
+
+/// A stop signal, by number and name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopSignal {
+    /// e.g. 15
+    pub number: i32,
+    /// e.g. "SIGTERM"
+    pub name: &'static str,
+}
+
+/// What to do when a configured port is already taken before a spawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PortConflictPolicy {
+    /// Adopt a healthy holder; replace a holder that is recognisably this service;
+    /// otherwise refuse and touch nothing.
+    #[default]
+    Adopt,
+    /// Stop the holder gracefully, then start (the plan's behaviour; opt-in).
+    Kill,
+    /// Refuse.
+    Fail,
+}
+
+/// The dependency levels of a config: each level may start in parallel once every earlier
+/// level it depends on is healthy. Within a level, services are ordered by start_order,
+/// then file order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartPlan {
+    /// short_names of services (not externals) per level; level 0 depends on nothing
+    /// but externals.
+    pub levels: Vec<Vec<String>>,
+}

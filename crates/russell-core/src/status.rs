@@ -1,0 +1,230 @@
+//! What Russell knows and tells: snapshots, events, start results, log lines.
+//!
+//! These are the types the API layer converts to the wire. They are plain data; the
+//! orchestrator publishes snapshots on a `watch` channel and events on a `broadcast`.
+
+use std::time::{Duration, SystemTime};
+
+/// Lifecycle state of a managed service (DESIGN.md "Core model").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServiceState {
+    Stopped,
+    /// Waiting for dependencies to become healthy.
+    Waiting,
+    /// Spawned (or adopted), not yet healthy.
+    Starting,
+    /// Healthy.
+    Running,
+    /// Running, but failure_threshold consecutive probes failed.
+    Unhealthy,
+    /// In restart backoff.
+    Restarting,
+    Stopping,
+    /// Gave up; `last_error` says why.
+    Failed,
+}
+
+impl ServiceState {
+    /// Lowercase name as DESIGN.md and the CLI spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stopped => "stopped",
+            Self::Waiting => "waiting",
+            Self::Starting => "starting",
+            Self::Running => "running",
+            Self::Unhealthy => "unhealthy",
+            Self::Restarting => "restarting",
+            Self::Stopping => "stopping",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Russell's overall phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrchestratorPhase {
+    Starting,
+    Running,
+    Stopping,
+    Stopped,
+}
+
+impl OrchestratorPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Running => "running",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+/// Health of an external dependency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExternalState {
+    /// Not probed yet.
+    Unknown,
+    Healthy,
+    Unhealthy,
+}
+
+/// One consistent picture of everything, published after every change.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub phase: OrchestratorPhase,
+    /// When this Russell started.
+    pub started_at: SystemTime,
+    /// Services in config order.
+    pub services: Vec<ServiceStatus>,
+    pub externals: Vec<ExternalStatus>,
+}
+
+/// Status of one managed service.
+#[derive(Debug, Clone)]
+pub struct ServiceStatus {
+    pub name: String,
+    pub short_name: String,
+    pub description: String,
+    pub grpc_port: Option<u16>,
+    pub http_port: Option<u16>,
+    pub state: ServiceState,
+    /// Last health verdict (after thresholds).
+    pub healthy: bool,
+    /// PID of the process (group leader) when one runs.
+    pub pid: Option<u32>,
+    /// Command line of the process when adopted (what /proc says), else the configured one.
+    pub command: Vec<String>,
+    /// When the current process was spawned or adopted.
+    pub started_at: Option<SystemTime>,
+    /// Automatic restarts since the counter last reset.
+    pub restart_count: u32,
+    /// Why it is not running / last failure; empty when none.
+    pub last_error: String,
+    pub last_health_check: Option<SystemTime>,
+    /// Last probe's error text, empty when it passed.
+    pub last_probe_error: String,
+    /// A process Russell did not spawn (port holder or left by a previous Russell).
+    pub adopted: bool,
+    /// short_names this service depends on.
+    pub dependencies: Vec<String>,
+    /// CPU use of the whole process group, percent of one core (sampled).
+    pub cpu_percent: f32,
+    /// Resident memory of the whole process group in bytes (sampled).
+    pub rss_bytes: u64,
+    /// Timing of the last start, for the critical-chain view.
+    pub timing: StartTiming,
+    /// The user asked for this service to be stopped (kept across Russell restarts).
+    pub stopped_by_user: bool,
+}
+
+/// When the last start of a service happened.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StartTiming {
+    /// Start requested (it began waiting for dependencies).
+    pub requested_at: Option<SystemTime>,
+    pub spawned_at: Option<SystemTime>,
+    pub healthy_at: Option<SystemTime>,
+}
+
+/// Status of one external dependency.
+#[derive(Debug, Clone)]
+pub struct ExternalStatus {
+    pub name: String,
+    pub short_name: String,
+    pub description: String,
+    pub optional: bool,
+    pub state: ExternalState,
+    pub last_error: String,
+    pub last_health_check: Option<SystemTime>,
+}
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    Starting,
+    Started,
+    Healthy,
+    Unhealthy,
+    HealthCheckFailed,
+    Exited,
+    Restarting,
+    Failed,
+    Stopping,
+    Stopped,
+    Adopted,
+    PortConflict,
+    Waiting,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Started => "started",
+            Self::Healthy => "healthy",
+            Self::Unhealthy => "unhealthy",
+            Self::HealthCheckFailed => "health_check_failed",
+            Self::Exited => "exited",
+            Self::Restarting => "restarting",
+            Self::Failed => "failed",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::Adopted => "adopted",
+            Self::PortConflict => "port_conflict",
+            Self::Waiting => "waiting",
+        }
+    }
+}
+
+/// One event on the broadcast channel.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub kind: EventKind,
+    /// short_name of the service or external.
+    pub service: String,
+    /// Human-readable detail (exit code, signal, attempt and delay, reason, PID, port).
+    pub message: String,
+    pub timestamp: SystemTime,
+    /// The service's state after this event.
+    pub state: ServiceState,
+    pub pid: Option<u32>,
+    /// For `Exited`: exit code if it exited.
+    pub exit_code: Option<i32>,
+    /// For `Exited`: signal number if killed by one.
+    pub signal: Option<i32>,
+    /// For `Restarting`: attempt number (1-based) and delay.
+    pub attempt: Option<u32>,
+    pub delay: Option<Duration>,
+}
+
+/// The plan's ServiceStartResult.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartResult {
+    pub name: String,
+    pub success: bool,
+    pub error: String,
+    pub attempts: u32,
+}
+
+/// Which stream a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}
+
+/// One captured line.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    /// short_name of the service.
+    pub service: String,
+    pub stream: LogStream,
+    pub timestamp: SystemTime,
+    pub line: String,
+}
+
+/// Uptime helper for display layers.
+pub fn uptime(started_at: Option<SystemTime>, now: SystemTime) -> Option<Duration> {
+    started_at.and_then(|t| now.duration_since(t).ok())
+}
