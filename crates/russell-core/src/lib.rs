@@ -2,7 +2,9 @@
 //! owns its process, state and timers. See DESIGN.md "Core model".
 
 pub mod error;
+pub mod orchestrator;
 pub mod status;
 
 pub use error::CoreError;
+pub use orchestrator::{Orchestrator, SpawnOptions};
 pub use status::*;
