@@ -2,7 +2,10 @@
 //! owns its process, state and timers. See DESIGN.md "Core model".
 
 pub mod error;
+pub mod health;
 pub mod orchestrator;
+pub mod ports;
+pub mod resources;
 pub mod status;
 
 pub use error::CoreError;
