@@ -1,1 +1,222 @@
-//! mdw-demo
+//! The stand-in service: a small, configurable process that behaves like a real service for
+//! the default config and for tests (`mdw demo` and the standalone `mdw-demo` binary).
+//!
+//! Theory of operation: one current-thread tokio runtime runs one `select!` loop that owns
+//! every timer (ready, unhealthy, exit, log lines) and every signal (SIGTERM, SIGINT,
+//! SIGUSR1). Health lives in [`Health`], shared with the HTTP and gRPC servers, which run as
+//! spawned tasks once the ports are bound. The loop ends with the exit code; dropping the
+//! runtime drops the servers.
+
+mod grpc;
+mod http;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::time::{Instant, MissedTickBehavior, sleep_until};
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+/// Options of the stand-in service (the CLI contract shared by all tests).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Name shown in log lines and in the HTTP health body.
+    #[arg(long, default_value = "demo")]
+    pub name: String,
+    /// Serve HTTP health on 127.0.0.1:PORT.
+    #[arg(long, value_name = "PORT")]
+    pub http_port: Option<u16>,
+    /// HTTP health path: 200 "ok <name>" when healthy, 503 when not.
+    #[arg(long, value_name = "PATH", default_value = "/health")]
+    pub health_path: String,
+    /// Serve grpc.health.v1 on 127.0.0.1:PORT (SERVING when healthy, NOT_SERVING when not).
+    #[arg(long, value_name = "PORT")]
+    pub grpc_port: Option<u16>,
+    /// Bind the ports only after this long (before that nothing listens), e.g. 500ms, 2s.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub ready_after: Option<Duration>,
+    /// Exit with --exit-code after this long (counted from process start).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub exit_after: Option<Duration>,
+    /// Exit code used by --exit-after.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub exit_code: u8,
+    /// Turn unhealthy this long after process start; SIGUSR1 toggles health at any time.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub unhealthy_after: Option<Duration>,
+    /// Ignore SIGTERM (only SIGKILL or SIGINT ends the process).
+    #[arg(long)]
+    pub ignore_sigterm: bool,
+    /// Spawn `sleep 100000` in the same process group and print `grandchild <pid>`.
+    #[arg(long)]
+    pub spawn_grandchild: bool,
+    /// Print N numbered lines a second, alternating stdout and stderr.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub log_rate: u32,
+    /// Extra text in the HTTP health body (for expect_body checks).
+    #[arg(long, value_name = "TEXT")]
+    pub body: Option<String>,
+}
+
+/// Runs the stand-in until a signal or `--exit-after` ends it; returns the exit code.
+pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    runtime.block_on(serve(args))
+}
+
+/// The service's health, read by the HTTP handler and pushed to the gRPC health reporter.
+struct Health {
+    healthy: AtomicBool,
+    reporter: HealthReporter,
+}
+
+impl Health {
+    fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    async fn set(&self, healthy: bool) {
+        self.healthy.store(healthy, Ordering::Relaxed);
+        let status = if healthy {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        self.reporter.set_service_status("", status).await;
+    }
+}
+
+/// Writes one line to stdout; a closed pipe (the reader went away) is not our problem.
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Writes one line to stderr, ignoring a closed pipe.
+fn say_err(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+async fn serve(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let start = Instant::now();
+    let name = args.name.clone();
+
+    // Signals first, so that a SIGTERM during --ready-after is already handled.
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let mut sigusr1 = signal(SignalKind::user_defined1()).context("cannot listen for SIGUSR1")?;
+
+    if args.spawn_grandchild {
+        // Same process group on purpose: a group stop must reach it. Not waited for; it
+        // dies with the group.
+        let child = std::process::Command::new("sleep")
+            .arg("100000")
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .context("cannot spawn the grandchild `sleep 100000`")?;
+        say(&format!("grandchild {}", child.id()));
+    }
+
+    let (reporter, grpc_service) = tonic_health::server::health_reporter();
+    let health = Arc::new(Health {
+        healthy: AtomicBool::new(true),
+        reporter,
+    });
+    health.set(true).await;
+
+    let ready_at = start + args.ready_after.unwrap_or_default();
+    let mut ready = false;
+    let unhealthy_at = args.unhealthy_after.map(|d| start + d);
+    let mut unhealthy_done = unhealthy_at.is_none();
+    let exit_at = args.exit_after.map(|d| start + d);
+    // Far enough never to fire; only polled when the matching guard allows it.
+    let never = start + Duration::from_secs(100 * 365 * 24 * 3600);
+
+    let log_rate = args.log_rate;
+    let mut log_tick = tokio::time::interval(if log_rate == 0 {
+        Duration::from_secs(3600)
+    } else {
+        (Duration::from_secs(1) / log_rate).max(Duration::from_millis(10))
+    });
+    log_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut lines_written: u64 = 0;
+
+    let mut grpc_service = Some(grpc_service);
+    loop {
+        tokio::select! {
+            () = sleep_until(ready_at), if !ready => {
+                ready = true;
+                if let Some(port) = args.http_port {
+                    let listener = bind(port, "http").await?;
+                    let server = http::Server {
+                        name: name.clone(),
+                        path: args.health_path.clone(),
+                        body: args.body.clone(),
+                        health: health.clone(),
+                    };
+                    tokio::spawn(server.serve(listener));
+                    say(&format!("{name}: http health on http://127.0.0.1:{port}{}", args.health_path));
+                }
+                if let (Some(port), Some(service)) = (args.grpc_port, grpc_service.take()) {
+                    let listener = bind(port, "grpc").await?;
+                    tokio::spawn(grpc::serve(service, listener));
+                    say(&format!("{name}: grpc health on 127.0.0.1:{port}"));
+                }
+                say("ready");
+            }
+            () = sleep_until(unhealthy_at.unwrap_or(never)), if !unhealthy_done => {
+                unhealthy_done = true;
+                health.set(false).await;
+                say(&format!("{name}: unhealthy (--unhealthy-after)"));
+            }
+            () = sleep_until(exit_at.unwrap_or(never)), if exit_at.is_some() => {
+                say(&format!("{name}: exiting with code {} (--exit-after)", args.exit_code));
+                return Ok(ExitCode::from(args.exit_code));
+            }
+            _ = log_tick.tick(), if log_rate > 0 => {
+                let due = (start.elapsed().as_secs_f64() * f64::from(log_rate)) as u64;
+                while lines_written < due {
+                    lines_written += 1;
+                    if lines_written % 2 == 1 {
+                        say(&format!("{name} line {lines_written} stdout"));
+                    } else {
+                        say_err(&format!("{name} line {lines_written} stderr"));
+                    }
+                }
+            }
+            _ = sigterm.recv() => {
+                if args.ignore_sigterm {
+                    say(&format!("{name}: ignoring SIGTERM (--ignore-sigterm)"));
+                } else {
+                    say(&format!("{name}: SIGTERM, exiting"));
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            _ = sigint.recv() => {
+                say(&format!("{name}: SIGINT, exiting"));
+                return Ok(ExitCode::SUCCESS);
+            }
+            _ = sigusr1.recv() => {
+                let healthy = !health.is_healthy();
+                health.set(healthy).await;
+                say(&format!("{name}: {} (SIGUSR1)", if healthy { "healthy" } else { "unhealthy" }));
+            }
+        }
+    }
+}
+
+async fn bind(port: u16, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(("127.0.0.1", port)).await.with_context(|| {
+        format!("cannot listen for {what} on 127.0.0.1:{port} (is another process holding the port?)")
+    })
+}

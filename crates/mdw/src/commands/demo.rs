@@ -1,12 +1,15 @@
-//! `mdw demo` (not built yet).
+//! `mdw demo`: the stand-in service (crate mdw-demo), for the default config and for tests.
 
 use std::process::ExitCode;
 
-/// Options of `mdw demo`.
+/// Options of `mdw demo` (identical to the `mdw-demo` binary).
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub demo: mdw_demo::DemoArgs,
+}
 
-/// Runs `mdw demo`.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("mdw demo is not built yet")
+/// Runs the stand-in service in the foreground until a signal or `--exit-after` ends it.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    mdw_demo::run(args.demo)
 }
