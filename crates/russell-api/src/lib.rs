@@ -1,5 +1,5 @@
 //! Russell's wire contract: generated gRPC types, a typed client, and (feature `server`)
-//! the server over russell-core.
+//! the server over russell-core plus the daemon that hosts it.
 
 /// Generated from `proto/mdw/russell/v1/russell.proto`.
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
@@ -10,3 +10,13 @@ pub mod pb {
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         include_bytes!(concat!(env!("OUT_DIR"), "/russell_descriptor.bin"));
 }
+
+pub mod client;
+#[cfg(feature = "server")]
+pub mod convert;
+#[cfg(feature = "server")]
+pub mod daemon;
+#[cfg(feature = "server")]
+pub mod server;
+
+pub use client::{Client, ClientError, connect};

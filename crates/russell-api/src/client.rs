@@ -1,0 +1,165 @@
+//! The typed client: a [`pb::russell_service_client::RussellServiceClient`] over one
+//! channel, with an interceptor that adds `authorization: Bearer <token>` when the
+//! environment provides a token (`MDW_RUSSELL_TOKEN`, or a file named by
+//! `MDW_RUSSELL_TOKEN_FILE`).
+
+use std::time::Duration;
+
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::pb::russell_service_client::RussellServiceClient;
+
+/// Environment variable holding the API token.
+pub const TOKEN_ENV: &str = "MDW_RUSSELL_TOKEN";
+/// Environment variable naming a file that holds the API token.
+pub const TOKEN_FILE_ENV: &str = "MDW_RUSSELL_TOKEN_FILE";
+
+/// How long a connection attempt may take before Russell counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A connected Russell client.
+pub type Client = RussellServiceClient<InterceptedService<Channel, BearerAuth>>;
+
+/// Why no client could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The address is not a usable URI.
+    #[error("'{addr}' is not a valid Russell address (expected HOST:PORT, e.g. 127.0.0.1:9100)")]
+    BadAddress {
+        addr: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// Nothing answered at the address.
+    #[error("Russell is not reachable at {addr} — start it with: mdw up")]
+    Unreachable {
+        addr: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The token file could not be read.
+    #[error("cannot read the token file {path} (named by {TOKEN_FILE_ENV})")]
+    TokenFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The token has characters that cannot go into a header.
+    #[error("the Russell token from {from} contains characters not allowed in a header")]
+    BadToken { from: &'static str },
+}
+
+/// Adds `authorization: Bearer <token>` to every request when a token is set.
+#[derive(Debug, Clone, Default)]
+pub struct BearerAuth {
+    header: Option<MetadataValue<Ascii>>,
+}
+
+impl BearerAuth {
+    /// An interceptor that sends `token` (none: sends nothing).
+    pub fn new(token: Option<&str>) -> Result<Self, ClientError> {
+        let header = match token {
+            None => None,
+            Some(t) => Some(
+                format!("Bearer {}", t.trim())
+                    .parse()
+                    .map_err(|_| ClientError::BadToken { from: "the caller" })?,
+            ),
+        };
+        Ok(Self { header })
+    }
+
+    /// The token from `MDW_RUSSELL_TOKEN` or the file named by `MDW_RUSSELL_TOKEN_FILE`.
+    pub fn from_env() -> Result<Self, ClientError> {
+        if let Ok(token) = std::env::var(TOKEN_ENV)
+            && !token.trim().is_empty()
+        {
+            return Self::new(Some(&token)).map_err(|_| ClientError::BadToken { from: TOKEN_ENV });
+        }
+        if let Ok(path) = std::env::var(TOKEN_FILE_ENV)
+            && !path.is_empty()
+        {
+            let token = std::fs::read_to_string(&path)
+                .map_err(|source| ClientError::TokenFile { path, source })?;
+            return Self::new(Some(&token)).map_err(|_| ClientError::BadToken {
+                from: TOKEN_FILE_ENV,
+            });
+        }
+        Ok(Self::default())
+    }
+}
+
+impl tonic::service::Interceptor for BearerAuth {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(h) = &self.header {
+            req.metadata_mut().insert("authorization", h.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// The URI for `addr`: `HOST:PORT` gets `http://` in front; a full URI is kept.
+pub fn endpoint(addr: &str) -> Result<Endpoint, ClientError> {
+    let uri = if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
+    Endpoint::from_shared(uri)
+        .map(|e| e.connect_timeout(CONNECT_TIMEOUT))
+        .map_err(|source| ClientError::BadAddress {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// Opens a channel to `addr` (fails fast when nothing answers).
+pub async fn channel(addr: &str) -> Result<Channel, ClientError> {
+    endpoint(addr)?
+        .connect()
+        .await
+        .map_err(|source| ClientError::Unreachable {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// Connects to Russell at `addr` with the token from the environment, if any.
+pub async fn connect(addr: &str) -> Result<Client, ClientError> {
+    let auth = BearerAuth::from_env()?;
+    let channel = channel(addr).await?;
+    Ok(RussellServiceClient::with_interceptor(channel, auth))
+}
+
+/// Whether Russell at `addr` answers its `grpc.health.v1` check with SERVING (no token
+/// needed). `Err` when nothing answers.
+pub async fn serving(addr: &str) -> Result<bool, ClientError> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let mut health = HealthClient::new(channel(addr).await?);
+    let reply = health
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await;
+    Ok(matches!(reply, Ok(r) if r.get_ref().status == ServingStatus::Serving as i32))
+}
+
+/// A one-line explanation of a failed call for people: the code, the server's message and,
+/// for connection problems, the address and a hint.
+pub fn describe_status(addr: &str, status: &tonic::Status) -> String {
+    match status.code() {
+        tonic::Code::Unavailable => format!(
+            "Russell at {addr} is unavailable ({}) — start it with: mdw up",
+            status.message()
+        ),
+        tonic::Code::Unauthenticated => format!(
+            "Russell at {addr} refused the call: {} — set {TOKEN_ENV} or {TOKEN_FILE_ENV}",
+            status.message()
+        ),
+        _ => status.message().to_string(),
+    }
+}
