@@ -1,1 +1,120 @@
-//! (being built)
+//! Who holds a TCP port: LISTEN sockets from /proc/net/tcp{,6}, mapped to processes through
+//! their socket inodes in /proc/<pid>/fd (Linux only).
+//!
+//! Used before a spawn (is the port taken, and by whom?) and to adopt or replace a holder.
+//! PID plus /proc start time identifies a process across PID reuse.
+//!
+//! These functions do blocking /proc reads; call them from `spawn_blocking` in async code.
+//! Processes of other users are only visible with root or CAP_SYS_PTRACE: then
+//! [`is_listening`] is true while [`listening_holders`] comes back empty.
+
+use std::collections::HashSet;
+
+use procfs::net::TcpState;
+use procfs::process::{FDTarget, Process};
+
+/// A process holding a listening socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortHolder {
+    /// Process ID.
+    pub pid: u32,
+    /// argv as in /proc/<pid>/cmdline (empty for kernel threads).
+    pub command_line: Vec<String>,
+    /// Start time in clock ticks after boot (/proc/<pid>/stat field 22); with `pid` it
+    /// identifies the process across PID reuse.
+    pub start_time: u64,
+}
+
+/// Socket inodes of every LISTEN row (IPv4 and IPv6, any local address) on `port`.
+fn listening_inodes(port: u16) -> HashSet<u64> {
+    let v4 = procfs::net::tcp().unwrap_or_default();
+    let v6 = procfs::net::tcp6().unwrap_or_default();
+    v4.into_iter()
+        .chain(v6)
+        .filter(|row| row.state == TcpState::Listen && row.local_address.port() == port)
+        .map(|row| row.inode)
+        .filter(|&inode| inode != 0)
+        .collect()
+}
+
+/// True when some socket listens on `port` (any address). Reads only /proc/net/tcp{,6}.
+pub fn is_listening(port: u16) -> bool {
+    !listening_inodes(port).is_empty()
+}
+
+/// Every process with a LISTEN socket on `port`, sorted by PID. Several processes can share
+/// one socket (a forking server); processes that exit mid-scan or cannot be read are skipped.
+pub fn listening_holders(port: u16) -> Vec<PortHolder> {
+    let inodes = listening_inodes(port);
+    if inodes.is_empty() {
+        return Vec::new();
+    }
+    let Ok(processes) = procfs::process::all_processes() else {
+        return Vec::new();
+    };
+    let mut holders: Vec<PortHolder> = processes
+        .filter_map(Result::ok)
+        .filter(|process| holds_any(process, &inodes))
+        .filter_map(|process| {
+            let pid = u32::try_from(process.pid).ok()?;
+            let start_time = process.stat().ok()?.starttime;
+            let command_line = process.cmdline().unwrap_or_default();
+            Some(PortHolder {
+                pid,
+                command_line,
+                start_time,
+            })
+        })
+        .collect();
+    holders.sort_by_key(|holder| holder.pid);
+    holders
+}
+
+/// True when one of `process`'s file descriptors is a socket in `inodes`.
+fn holds_any(process: &Process, inodes: &HashSet<u64>) -> bool {
+    let Ok(fds) = process.fd() else {
+        return false;
+    };
+    fds.filter_map(Result::ok)
+        .any(|fd| matches!(fd.target, FDTarget::Socket(inode) if inodes.contains(&inode)))
+}
+
+/// The process's start time in clock ticks after boot, or None when it does not exist.
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    let process = Process::new(i32::try_from(pid).ok()?).ok()?;
+    Some(process.stat().ok()?.starttime)
+}
+
+/// The process's argv, or None when it does not exist (or cannot be read).
+pub fn command_line(pid: u32) -> Option<Vec<String>> {
+    let process = Process::new(i32::try_from(pid).ok()?).ok()?;
+    process.cmdline().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_listener_is_found_with_our_pid_and_start_time() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        assert!(is_listening(port));
+        let holders = listening_holders(port);
+        let me = std::process::id();
+        assert_eq!(holders.len(), 1, "{holders:?}");
+        assert_eq!(holders[0].pid, me);
+        assert_eq!(Some(holders[0].start_time), process_start_time(me));
+        assert_eq!(Some(holders[0].command_line.clone()), command_line(me));
+        drop(listener);
+        assert!(!is_listening(port));
+        assert!(listening_holders(port).is_empty());
+    }
+
+    #[test]
+    fn missing_process_is_none() {
+        // PIDs are below 2^22 on Linux.
+        assert_eq!(process_start_time(u32::MAX - 1), None);
+        assert_eq!(command_line(u32::MAX - 1), None);
+    }
+}
