@@ -1,12 +1,258 @@
-//! `mdw config check` (not built yet).
+//! `mdw config check [PATH] [--json]`: validates a services file and prints its start plan,
+//! or every problem in it (exit 1).
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
+
+use russell_config::{Config, ConfigErrors, HealthCheck, Probe};
+use serde_json::{Value, json};
+
+/// Options of `mdw config`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+/// What to do with a services file.
+#[derive(Debug, clap::Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a services file and print its start plan (exit 1 and every problem if invalid).
+    Check(CheckArgs),
+}
 
 /// Options of `mdw config check`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct CheckArgs {
+    /// The services file.
+    #[arg(default_value = "configs/services.toml")]
+    pub path: PathBuf,
+    /// Print one JSON document (valid or not) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
 
-/// Runs `mdw config check`.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("mdw config check is not built yet")
+/// Runs `mdw config …`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        ConfigCommand::Check(check) => run_check(&check),
+    }
+}
+
+fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let result = russell_config::load(&args.path);
+    let valid = result.is_ok();
+    let output = match (&result, args.json) {
+        (Ok(config), true) => serde_json::to_string_pretty(&config_json(config))?,
+        (Err(errors), true) => serde_json::to_string_pretty(&json!({
+            "valid": false,
+            "file": args.path,
+            "errors": errors,
+        }))?,
+        (Ok(config), false) => plan_text(&args.path, config),
+        (Err(errors), false) => {
+            eprintln!("{}", errors_text(&args.path, errors));
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    println!("{output}");
+    Ok(if valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn errors_text(path: &Path, errors: &ConfigErrors) -> String {
+    let n = errors.len();
+    format!(
+        "{errors}\n{}: {n} problem{} found; nothing was started",
+        path.display(),
+        if n == 1 { "" } else { "s" }
+    )
+}
+
+fn secs(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// "http http://127.0.0.1:8080/health every 2s (timeout 1s)".
+fn check_text(check: &HealthCheck) -> String {
+    let what = match &check.probe {
+        Probe::None => return "none (healthy while the process runs)".to_owned(),
+        Probe::Grpc { addr, service } if service.is_empty() => format!("grpc {addr}"),
+        Probe::Grpc { addr, service } => format!("grpc {addr} service {service:?}"),
+        Probe::Http {
+            url,
+            expect_body: None,
+        } => format!("http {url}"),
+        Probe::Http {
+            url,
+            expect_body: Some(body),
+        } => format!("http {url} (body contains {body:?})"),
+        Probe::Tcp { addr } => format!("tcp {addr}"),
+        Probe::Exec { command } => format!("exec {}", command.join(" ")),
+    };
+    format!(
+        "{what} every {} (timeout {})",
+        secs(check.interval),
+        secs(check.timeout)
+    )
+}
+
+fn plan_text(path: &Path, config: &Config) -> String {
+    use std::fmt::Write as _;
+    let plan = config.plan();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: valid — {} services, {} externals, {} start level{}",
+        path.display(),
+        config.services.len(),
+        config.externals.len(),
+        plan.levels.len(),
+        if plan.levels.len() == 1 { "" } else { "s" }
+    );
+    let _ = writeln!(
+        out,
+        "\nStart plan (a level starts in parallel once what it depends on is healthy):"
+    );
+    for (i, level) in plan.levels.iter().enumerate() {
+        let _ = writeln!(out, "  level {}: {}", i + 1, level.join(", "));
+    }
+    let _ = writeln!(out, "\nServices:");
+    for level in &plan.levels {
+        for short in level {
+            let Some(s) = config.service(short) else {
+                continue;
+            };
+            let ports: Vec<String> = s
+                .grpc_port
+                .map(|p| format!("grpc {p}"))
+                .into_iter()
+                .chain(s.http_port.map(|p| format!("http {p}")))
+                .collect();
+            let _ = writeln!(out, "  {} ({}) — {}", s.short_name, s.name, s.description);
+            let _ = writeln!(
+                out,
+                "      ports: {}",
+                if ports.is_empty() {
+                    "none".to_owned()
+                } else {
+                    ports.join(", ")
+                }
+            );
+            let _ = writeln!(
+                out,
+                "      needs: {}",
+                if s.dependencies.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    s.dependencies.join(", ")
+                }
+            );
+            let _ = writeln!(out, "      check: {}", check_text(&s.health_check));
+            let _ = writeln!(out, "      command: {}", s.command.join(" "));
+        }
+    }
+    if !config.externals.is_empty() {
+        let _ = writeln!(out, "\nExternals (checked, never started):");
+        for e in &config.externals {
+            let _ = writeln!(
+                out,
+                "  {} ({}) — {}{}",
+                e.short_name,
+                e.name,
+                e.description,
+                if e.optional { " [optional]" } else { "" }
+            );
+            let _ = writeln!(out, "      check: {}", check_text(&e.health_check));
+        }
+    }
+    let _ = write!(
+        out,
+        "\nRussell listens on {}; state in {}",
+        config.russell.listen,
+        config.russell.state_dir.display()
+    );
+    out
+}
+
+fn check_json(check: &HealthCheck) -> Value {
+    let mut v = match &check.probe {
+        Probe::None => json!({ "type": "none" }),
+        Probe::Grpc { addr, service } => {
+            json!({ "type": "grpc", "address": addr, "service": service })
+        }
+        Probe::Http { url, expect_body } => {
+            json!({ "type": "http", "url": url, "expect_body": expect_body })
+        }
+        Probe::Tcp { addr } => json!({ "type": "tcp", "address": addr }),
+        Probe::Exec { command } => json!({ "type": "exec", "command": command }),
+    };
+    if let Some(map) = v.as_object_mut() {
+        map.insert("interval".into(), json!(secs(check.interval)));
+        map.insert("timeout".into(), json!(secs(check.timeout)));
+        map.insert("failure_threshold".into(), json!(check.failure_threshold));
+        map.insert("success_threshold".into(), json!(check.success_threshold));
+        map.insert("start_timeout".into(), json!(secs(check.start_timeout)));
+    }
+    v
+}
+
+fn config_json(config: &Config) -> Value {
+    let plan = config.plan();
+    let level_of = |short: &str| {
+        plan.levels
+            .iter()
+            .position(|l| l.iter().any(|s| s == short))
+    };
+    let services: Vec<Value> = config
+        .services
+        .iter()
+        .map(|s| {
+            json!({
+                "name": s.name,
+                "short_name": s.short_name,
+                "description": s.description,
+                "grpc_port": s.grpc_port,
+                "http_port": s.http_port,
+                "command": s.command,
+                "working_dir": s.working_dir,
+                "dependencies": s.dependencies,
+                "start_order": s.start_order,
+                "level": level_of(&s.short_name),
+                "max_retries": s.max_retries,
+                "stop_signal": s.stop_signal.name,
+                "stop_timeout": secs(s.stop_timeout),
+                "health_check": check_json(&s.health_check),
+            })
+        })
+        .collect();
+    let externals: Vec<Value> = config
+        .externals
+        .iter()
+        .map(|e| {
+            json!({
+                "name": e.name,
+                "short_name": e.short_name,
+                "description": e.description,
+                "optional": e.optional,
+                "health_check": check_json(&e.health_check),
+            })
+        })
+        .collect();
+    json!({
+        "valid": true,
+        "file": config.source,
+        "levels": plan.levels,
+        "services": services,
+        "externals": externals,
+        "russell": {
+            "listen": config.russell.listen.to_string(),
+            "state_dir": config.russell.state_dir,
+            "autostart": config.russell.autostart,
+        },
+    })
 }
