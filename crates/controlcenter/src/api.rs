@@ -1,0 +1,585 @@
+//! Everything that talks to Russell. The UI sends [`Command`]s through the [`Api`] trait and
+//! receives [`Update`]s on a channel; one background task owns the gRPC client, the connection
+//! and its retries, the event stream, the periodic refresh and the log stream. Actions run as
+//! their own tasks, so a long StartAllServices never blocks a status update or a key.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::Duration;
+
+use russell_api::pb;
+use russell_api::pb::russell_service_client::RussellServiceClient;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::{AbortHandle, JoinSet};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::Error;
+
+/// How long a status request may take before Russell counts as unreachable.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
+/// The safety-net refresh period (push events do the real work).
+const REFRESH_PERIOD: Duration = Duration::from_secs(2);
+/// Lines of log history requested when the log pane opens.
+const LOG_TAIL: u32 = 500;
+
+/// A request from the UI. `id`s come from the state and come back in [`Update::Done`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    StartAll {
+        id: u64,
+    },
+    StopAll {
+        id: u64,
+    },
+    Start {
+        id: u64,
+        name: String,
+    },
+    Stop {
+        id: u64,
+        name: String,
+    },
+    Restart {
+        id: u64,
+        name: String,
+    },
+    /// Follow the logs of `name` (replacing any previous log stream), or stop when `None`.
+    Logs {
+        generation: u64,
+        name: Option<String>,
+    },
+}
+
+/// News from Russell (or about reaching it), applied to the state by `State::apply`.
+#[derive(Debug, Clone)]
+pub enum Update {
+    /// Connected; a fresh status follows.
+    Connected,
+    /// Russell did not answer; `attempt` counts failed tries since the last success.
+    Unreachable { error: String, attempt: u32 },
+    /// A full status (initial, after an event, or periodic).
+    Status(Box<pb::OrchestratorStatus>),
+    /// One pushed event.
+    Event(pb::Event),
+    /// The log stream of `generation` (re)started: forget the lines shown so far.
+    LogReset { generation: u64 },
+    /// One log line of the stream `generation`.
+    Log { generation: u64, line: pb::LogLine },
+    /// The log stream `generation` ended (with an error when `Some`).
+    LogEnded {
+        generation: u64,
+        error: Option<String>,
+    },
+    /// An action finished: `Ok(summary)` or `Err(Russell's error)`.
+    Done {
+        id: u64,
+        outcome: Result<String, String>,
+    },
+}
+
+/// Where the UI sends its commands. The real one is [`Handle`]; tests use a fake.
+pub trait Api {
+    /// Queues a command; never blocks.
+    fn send(&mut self, command: Command);
+}
+
+/// The UI side of the background task. Dropping it ends the task.
+#[derive(Debug)]
+pub struct Handle {
+    /// UI → background task; the task ends when this is dropped.
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Api for Handle {
+    fn send(&mut self, command: Command) {
+        // The task only ends after the UI drops the handle, so a failed send cannot happen
+        // while the UI runs; if it did, there is nobody left to tell.
+        let _ = self.commands.send(command);
+    }
+}
+
+/// Adds `authorization: Bearer <token>` to every call when a token is configured.
+#[derive(Debug, Clone, Default)]
+pub struct Auth {
+    header: Option<MetadataValue<Ascii>>,
+}
+
+impl Auth {
+    /// Reads the token from `MDW_RUSSELL_TOKEN` (unset or empty = no token).
+    pub fn from_env() -> Result<Self, Error> {
+        match std::env::var("MDW_RUSSELL_TOKEN") {
+            Ok(token) if !token.is_empty() => {
+                let header = format!("Bearer {token}")
+                    .parse()
+                    .map_err(|_| Error::BadToken)?;
+                Ok(Self {
+                    header: Some(header),
+                })
+            }
+            _ => Ok(Self::default()),
+        }
+    }
+}
+
+impl Interceptor for Auth {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(header) = &self.header {
+            request
+                .metadata_mut()
+                .insert("authorization", header.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// The generated client with the bearer-token interceptor.
+pub type Client = RussellServiceClient<InterceptedService<Channel, Auth>>;
+
+/// Turns `host:port` (or a full `http://` URI) into an endpoint.
+pub fn endpoint(addr: &str) -> Result<Endpoint, Error> {
+    let uri = if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
+    Endpoint::from_shared(uri)
+        .map(|e| e.connect_timeout(Duration::from_secs(2)))
+        .map_err(|source| Error::BadAddress {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// Starts the background task; returns the command handle and the update receiver.
+pub fn spawn(endpoint: Endpoint, auth: Auth) -> (Handle, mpsc::UnboundedReceiver<Update>) {
+    let (commands, command_rx) = mpsc::unbounded_channel();
+    let (update_tx, updates) = mpsc::unbounded_channel();
+    tokio::spawn(background(endpoint, auth, command_rx, update_tx));
+    (Handle { commands }, updates)
+}
+
+/// Delay before reconnect attempt `attempt` (1-based): 200 ms doubling, at most 2 s.
+fn backoff(attempt: u32) -> Duration {
+    let exp = attempt.saturating_sub(1).min(4);
+    Duration::from_millis(200 * (1u64 << exp)).min(Duration::from_secs(2))
+}
+
+/// Why a connected session ended.
+enum SessionEnd {
+    /// The UI dropped its handle.
+    Quit,
+    /// The connection broke; the text says how.
+    Lost(String),
+}
+
+/// Connect, serve a session, and on any loss retry with backoff, forever (until the UI quits).
+async fn background(
+    endpoint: Endpoint,
+    auth: Auth,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    ui: mpsc::UnboundedSender<Update>,
+) {
+    let mut attempt = 0u32;
+    // The log stream to resume after a reconnect.
+    let mut logs: Option<(u64, String)> = None;
+    loop {
+        match connect(&endpoint, &auth).await {
+            Ok((client, status)) => {
+                let _ = ui.send(Update::Connected);
+                let _ = ui.send(Update::Status(Box::new(status)));
+                match session(client, &mut commands, &ui, &mut logs).await {
+                    SessionEnd::Quit => return,
+                    SessionEnd::Lost(error) => {
+                        attempt = 1;
+                        let _ = ui.send(Update::Unreachable { error, attempt });
+                    }
+                }
+            }
+            Err(error) => {
+                attempt = attempt.saturating_add(1);
+                let _ = ui.send(Update::Unreachable { error, attempt });
+            }
+        }
+        // Wait before the next try, answering commands meanwhile.
+        let sleep = tokio::time::sleep(backoff(attempt));
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => break,
+                command = commands.recv() => match command {
+                    None => return,
+                    Some(Command::Logs { generation, name }) => {
+                        logs = name.map(|n| (generation, n));
+                    }
+                    Some(command) => {
+                        let _ = ui.send(Update::Done {
+                            id: command_id(&command),
+                            outcome: Err("Russell is not reachable; try again when it is".into()),
+                        });
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// Opens the channel and fetches a first status (only then does Russell count as reachable).
+async fn connect(
+    endpoint: &Endpoint,
+    auth: &Auth,
+) -> Result<(Client, pb::OrchestratorStatus), String> {
+    let channel = endpoint.connect().await.map_err(|e| error_chain(&e))?;
+    let mut client = RussellServiceClient::with_interceptor(channel, auth.clone());
+    let status = fetch_status(&mut client).await?;
+    Ok((client, status))
+}
+
+async fn fetch_status(client: &mut Client) -> Result<pb::OrchestratorStatus, String> {
+    match tokio::time::timeout(
+        STATUS_TIMEOUT,
+        client.get_orchestrator_status(pb::StatusRequest {}),
+    )
+    .await
+    {
+        Ok(Ok(response)) => Ok(response.into_inner()),
+        Ok(Err(status)) => Err(status_text(&status)),
+        Err(_) => Err(format!(
+            "GetOrchestratorStatus got no answer within {}",
+            humantime::format_duration(STATUS_TIMEOUT)
+        )),
+    }
+}
+
+/// One connected period: event stream, refresher and log stream run as tasks; commands
+/// spawn action tasks. Everything is aborted when the session ends (the JoinSet drops).
+async fn session(
+    client: Client,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    ui: &mpsc::UnboundedSender<Update>,
+    logs: &mut Option<(u64, String)>,
+) -> SessionEnd {
+    let mut tasks = JoinSet::new();
+    // Any task that finds the connection broken reports here; the session then ends.
+    let (lost_tx, mut lost_rx) = mpsc::channel::<String>(4);
+    // Wakes the refresher: after each event and each finished action.
+    let refresh = Arc::new(Notify::new());
+    tasks.spawn(watch_events(
+        client.clone(),
+        ui.clone(),
+        refresh.clone(),
+        lost_tx.clone(),
+    ));
+    tasks.spawn(refresher(
+        client.clone(),
+        ui.clone(),
+        refresh.clone(),
+        lost_tx.clone(),
+    ));
+    let mut log_task: Option<AbortHandle> = logs.as_ref().map(|(generation, name)| {
+        tasks.spawn(stream_logs(
+            client.clone(),
+            *generation,
+            name.clone(),
+            ui.clone(),
+        ))
+    });
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                None => return SessionEnd::Quit,
+                Some(Command::Logs { generation, name }) => {
+                    if let Some(task) = log_task.take() {
+                        task.abort();
+                    }
+                    *logs = name.map(|n| (generation, n));
+                    log_task = logs.as_ref().map(|(generation, name)| {
+                        tasks.spawn(stream_logs(client.clone(), *generation, name.clone(), ui.clone()))
+                    });
+                }
+                Some(command) => {
+                    tasks.spawn(run_action(client.clone(), command, ui.clone(), refresh.clone()));
+                }
+            },
+            Some(error) = lost_rx.recv() => return SessionEnd::Lost(error),
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+}
+
+/// Forwards every pushed event and asks for a fresh status after each.
+async fn watch_events(
+    mut client: Client,
+    ui: mpsc::UnboundedSender<Update>,
+    refresh: Arc<Notify>,
+    lost: mpsc::Sender<String>,
+) {
+    let mut stream = match client
+        .watch_events(pb::WatchEventsRequest { names: Vec::new() })
+        .await
+    {
+        Ok(response) => response.into_inner(),
+        Err(status) => {
+            let _ = lost
+                .send(format!("WatchEvents: {}", status_text(&status)))
+                .await;
+            return;
+        }
+    };
+    // Anything that happened between the first status and the subscription.
+    refresh.notify_one();
+    loop {
+        match stream.message().await {
+            Ok(Some(event)) => {
+                let _ = ui.send(Update::Event(event));
+                refresh.notify_one();
+            }
+            Ok(None) => {
+                let _ = lost.send("Russell closed the event stream".into()).await;
+                return;
+            }
+            Err(status) => {
+                let _ = lost
+                    .send(format!("event stream: {}", status_text(&status)))
+                    .await;
+                return;
+            }
+        }
+    }
+}
+
+/// Fetches the status when woken (coalescing bursts of events) and every few seconds.
+async fn refresher(
+    mut client: Client,
+    ui: mpsc::UnboundedSender<Update>,
+    refresh: Arc<Notify>,
+    lost: mpsc::Sender<String>,
+) {
+    loop {
+        tokio::select! {
+            () = refresh.notified() => {}
+            () = tokio::time::sleep(REFRESH_PERIOD) => {}
+        }
+        match fetch_status(&mut client).await {
+            Ok(status) => {
+                let _ = ui.send(Update::Status(Box::new(status)));
+            }
+            Err(error) => {
+                let _ = lost.send(error).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Follows one service's log.
+async fn stream_logs(
+    mut client: Client,
+    generation: u64,
+    name: String,
+    ui: mpsc::UnboundedSender<Update>,
+) {
+    let request = pb::StreamLogsRequest {
+        name,
+        tail: LOG_TAIL,
+        follow: true,
+    };
+    let _ = ui.send(Update::LogReset { generation });
+    let mut stream = match client.stream_logs(request).await {
+        Ok(response) => response.into_inner(),
+        Err(status) => {
+            let _ = ui.send(Update::LogEnded {
+                generation,
+                error: Some(status_text(&status)),
+            });
+            return;
+        }
+    };
+    let error = loop {
+        match stream.message().await {
+            Ok(Some(line)) => {
+                let _ = ui.send(Update::Log { generation, line });
+            }
+            Ok(None) => break None,
+            Err(status) => break Some(status_text(&status)),
+        }
+    };
+    let _ = ui.send(Update::LogEnded { generation, error });
+}
+
+/// Runs one action RPC and reports its outcome; then asks for a fresh status.
+async fn run_action(
+    mut client: Client,
+    command: Command,
+    ui: mpsc::UnboundedSender<Update>,
+    refresh: Arc<Notify>,
+) {
+    let id = command_id(&command);
+    let outcome = match command {
+        Command::StartAll { .. } => client
+            .start_all_services(pb::StartAllRequest { force: false })
+            .await
+            .map_err(|s| format!("start all: {}", status_text(&s)))
+            .and_then(|r| start_all_summary(&r.into_inner())),
+        Command::StopAll { .. } => client
+            .stop_all_services(pb::Empty {})
+            .await
+            .map(|r| format!("stopped {} service(s)", r.into_inner().stopped.len()))
+            .map_err(|s| format!("stop all: {}", status_text(&s))),
+        Command::Start { name, .. } => client
+            .start_service(pb::ServiceRequest { name: name.clone() })
+            .await
+            .map_err(|s| format!("start {name}: {}", status_text(&s)))
+            .and_then(|r| start_summary("started", &name, &r.into_inner())),
+        Command::Stop { name, .. } => client
+            .stop_service(pb::ServiceRequest { name: name.clone() })
+            .await
+            .map(|_| format!("stopped {name}"))
+            .map_err(|s| format!("stop {name}: {}", status_text(&s))),
+        Command::Restart { name, .. } => client
+            .restart_service(pb::ServiceRequest { name: name.clone() })
+            .await
+            .map_err(|s| format!("restart {name}: {}", status_text(&s)))
+            .and_then(|r| start_summary("restarted", &name, &r.into_inner())),
+        Command::Logs { .. } => return,
+    };
+    let _ = ui.send(Update::Done { id, outcome });
+    refresh.notify_one();
+}
+
+fn command_id(command: &Command) -> u64 {
+    match command {
+        Command::StartAll { id }
+        | Command::StopAll { id }
+        | Command::Start { id, .. }
+        | Command::Stop { id, .. }
+        | Command::Restart { id, .. } => *id,
+        Command::Logs { generation, .. } => *generation,
+    }
+}
+
+/// "started all (6)" or the failures Russell reported, one per service.
+fn start_all_summary(response: &pb::StartAllResponse) -> Result<String, String> {
+    let failed: Vec<String> = response
+        .results
+        .iter()
+        .filter(|r| !r.success)
+        .map(|r| {
+            if r.error.is_empty() {
+                format!("{} failed", r.name)
+            } else {
+                format!("{}: {}", r.name, r.error)
+            }
+        })
+        .collect();
+    if response.success && failed.is_empty() {
+        Ok(format!("started all ({} services)", response.results.len()))
+    } else if failed.is_empty() {
+        Err("start all failed (Russell gave no reason)".into())
+    } else {
+        Err(format!("start all failed: {}", failed.join("; ")))
+    }
+}
+
+fn start_summary(
+    verb: &str,
+    name: &str,
+    result: &pb::ServiceStartResult,
+) -> Result<String, String> {
+    if result.success {
+        Ok(format!("{verb} {name}"))
+    } else if result.error.is_empty() {
+        Err(format!(
+            "{name} did not start ({} attempts)",
+            result.attempts
+        ))
+    } else {
+        Err(format!("{name}: {}", result.error))
+    }
+}
+
+/// Russell's message, or the transport's cause chain when it sent none.
+fn status_text(status: &tonic::Status) -> String {
+    let mut text = if status.message().is_empty() {
+        format!("{:?}", status.code())
+    } else {
+        status.message().to_string()
+    };
+    if let Some(source) = status.source() {
+        let chain = error_chain(source);
+        if !text.contains(&chain) {
+            text = format!("{text}: {chain}");
+        }
+    }
+    text
+}
+
+/// `error: cause: cause…`, skipping repeats.
+fn error_chain(error: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if parts.last().is_none_or(|last| !last.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff(1), Duration::from_millis(200));
+        assert_eq!(backoff(2), Duration::from_millis(400));
+        assert_eq!(backoff(4), Duration::from_millis(1600));
+        assert_eq!(backoff(5), Duration::from_secs(2));
+        assert_eq!(backoff(100), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn endpoint_accepts_host_port_and_uri() {
+        assert_eq!(
+            endpoint("127.0.0.1:9100").map(|e| e.uri().to_string()).ok(),
+            Some("http://127.0.0.1:9100/".to_string())
+        );
+        assert!(endpoint("http://[::1]:9100").is_ok());
+        assert!(matches!(
+            endpoint("not a uri"),
+            Err(Error::BadAddress { .. })
+        ));
+    }
+
+    #[test]
+    fn start_all_summary_names_failures() {
+        let response = pb::StartAllResponse {
+            success: false,
+            results: vec![
+                pb::ServiceStartResult {
+                    name: "kant".into(),
+                    success: true,
+                    ..Default::default()
+                },
+                pb::ServiceStartResult {
+                    name: "turing".into(),
+                    success: false,
+                    error: "port 9200 is held by PID 77 (nc -l 9200)".into(),
+                    attempts: 3,
+                },
+            ],
+        };
+        assert_eq!(
+            start_all_summary(&response),
+            Err("start all failed: turing: port 9200 is held by PID 77 (nc -l 9200)".to_string())
+        );
+    }
+}

@@ -1,0 +1,532 @@
+//! The application state. It is fed only by Russell's answers and streams ([`Update`]) and
+//! by the user's actions (`app::handle`); the view only reads it. Time comes in as `now`, so a
+//! state built with fixed times always renders the same screen.
+
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime};
+
+use russell_api::pb;
+
+use crate::api::Update;
+use crate::input::InputMode;
+
+/// Events kept for the events pane.
+const MAX_EVENTS: usize = 500;
+/// Log lines kept in the log pane.
+const MAX_LOG_LINES: usize = 5000;
+
+/// Whether Russell answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    /// First attempt still running.
+    Connecting,
+    Connected,
+    /// Not reachable; retrying in the background.
+    Unreachable {
+        error: String,
+        attempt: u32,
+    },
+}
+
+/// Which pane replaces the service table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overlay {
+    #[default]
+    None,
+    Logs,
+    Events,
+    Timing,
+}
+
+/// An action that runs in the background.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionKind {
+    StartAll,
+    StopAll,
+    Start(String),
+    Stop(String),
+    Restart(String),
+}
+
+/// An action waiting for Russell's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub id: u64,
+    pub kind: ActionKind,
+}
+
+/// The last result or error shown in the status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub text: String,
+    pub is_error: bool,
+}
+
+/// The live log pane of one service.
+#[derive(Debug, Clone, Default)]
+pub struct LogPane {
+    /// Service whose log is shown (short_name).
+    pub service: String,
+    /// Stream generation; lines of older streams are ignored.
+    pub generation: u64,
+    pub lines: VecDeque<pb::LogLine>,
+    /// Lines scrolled back from the end; 0 = following.
+    pub scroll: usize,
+    /// Only lines containing this (case-insensitive) are shown; empty = all.
+    pub filter: String,
+    /// `Some` while the user types a filter after `/`.
+    pub search_input: Option<String>,
+    /// Why the stream ended, if it did.
+    pub ended: Option<String>,
+}
+
+impl LogPane {
+    /// The lines that pass the filter, oldest first.
+    pub fn visible(&self) -> Vec<&pb::LogLine> {
+        let needle = self.filter.to_lowercase();
+        self.lines
+            .iter()
+            .filter(|l| needle.is_empty() || l.line.to_lowercase().contains(&needle))
+            .collect()
+    }
+
+    pub fn following(&self) -> bool {
+        self.scroll == 0
+    }
+}
+
+/// Everything the screen shows.
+#[derive(Debug, Clone)]
+pub struct State {
+    /// Russell's address, for the banner.
+    pub addr: String,
+    /// The current time, set by the event loop (fixed in tests).
+    pub now: SystemTime,
+    pub connection: Connection,
+    /// Russell's last status, with pushed events applied on top.
+    pub status: Option<pb::OrchestratorStatus>,
+    /// Index of the selected row in `status.services`.
+    pub selected: usize,
+    pub overlay: Overlay,
+    pub logs: LogPane,
+    /// Recent events, oldest first.
+    pub events: VecDeque<pb::Event>,
+    /// Actions waiting for an answer, oldest first.
+    pub pending: Vec<Pending>,
+    pub message: Option<Message>,
+    next_id: u64,
+}
+
+impl State {
+    pub fn new(addr: impl Into<String>, now: SystemTime) -> Self {
+        Self {
+            addr: addr.into(),
+            now,
+            connection: Connection::Connecting,
+            status: None,
+            selected: 0,
+            overlay: Overlay::None,
+            logs: LogPane::default(),
+            events: VecDeque::new(),
+            pending: Vec::new(),
+            message: None,
+            next_id: 0,
+        }
+    }
+
+    /// The keyboard mode for `input::map_key`.
+    pub fn input_mode(&self) -> InputMode {
+        match self.overlay {
+            Overlay::Logs if self.logs.search_input.is_some() => InputMode::Search,
+            Overlay::Logs => InputMode::Logs,
+            _ => InputMode::Normal,
+        }
+    }
+
+    pub fn services(&self) -> &[pb::ServiceStatus] {
+        self.status.as_ref().map_or(&[], |s| s.services.as_slice())
+    }
+
+    pub fn selected_service(&self) -> Option<&pb::ServiceStatus> {
+        self.services().get(self.selected)
+    }
+
+    /// A fresh id for an action or a log stream.
+    pub fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Records an action as running; returns its id.
+    pub fn begin(&mut self, kind: ActionKind) -> u64 {
+        let id = self.next_id();
+        self.pending.push(Pending { id, kind });
+        id
+    }
+
+    /// Shows `text` in the status line.
+    pub fn say(&mut self, text: impl Into<String>, is_error: bool) {
+        self.message = Some(Message {
+            text: text.into(),
+            is_error,
+        });
+    }
+
+    /// Applies one update from the background task.
+    pub fn apply(&mut self, update: Update) {
+        match update {
+            Update::Connected => self.connection = Connection::Connected,
+            Update::Unreachable { error, attempt } => {
+                self.connection = Connection::Unreachable { error, attempt };
+            }
+            Update::Status(status) => {
+                self.connection = Connection::Connected;
+                self.status = Some(*status);
+                self.clamp_selection();
+            }
+            Update::Event(event) => {
+                self.apply_event(&event);
+                if self.events.len() == MAX_EVENTS {
+                    self.events.pop_front();
+                }
+                self.events.push_back(event);
+            }
+            Update::LogReset { generation } if generation == self.logs.generation => {
+                self.logs.lines.clear();
+                self.logs.ended = None;
+            }
+            Update::Log { generation, line } if generation == self.logs.generation => {
+                if self.logs.lines.len() == MAX_LOG_LINES {
+                    self.logs.lines.pop_front();
+                }
+                self.logs.lines.push_back(line);
+                if self.logs.scroll > 0 {
+                    // Keep the view still while the user reads back.
+                    self.logs.scroll += 1;
+                }
+            }
+            Update::LogEnded { generation, error } if generation == self.logs.generation => {
+                self.logs.ended = Some(error.unwrap_or_else(|| "log stream ended".into()));
+            }
+            Update::LogReset { .. } | Update::Log { .. } | Update::LogEnded { .. } => {}
+            Update::Done { id, outcome } => {
+                self.pending.retain(|p| p.id != id);
+                match outcome {
+                    Ok(text) => self.say(text, false),
+                    Err(text) => self.say(text, true),
+                }
+            }
+        }
+    }
+
+    /// Applies what an event says at once, before the fresh status arrives.
+    fn apply_event(&mut self, event: &pb::Event) {
+        let Some(status) = self.status.as_mut() else {
+            return;
+        };
+        let Some(service) = status
+            .services
+            .iter_mut()
+            .find(|s| same_name(s, &event.service))
+        else {
+            return;
+        };
+        if !event.state.is_empty() {
+            service.state = event.state.clone();
+        }
+        service.healthy = service.state == "running";
+        match service.state.as_str() {
+            "stopped" | "failed" | "waiting" => service.pid = 0,
+            _ if event.pid != 0 => service.pid = event.pid,
+            _ => {}
+        }
+        if event.kind == "failed" && !event.message.is_empty() {
+            service.last_error = event.message.clone();
+        }
+    }
+
+    fn clamp_selection(&mut self) {
+        let len = self.services().len();
+        self.selected = self.selected.min(len.saturating_sub(1));
+    }
+
+    /// `(running, healthy, total)`: processes up, of those healthy, services configured.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let services = self.services();
+        let running = services
+            .iter()
+            .filter(|s| matches!(s.state.as_str(), "running" | "unhealthy"))
+            .count();
+        let healthy = services
+            .iter()
+            .filter(|s| s.state == "running" && s.healthy)
+            .count();
+        (running, healthy, services.len())
+    }
+
+    /// The progress or result line: `starting all… 3/6`, or the last message.
+    pub fn status_line(&self) -> Option<Message> {
+        let Some(last) = self.pending.last() else {
+            return self.message.clone();
+        };
+        let (_, healthy, total) = self.counts();
+        let stopped = self
+            .services()
+            .iter()
+            .filter(|s| matches!(s.state.as_str(), "stopped" | "failed"))
+            .count();
+        let name = |n: &str| display_name(self.services(), n);
+        let mut text = match &last.kind {
+            ActionKind::StartAll => format!("starting all… {healthy}/{total}"),
+            ActionKind::StopAll => format!("stopping all… {stopped}/{total}"),
+            ActionKind::Start(n) => format!("starting {}…", name(n)),
+            ActionKind::Stop(n) => format!("stopping {}…", name(n)),
+            ActionKind::Restart(n) => format!("restarting {}…", name(n)),
+        };
+        if self.pending.len() > 1 {
+            text.push_str(&format!(" (+{} more)", self.pending.len() - 1));
+        }
+        Some(Message {
+            text,
+            is_error: false,
+        })
+    }
+
+    /// Russell's uptime, from its `started_at`.
+    pub fn russell_uptime(&self) -> Option<Duration> {
+        let started = self.status.as_ref()?.started_at.as_ref()?;
+        self.now.duration_since(to_system_time(started)).ok()
+    }
+
+    /// How long the process of `service` has been up, when it has one.
+    pub fn service_uptime(&self, service: &pb::ServiceStatus) -> Option<Duration> {
+        if !matches!(
+            service.state.as_str(),
+            "running" | "unhealthy" | "starting" | "stopping"
+        ) {
+            return None;
+        }
+        if let Some(started) = &service.started_at {
+            return self.now.duration_since(to_system_time(started)).ok();
+        }
+        service.uptime.as_ref().map(to_duration)
+    }
+
+    /// The critical chain of the last start: the service that became healthy last, then
+    /// (repeatedly) its dependency that became healthy last. First element = last to finish.
+    pub fn critical_chain(&self) -> Vec<String> {
+        let services = self.services();
+        let healthy_at = |s: &pb::ServiceStatus| {
+            s.timing
+                .as_ref()
+                .and_then(|t| t.healthy_at.as_ref())
+                .map(to_system_time)
+        };
+        let mut chain = Vec::new();
+        let mut current = services
+            .iter()
+            .filter_map(|s| healthy_at(s).map(|t| (t, s)))
+            .max_by_key(|(t, _)| *t)
+            .map(|(_, s)| s);
+        while let Some(service) = current {
+            if chain.contains(&service.short_name) {
+                break;
+            }
+            chain.push(service.short_name.clone());
+            current = service
+                .dependencies
+                .iter()
+                .filter_map(|d| services.iter().find(|s| same_name(s, d)))
+                .filter_map(|s| healthy_at(s).map(|t| (t, s)))
+                .max_by_key(|(t, _)| *t)
+                .map(|(_, s)| s);
+        }
+        chain
+    }
+}
+
+/// Why a service is in its state, in words (shown for the selected service).
+pub fn reason(service: &pb::ServiceStatus, services: &[pb::ServiceStatus]) -> String {
+    let probe = if service.last_probe_error.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", service.last_probe_error)
+    };
+    let error = if service.last_error.is_empty() {
+        "no error recorded".to_string()
+    } else {
+        service.last_error.clone()
+    };
+    match service.state.as_str() {
+        "running" if service.adopted => "healthy (adopted: Russell did not start it)".into(),
+        "running" => "healthy".into(),
+        "stopped" if service.stopped_by_user => "stopped by user".into(),
+        "stopped" if !service.last_error.is_empty() => format!("stopped: {}", service.last_error),
+        "stopped" => "not started".into(),
+        "waiting" => {
+            let blocking: Vec<&str> = service
+                .dependencies
+                .iter()
+                .filter(|d| {
+                    services
+                        .iter()
+                        .find(|s| same_name(s, d))
+                        .is_none_or(|s| !(s.state == "running" && s.healthy))
+                })
+                .map(String::as_str)
+                .collect();
+            if blocking.is_empty() {
+                "waiting for dependencies".into()
+            } else {
+                format!("waiting for {}", blocking.join(", "))
+            }
+        }
+        "starting" => format!("waiting for the health check{probe}"),
+        "unhealthy" => format!("health check failing{probe}"),
+        "restarting" => format!("restarting after: {error}"),
+        "stopping" => "stopping".into(),
+        "failed" => format!("gave up: {error}"),
+        other => other.to_string(),
+    }
+}
+
+/// Whether `name` names `service` (short_name or name, any case).
+pub fn same_name(service: &pb::ServiceStatus, name: &str) -> bool {
+    service.short_name.eq_ignore_ascii_case(name) || service.name.eq_ignore_ascii_case(name)
+}
+
+/// The display name of the service called `name`, or `name` itself.
+fn display_name(services: &[pb::ServiceStatus], name: &str) -> String {
+    services
+        .iter()
+        .find(|s| same_name(s, name))
+        .map_or_else(|| name.to_string(), |s| s.name.clone())
+}
+
+/// The name to send to Russell for `service`.
+pub fn api_name(service: &pb::ServiceStatus) -> String {
+    if service.short_name.is_empty() {
+        service.name.clone()
+    } else {
+        service.short_name.clone()
+    }
+}
+
+pub fn to_system_time(ts: &prost_types::Timestamp) -> SystemTime {
+    let secs = Duration::from_secs(u64::try_from(ts.seconds).unwrap_or(0));
+    let nanos = Duration::from_nanos(u64::try_from(ts.nanos).unwrap_or(0));
+    SystemTime::UNIX_EPOCH + secs + nanos
+}
+
+pub fn to_duration(d: &prost_types::Duration) -> Duration {
+    Duration::from_secs(u64::try_from(d.seconds).unwrap_or(0))
+        + Duration::from_nanos(u64::try_from(d.nanos).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc(name: &str, state: &str, deps: &[&str], healthy_at: Option<i64>) -> pb::ServiceStatus {
+        pb::ServiceStatus {
+            name: name.to_uppercase(),
+            short_name: name.into(),
+            state: state.into(),
+            healthy: state == "running",
+            dependencies: deps.iter().map(|d| d.to_string()).collect(),
+            timing: Some(pb::StartTiming {
+                requested_at: None,
+                spawned_at: None,
+                healthy_at: healthy_at.map(|s| prost_types::Timestamp {
+                    seconds: s,
+                    nanos: 0,
+                }),
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn state_with(services: Vec<pb::ServiceStatus>) -> State {
+        let mut state = State::new("x", SystemTime::UNIX_EPOCH);
+        state.apply(Update::Status(Box::new(pb::OrchestratorStatus {
+            services,
+            ..Default::default()
+        })));
+        state
+    }
+
+    #[test]
+    fn event_applies_at_once() {
+        let mut state = state_with(vec![svc("kant", "stopped", &[], None)]);
+        state.apply(Update::Event(pb::Event {
+            kind: "healthy".into(),
+            service: "kant".into(),
+            state: "running".into(),
+            pid: 42,
+            ..Default::default()
+        }));
+        let s = &state.services()[0];
+        assert_eq!((s.state.as_str(), s.healthy, s.pid), ("running", true, 42));
+        assert_eq!(state.counts(), (1, 1, 1));
+        assert_eq!(state.events.len(), 1);
+    }
+
+    #[test]
+    fn critical_chain_follows_latest_dependency() {
+        let state = state_with(vec![
+            svc("db", "running", &[], Some(10)),
+            svc("cache", "running", &[], Some(12)),
+            svc("api", "running", &["db", "cache"], Some(20)),
+            svc("web", "running", &["api"], Some(30)),
+            svc("side", "running", &[], Some(5)),
+        ]);
+        assert_eq!(state.critical_chain(), vec!["web", "api", "cache"]);
+    }
+
+    #[test]
+    fn progress_counts_healthy_services() {
+        let mut state = state_with(vec![
+            svc("a", "running", &[], None),
+            svc("b", "starting", &[], None),
+            svc("c", "stopped", &[], None),
+        ]);
+        state.begin(ActionKind::StartAll);
+        assert_eq!(
+            state.status_line().map(|m| m.text),
+            Some("starting all… 1/3".to_string())
+        );
+        let id = state.pending[0].id;
+        state.apply(Update::Done {
+            id,
+            outcome: Err("start all failed: c: boom".into()),
+        });
+        assert_eq!(
+            state.status_line(),
+            Some(Message {
+                text: "start all failed: c: boom".into(),
+                is_error: true
+            })
+        );
+    }
+
+    #[test]
+    fn stale_log_lines_are_ignored() {
+        let mut state = State::new("x", SystemTime::UNIX_EPOCH);
+        state.logs.generation = 2;
+        state.apply(Update::Log {
+            generation: 1,
+            line: pb::LogLine::default(),
+        });
+        assert!(state.logs.lines.is_empty());
+    }
+
+    #[test]
+    fn waiting_reason_names_blocking_dependencies() {
+        let services = vec![
+            svc("db", "starting", &[], None),
+            svc("cache", "running", &[], None),
+            svc("api", "waiting", &["db", "cache"], None),
+        ];
+        assert_eq!(reason(&services[2], &services), "waiting for db");
+    }
+}
