@@ -1,0 +1,122 @@
+//! API: GetOrchestratorStatus throughput and latency under a bounded load generator, and the
+//! delay from a StopService call until a WatchEvents subscriber sees the change.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use russell_api::pb;
+
+use crate::lineup::Spec;
+use crate::russell::{EventLog, connect};
+use crate::scenario::Env;
+use crate::stats::Summary;
+
+/// Concurrent request loops of the load generator.
+pub const TASKS: usize = 16;
+/// HTTP/2 connections they share.
+pub const CHANNELS: usize = 4;
+
+/// Results of the API figures.
+#[derive(Debug, Clone)]
+pub struct ApiResult {
+    pub requests_per_sec: f64,
+    /// Request latency, ms.
+    pub latency: Summary,
+    pub errors: usize,
+    /// StopService call → first event for that service at the subscriber, ms.
+    pub watch: Summary,
+}
+
+/// Runs both API figures against `n` services.
+pub async fn run(env: &Env, n: usize) -> anyhow::Result<ApiResult> {
+    let mut d = env.deploy(&Spec::flat(n))?;
+    let result = async {
+        d.until_ports().await?;
+        let mut client = d.russell.client(Duration::from_secs(10)).await?;
+        d.until_running(&mut client, false).await?;
+        let (requests_per_sec, latency, errors) =
+            load(d.russell.addr, env.budget.api_window).await?;
+        let mut events = EventLog::subscribe(&mut client, Vec::new()).await?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut watch = Vec::new();
+        for svc in d.lineup.services.iter().take(env.budget.watch_reps) {
+            events.drain();
+            let t0 = Instant::now();
+            client
+                .stop_service(pb::ServiceRequest {
+                    name: svc.short_name.clone(),
+                })
+                .await
+                .with_context(|| format!("StopService {} failed", svc.short_name))?;
+            let (at, _) = events
+                .first(t0 + Duration::from_secs(5), |ev| {
+                    ev.service == svc.short_name || ev.service == svc.name
+                })
+                .await
+                .with_context(|| {
+                    format!("no event for {} within 5 s of StopService", svc.short_name)
+                })?;
+            watch.push(at.duration_since(t0).as_secs_f64() * 1e3);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok::<_, anyhow::Error>(ApiResult {
+            requests_per_sec,
+            latency,
+            errors,
+            watch: Summary::of(&watch).context("no watch samples")?,
+        })
+    }
+    .await;
+    d.finish().await;
+    result
+}
+
+/// [`TASKS`] loops over [`CHANNELS`] connections call GetOrchestratorStatus back to back for
+/// `window` (after 0.5 s of warm-up, not counted). Returns (req/s, latency ms, errors).
+async fn load(
+    addr: std::net::SocketAddr,
+    window: Duration,
+) -> anyhow::Result<(f64, Summary, usize)> {
+    let mut clients = Vec::new();
+    for _ in 0..CHANNELS {
+        clients.push(connect(addr).await?);
+    }
+    let warm = Instant::now() + Duration::from_millis(500);
+    let end = warm + window;
+    let mut tasks = Vec::new();
+    for i in 0..TASKS {
+        let mut c = clients[i % CHANNELS].clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(65536);
+            let mut errors = 0usize;
+            loop {
+                let t = Instant::now();
+                if t >= end {
+                    break;
+                }
+                let ok = c
+                    .get_orchestrator_status(pb::StatusRequest {})
+                    .await
+                    .is_ok();
+                if t >= warm {
+                    if ok {
+                        lat.push(t.elapsed().as_secs_f64() * 1e3);
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (lat, e) = t.await?;
+        all.extend(lat);
+        errors += e;
+    }
+    let rps = all.len() as f64 / window.as_secs_f64();
+    let s = Summary::of(&all).context("no successful GetOrchestratorStatus call")?;
+    Ok((rps, s, errors))
+}

@@ -1,0 +1,110 @@
+//! Waiting for conditions with bounds: ports that answer, predicates that turn true.
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+
+/// True when something accepts a TCP connection on 127.0.0.1:`port` (blocking connect;
+/// on loopback a refusal comes back at once).
+pub fn port_answers(port: u16) -> bool {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+}
+
+/// Polls `cond` every `every` until it holds, or fails naming `what` after `timeout`.
+pub async fn wait_for<F, Fut>(
+    what: &str,
+    timeout: Duration,
+    every: Duration,
+    mut cond: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond().await {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Connect loop over `ports` (one sequential sweep over the ports not yet answering, then
+/// a 1 ms pause), on a blocking thread so the async runtime stays free. Returns the moment
+/// the last port answered, or fails after `timeout` naming the ports still silent.
+pub async fn all_ports_answer(ports: &[u16], timeout: Duration) -> anyhow::Result<Instant> {
+    let ports = ports.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + timeout;
+        let mut pending = ports;
+        loop {
+            pending.retain(|&p| !port_answers(p));
+            let now = Instant::now();
+            if pending.is_empty() {
+                return Ok(now);
+            }
+            if now >= deadline {
+                let shown: Vec<String> = pending.iter().take(10).map(u16::to_string).collect();
+                bail!(
+                    "{} ports still not answering after {timeout:?}: {}{}",
+                    pending.len(),
+                    shown.join(", "),
+                    if pending.len() > 10 { ", …" } else { "" }
+                );
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    })
+    .await?
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::net::TcpListener;
+
+    #[tokio::test]
+    async fn ports_answer_once_bound() {
+        let ports = crate::ports::free_ports(3).unwrap();
+        assert!(!port_answers(ports[0]));
+        let late = ports[2];
+        let binder = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            TcpListener::bind(("127.0.0.1", late)).unwrap()
+        });
+        let _a = TcpListener::bind(("127.0.0.1", ports[0])).unwrap();
+        let _b = TcpListener::bind(("127.0.0.1", ports[1])).unwrap();
+        let t0 = Instant::now();
+        let done = all_ports_answer(&ports, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(done.duration_since(t0) >= Duration::from_millis(50));
+        let _c = binder.join().unwrap();
+    }
+
+    #[tokio::test]
+    async fn silent_ports_time_out_with_their_numbers() {
+        let ports = crate::ports::free_ports(1).unwrap();
+        let e = all_ports_answer(&ports, Duration::from_millis(50))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains(&ports[0].to_string()), "{e}");
+        let e = wait_for(
+            "nothing",
+            Duration::from_millis(20),
+            Duration::from_millis(5),
+            || async { false },
+        )
+        .await
+        .unwrap_err();
+        assert!(e.to_string().contains("nothing"));
+    }
+}
