@@ -40,7 +40,12 @@ pub fn render(area: Rect, buf: &mut Buffer, state: &State) {
     let full = area.height >= FULL_HEIGHT;
     let mut block = Block::bordered();
     if !full {
-        block = block.title(Line::from(format!(" {} ", title())).bold().centered());
+        let text = if usize::from(area.width) >= title().chars().count() + 4 {
+            format!(" {} ", title())
+        } else {
+            " mDW CC ".to_string()
+        };
+        block = block.title(Line::from(text).bold().centered());
     }
     let inner = block.inner(area);
     block.render(area, buf);
