@@ -349,6 +349,56 @@ mod tests {
     }
 
     #[test]
+    fn the_real_loader_accepts_every_generated_line_up() {
+        let listen: SocketAddr = "127.0.0.1:9999".parse().unwrap();
+        let dag = Spec {
+            levels: 10,
+            fan_in: 2,
+            ready_after: Some(Duration::from_millis(200)),
+            http_check: Some(Duration::from_secs(10)),
+            ..Spec::flat(200)
+        };
+        let crash = Spec {
+            restart_backoff: Some(Duration::ZERO),
+            max_retries: Some(1000),
+            ..Spec::flat(20)
+        };
+        for spec in [Spec::flat(1000), dag, crash] {
+            let g = generate(
+                &spec,
+                &standin(),
+                &ports(spec.count),
+                listen,
+                Path::new("/tmp/st"),
+            )
+            .unwrap();
+            let cfg = russell_config::parse(
+                &g.toml,
+                Path::new("/tmp/services.toml"),
+                Path::new("/bin/mdw"),
+            )
+            .unwrap_or_else(|e| panic!("{e}\n{}", g.toml));
+            assert_eq!(cfg.services.len(), spec.count);
+            assert_eq!(cfg.russell.listen, listen);
+            let s = &cfg.services[spec.count - 1];
+            assert_eq!(s.http_port, Some(g.services[spec.count - 1].http_port));
+            assert_eq!(s.dependencies, g.services[spec.count - 1].dependencies);
+            if let Some(b) = spec.restart_backoff {
+                assert_eq!(s.restart_backoff, b);
+            }
+            if spec.http_check.is_some() {
+                assert!(matches!(
+                    s.health_check.probe,
+                    russell_config::Probe::Http { .. }
+                ));
+                assert_eq!(s.health_check.interval, Duration::from_secs(10));
+            } else {
+                assert_eq!(s.health_check.probe, russell_config::Probe::None);
+            }
+        }
+    }
+
+    #[test]
     fn durations_are_written_in_config_syntax() {
         assert_eq!(fmt_duration(Duration::ZERO), "0s");
         assert_eq!(fmt_duration(Duration::from_millis(200)), "200ms");

@@ -168,6 +168,7 @@ mod tests {
         let id = ProcId::of(child.0.id() as i32).unwrap();
         assert!(!id.is_gone());
         assert!(rss_bytes(id.pid).unwrap() > 0);
+        assert!(children_of(std::process::id() as i32).contains(&id));
         id.kill_group();
         let t = Instant::now();
         while !id.is_gone() {
