@@ -1,12 +1,47 @@
-//! The orchestrator handle: the only way in. CONTRACT — the API layer is written against
-//! these signatures; the bodies are being built.
+//! The orchestrator: a cloneable handle ([`Orchestrator`]) in front of one actor task.
+//!
+//! The actor owns the service table and the dependency order. Callers send commands over an
+//! mpsc channel with a oneshot reply; snapshots go out on a `watch`, events on a
+//! `broadcast`. Each service has its own task (`service::task`) that owns its process,
+//! state and timers; tasks report every change to the actor over one unbounded channel and
+//! the actor folds them into the next snapshot, so a status read never waits for a probe
+//! or a stop. Commands that take time (start, stop) run as batch futures beside the actor
+//! loop, which stays free.
+//!
+//! Dependencies: a service starts as soon as all its dependencies (services and externals)
+//! are healthy. The bound on that wait is the dependency's own start budget — for a
+//! service every attempt's `start_timeout` plus the backoffs between them, plus its own
+//! wait for its dependencies; for an external its `start_timeout` — after which the start
+//! fails naming the dependency and its last probe error. An optional external is waited
+//! for at most its `start_timeout`, then the dependent starts anyway (with an event).
+//! A dependency that ends `failed` fails its dependents at once, transitively.
+//!
+//! Desired state and crash survival: `state_dir/state.json` (see [`crate::state_file`]).
 
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
-use russell_config::Config;
-use tokio::sync::{broadcast, watch};
+use russell_config::{Config, Service};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinSet;
 
-use crate::{CoreError, Event, LogLine, Snapshot, StartResult};
+use crate::logs::LogStore;
+use crate::service::restart::start_budget;
+use crate::service::task::{ServiceTask, TaskInit};
+use crate::service::{ActorMsg, DepNode, DepSpec, DepView, ServiceCmd, Shared};
+use crate::state_file::{ProcessRecord, ServiceRecord, StateFile};
+use crate::{
+    CoreError, Event, ExternalState, ExternalStatus, LogLine, OrchestratorPhase, ServiceState,
+    ServiceStatus, Snapshot, StartResult, StartTiming,
+};
+
+/// Capacity of the event broadcast (slow receivers lag and skip).
+const EVENT_CAPACITY: usize = 1024;
+/// How often CPU and memory of the services are sampled.
+const SAMPLE_EVERY: Duration = Duration::from_secs(3);
 
 /// Options for [`Orchestrator::spawn`].
 #[derive(Debug, Clone, Default)]
@@ -19,7 +54,19 @@ pub struct SpawnOptions {
 /// A cheap, cloneable handle to the orchestrator actor.
 #[derive(Clone)]
 pub struct Orchestrator {
-    _private: Arc<()>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Handles send; the actor receives. When every handle is gone the actor detaches.
+    cmd_tx: mpsc::UnboundedSender<Command>,
+    /// The actor publishes after every change; handles read.
+    snapshot_rx: watch::Receiver<Arc<Snapshot>>,
+    /// Tasks send; handles subscribe.
+    events: broadcast::Sender<Event>,
+    logs: Arc<LogStore>,
+    /// Lowercase name or short_name → (short_name, is external).
+    names: HashMap<String, (String, bool)>,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -28,90 +75,1050 @@ impl std::fmt::Debug for Orchestrator {
     }
 }
 
+enum Command {
+    StartAll {
+        force: bool,
+        reply: oneshot::Sender<Vec<StartResult>>,
+    },
+    Restore {
+        reply: oneshot::Sender<Vec<StartResult>>,
+    },
+    StopAll {
+        reply: oneshot::Sender<Vec<String>>,
+    },
+    Start {
+        short: String,
+        reply: oneshot::Sender<StartResult>,
+    },
+    Stop {
+        short: String,
+        reply: oneshot::Sender<()>,
+    },
+    Restart {
+        short: String,
+        reply: oneshot::Sender<StartResult>,
+    },
+    End {
+        stop: bool,
+        reply: oneshot::Sender<()>,
+    },
+}
+
 impl Orchestrator {
     /// Starts the actor (and one task per service) for a validated config. Creates the
     /// state directory (0700). Returns the handle and the actor's join handle, which ends
     /// after [`Orchestrator::shutdown`].
     pub async fn spawn(
-        _config: Config,
-        _options: SpawnOptions,
+        config: Config,
+        options: SpawnOptions,
     ) -> Result<(Self, tokio::task::JoinHandle<()>), CoreError> {
-        todo!()
+        let state_dir = config.russell.state_dir.clone();
+        make_dir(&state_dir)?;
+        make_dir(&state_dir.join("logs"))?;
+        make_dir(&state_dir.join("run"))?;
+        let previous = StateFile::read(&state_dir).map_err(|e| CoreError::StateDir {
+            path: state_dir.join(crate::state_file::FILE_NAME),
+            what: e.to_string(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+
+        let shorts: Vec<String> = config
+            .services
+            .iter()
+            .map(|s| s.short_name.clone())
+            .collect();
+        let logs = Arc::new(LogStore::new(
+            &state_dir.join("logs"),
+            &config.logs,
+            &shorts,
+        ));
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let (to_actor, msg_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            run_dir: state_dir.join("run"),
+            logs: logs.clone(),
+            events: events.clone(),
+            to_actor,
+        });
+
+        let graph = Graph::new(&config);
+        let statuses: Vec<ServiceStatus> = config
+            .services
+            .iter()
+            .map(|s| initial_status(s, previous.as_ref()))
+            .collect();
+        let externals: Vec<ExternalStatus> = config
+            .externals
+            .iter()
+            .map(|e| ExternalStatus {
+                name: e.name.clone(),
+                short_name: e.short_name.clone(),
+                description: e.description.clone(),
+                optional: e.optional,
+                state: ExternalState::Unknown,
+                last_error: String::new(),
+                last_health_check: None,
+            })
+            .collect();
+        let started_at = SystemTime::now();
+        let snapshot = Arc::new(Snapshot {
+            phase: OrchestratorPhase::Stopped,
+            started_at,
+            services: statuses.clone(),
+            externals: externals.clone(),
+        });
+        let (snapshot_tx, snapshot_rx) = watch::channel(snapshot);
+        let epochs: Arc<Vec<AtomicU64>> =
+            Arc::new(config.services.iter().map(|_| AtomicU64::new(0)).collect());
+        let (dep_tx, dep_rx) = watch::channel(Arc::new(dep_view(&statuses, &externals, &[])));
+
+        // What to adopt: records whose PID still runs with the same start time.
+        let adopt: Vec<Option<ProcessRecord>> = config
+            .services
+            .iter()
+            .map(|s| {
+                let rec = previous.as_ref()?.services.get(&s.short_name)?.process?;
+                (options.adopt && crate::process::alive(rec.pid, rec.start_time)).then_some(rec)
+            })
+            .collect();
+
+        let mut task_txs = Vec::new();
+        let mut tasks = JoinSet::new();
+        for (idx, svc) in config.services.iter().enumerate() {
+            let (tx, rx) = mpsc::unbounded_channel();
+            task_txs.push(tx);
+            let task = ServiceTask::new(TaskInit {
+                idx,
+                svc: Arc::new(svc.clone()),
+                shared: shared.clone(),
+                deps_rx: dep_rx.clone(),
+                deps: graph.dep_specs(idx),
+                epochs: epochs.clone(),
+                cmds: rx,
+                status: statuses[idx].clone(),
+            });
+            tasks.spawn(task.run(adopt[idx]));
+        }
+        for (idx, ext) in config.externals.iter().enumerate() {
+            tasks.spawn(crate::service::external::run(
+                idx,
+                Arc::new(ext.clone()),
+                shared.clone(),
+            ));
+        }
+
+        let initial_state = StateFile {
+            version: 1,
+            services: config
+                .services
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let rec = ServiceRecord {
+                        process: adopt[i],
+                        stopped_by_user: statuses[i].stopped_by_user,
+                    };
+                    (s.short_name.clone(), rec)
+                })
+                .collect(),
+        };
+        let (state_tx, state_rx) = watch::channel(initial_state);
+        let writer = tokio::spawn(write_state_file(state_dir.clone(), state_rx.clone()));
+        tasks.spawn(sample_resources(
+            shorts.clone(),
+            state_rx,
+            shared.to_actor.clone(),
+        ));
+
+        let mut names = HashMap::new();
+        for s in &config.services {
+            names.insert(s.name.to_lowercase(), (s.short_name.clone(), false));
+            names.insert(s.short_name.to_lowercase(), (s.short_name.clone(), false));
+        }
+        for e in &config.externals {
+            names.insert(e.name.to_lowercase(), (e.short_name.clone(), true));
+            names.insert(e.short_name.to_lowercase(), (e.short_name.clone(), true));
+        }
+
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let actor = Actor {
+            dispatch: Dispatch {
+                txs: Arc::new(task_txs),
+                epochs,
+                graph: Arc::new(graph),
+            },
+            first_start: previous.is_none(),
+            cmd_rx,
+            msg_rx,
+            tasks,
+            batches: JoinSet::new(),
+            statuses,
+            externals,
+            records: adopt,
+            seen: vec![0; config.services.len()],
+            snapshot_tx,
+            dep_tx,
+            state_tx,
+            writer,
+            started_at,
+            by_short: shorts
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.clone(), i))
+                .collect(),
+        };
+        let join = tokio::spawn(actor.run());
+        let handle = Self {
+            inner: Arc::new(Inner {
+                cmd_tx,
+                snapshot_rx,
+                events,
+                logs,
+                names,
+            }),
+        };
+        Ok((handle, join))
     }
 
     /// Brings every service to its desired state: all of them on a first start, what the
     /// state file records (stopped-by-user stays stopped) after a restart of Russell.
+    /// Services stopped by the user are left out of the results; their dependents fail
+    /// naming them.
     pub async fn restore(&self) -> Result<Vec<StartResult>, CoreError> {
-        todo!()
+        self.ask(|reply| Command::Restore { reply }).await
     }
 
     /// Starts every service in dependency order and waits until each is healthy or has
-    /// failed. Without `force`, healthy services are left alone; with it, restarted.
-    pub async fn start_all(&self, _force: bool) -> Result<Vec<StartResult>, CoreError> {
-        todo!()
+    /// failed. Without `force`, healthy services are left alone (0 attempts); with it,
+    /// everything is stopped (dependents first) and started again.
+    pub async fn start_all(&self, force: bool) -> Result<Vec<StartResult>, CoreError> {
+        self.ask(|reply| Command::StartAll { force, reply }).await
     }
 
     /// Stops every service, dependents first; returns short_names in stop order once no
-    /// process of any group is left.
+    /// process of any group is left. Each stays stopped (stopped_by_user) until started.
     pub async fn stop_all(&self) -> Result<Vec<String>, CoreError> {
-        todo!()
+        self.ask(|reply| Command::StopAll { reply }).await
     }
 
-    /// Starts one service (name or short_name, any case) after its dependencies, and waits
-    /// until it is healthy or failed. A failed service gets a fresh restart budget.
-    pub async fn start_service(&self, _name: &str) -> Result<StartResult, CoreError> {
-        todo!()
+    /// Starts one service (name or short_name, any case) after its dependencies (stopped or
+    /// failed dependencies are started too), and waits until it is healthy or failed.
+    /// A failed service gets a fresh restart budget.
+    pub async fn start_service(&self, name: &str) -> Result<StartResult, CoreError> {
+        let short = self.resolve_service(name, "start")?;
+        self.ask(|reply| Command::Start { short, reply }).await
     }
 
     /// Stops one service; it stays stopped (stopped_by_user) until started again.
-    pub async fn stop_service(&self, _name: &str) -> Result<(), CoreError> {
-        todo!()
+    pub async fn stop_service(&self, name: &str) -> Result<(), CoreError> {
+        let short = self.resolve_service(name, "stop")?;
+        self.ask(|reply| Command::Stop { short, reply }).await
     }
 
     /// Stops and starts one service with a fresh restart budget.
-    pub async fn restart_service(&self, _name: &str) -> Result<StartResult, CoreError> {
-        todo!()
+    pub async fn restart_service(&self, name: &str) -> Result<StartResult, CoreError> {
+        let short = self.resolve_service(name, "restart")?;
+        self.ask(|reply| Command::Restart { short, reply }).await
     }
 
     /// The short_name for a name or short_name (any case), services and externals.
-    pub fn resolve(&self, _name: &str) -> Result<String, CoreError> {
-        todo!()
+    pub fn resolve(&self, name: &str) -> Result<String, CoreError> {
+        self.inner
+            .names
+            .get(&name.to_lowercase())
+            .map(|(s, _)| s.clone())
+            .ok_or_else(|| CoreError::NotFound(name.to_string()))
     }
 
     /// The latest snapshot (cheap; never waits for a probe or a stop).
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        todo!()
+        self.inner.snapshot_rx.borrow().clone()
     }
 
     /// Snapshot updates, one per change.
     pub fn watch(&self) -> watch::Receiver<Arc<Snapshot>> {
-        todo!()
+        self.inner.snapshot_rx.clone()
     }
 
     /// Events from now on.
     pub fn events(&self) -> broadcast::Receiver<Event> {
-        todo!()
+        self.inner.events.subscribe()
     }
 
     /// The last `n` captured lines of `service` (None = all services, merged by time).
-    pub fn log_tail(&self, _service: Option<&str>, _n: usize) -> Vec<LogLine> {
-        todo!()
+    /// `service` may be a name or short_name in any case.
+    pub fn log_tail(&self, service: Option<&str>, n: usize) -> Vec<LogLine> {
+        match service {
+            Some(name) => match self.resolve(name) {
+                Ok(short) => self.inner.logs.tail(Some(&short), n),
+                Err(_) => Vec::new(),
+            },
+            None => self.inner.logs.tail(None, n),
+        }
     }
 
     /// Captured lines from now on, all services.
     pub fn log_subscribe(&self) -> broadcast::Receiver<LogLine> {
-        todo!()
+        self.inner.logs.subscribe()
     }
 
-    /// Stops every service (like stop_all), then ends the actor.
+    /// Stops every service (like stop_all, but the desired state stays "running" for the
+    /// next Russell), then ends the actor.
     pub async fn shutdown(&self) -> Result<(), CoreError> {
-        todo!()
+        self.ask(|reply| Command::End { stop: true, reply }).await
     }
 
     /// Ends the actor WITHOUT stopping services (their processes keep running and are
     /// recorded in the state file for the next Russell). Used by tests and `serve` on a
     /// crash-like exit.
     pub async fn detach(&self) -> Result<(), CoreError> {
-        todo!()
+        self.ask(|reply| Command::End { stop: false, reply }).await
+    }
+
+    fn resolve_service(&self, name: &str, what: &str) -> Result<String, CoreError> {
+        match self.inner.names.get(&name.to_lowercase()) {
+            Some((short, false)) => Ok(short.clone()),
+            Some((short, true)) => Err(CoreError::InvalidState {
+                service: short.clone(),
+                state: "external",
+                what: format!("externals are only checked, Russell does not {what} them"),
+            }),
+            None => Err(CoreError::NotFound(name.to_string())),
+        }
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, CoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .cmd_tx
+            .send(make(tx))
+            .map_err(|_| CoreError::ShuttingDown)?;
+        rx.await.map_err(|_| CoreError::ShuttingDown)
+    }
+}
+
+fn make_dir(path: &Path) -> Result<(), CoreError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let err = |what: &str, source| CoreError::StateDir {
+        path: path.to_path_buf(),
+        what: what.to_string(),
+        source,
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|e| err("cannot create it", e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| err("cannot make it private (0700)", e))
+}
+
+fn initial_status(s: &Service, previous: Option<&StateFile>) -> ServiceStatus {
+    let stopped_by_user = previous
+        .and_then(|p| p.services.get(&s.short_name))
+        .is_some_and(|r| r.stopped_by_user);
+    ServiceStatus {
+        name: s.name.clone(),
+        short_name: s.short_name.clone(),
+        description: s.description.clone(),
+        grpc_port: s.grpc_port,
+        http_port: s.http_port,
+        state: ServiceState::Stopped,
+        healthy: false,
+        pid: None,
+        command: s.command.clone(),
+        started_at: None,
+        restart_count: 0,
+        last_error: String::new(),
+        last_health_check: None,
+        last_probe_error: String::new(),
+        adopted: false,
+        dependencies: s.dependencies.clone(),
+        cpu_percent: 0.0,
+        rss_bytes: 0,
+        timing: StartTiming::default(),
+        stopped_by_user,
+    }
+}
+
+/// What dependents see; `epochs` marks services with a command not yet acknowledged as
+/// "waiting" so that a stale `failed` is never taken for the answer to a new start.
+fn dep_view(statuses: &[ServiceStatus], externals: &[ExternalStatus], seen: &[u64]) -> DepView {
+    let services = statuses.iter().enumerate().map(|(i, s)| DepNode {
+        short: s.short_name.clone(),
+        external: false,
+        state: s.state,
+        healthy: s.healthy,
+        last_error: s.last_error.clone(),
+        last_probe_error: s.last_probe_error.clone(),
+        epoch: seen.get(i).copied().unwrap_or_default(),
+    });
+    let externals = externals.iter().map(|e| DepNode {
+        short: e.short_name.clone(),
+        external: true,
+        state: match e.state {
+            ExternalState::Healthy => ServiceState::Running,
+            ExternalState::Unhealthy => ServiceState::Unhealthy,
+            ExternalState::Unknown => ServiceState::Waiting,
+        },
+        healthy: e.state == ExternalState::Healthy,
+        last_error: e.last_error.clone(),
+        last_probe_error: e.last_error.clone(),
+        epoch: 0,
+    });
+    DepView {
+        nodes: services.chain(externals).collect(),
+    }
+}
+
+/// The dependency graph: nodes are services (0..n) then externals (n..n+m).
+struct Graph {
+    n: usize,
+    /// Per service: node indices it depends on.
+    deps: Vec<Vec<usize>>,
+    /// Per service: services that depend on it directly.
+    dependents: Vec<Vec<usize>>,
+    /// Per service: longest chain of service dependencies below it.
+    level: Vec<usize>,
+    /// Services in start order: level, then start_order, then file order.
+    order: Vec<usize>,
+    /// Per node: how long a dependent waits for it.
+    budget: Vec<Duration>,
+    /// Per node: Some(start_timeout) for an optional external.
+    optional: Vec<Option<Duration>>,
+}
+
+impl Graph {
+    fn new(config: &Config) -> Self {
+        let n = config.services.len();
+        let mut index = HashMap::new();
+        for (i, s) in config.services.iter().enumerate() {
+            index.insert(s.short_name.as_str(), i);
+        }
+        for (i, e) in config.externals.iter().enumerate() {
+            index.insert(e.short_name.as_str(), n + i);
+        }
+        let deps: Vec<Vec<usize>> = config
+            .services
+            .iter()
+            .map(|s| {
+                s.dependencies
+                    .iter()
+                    .filter_map(|d| index.get(d.as_str()).copied())
+                    .collect()
+            })
+            .collect();
+        let mut dependents = vec![Vec::new(); n];
+        for (i, ds) in deps.iter().enumerate() {
+            for &d in ds {
+                if d < n {
+                    dependents[d].push(i);
+                }
+            }
+        }
+        // Levels and budgets by memoized depth-first walk (the config is validated
+        // acyclic; a cycle would only be cut here, never loop).
+        let mut level = vec![None; n];
+        let mut budget: Vec<Option<Duration>> = vec![None; n];
+        fn walk(
+            i: usize,
+            config: &Config,
+            deps: &[Vec<usize>],
+            level: &mut Vec<Option<usize>>,
+            budget: &mut Vec<Option<Duration>>,
+            on_path: &mut HashSet<usize>,
+        ) {
+            if level[i].is_some() || !on_path.insert(i) {
+                return;
+            }
+            let n = config.services.len();
+            let (mut lv, mut wait) = (0, Duration::ZERO);
+            for &d in &deps[i] {
+                let b = if d < n {
+                    walk(d, config, deps, level, budget, on_path);
+                    lv = lv.max(level[d].unwrap_or(0) + 1);
+                    budget[d].unwrap_or_default()
+                } else {
+                    config.externals[d - n].health_check.start_timeout
+                };
+                wait = wait.max(b);
+            }
+            let s = &config.services[i];
+            level[i] = Some(lv);
+            budget[i] = Some(
+                wait + start_budget(
+                    s.health_check.start_timeout,
+                    s.max_retries,
+                    s.restart_backoff,
+                    s.restart_backoff_max,
+                ) + s.stop_timeout,
+            );
+            on_path.remove(&i);
+        }
+        for i in 0..n {
+            walk(
+                i,
+                config,
+                &deps,
+                &mut level,
+                &mut budget,
+                &mut HashSet::new(),
+            );
+        }
+        let level: Vec<usize> = level.into_iter().map(Option::unwrap_or_default).collect();
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| (level[i], config.services[i].start_order, i));
+        let budget = budget
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .chain(
+                config
+                    .externals
+                    .iter()
+                    .map(|e| e.health_check.start_timeout),
+            )
+            .collect();
+        let optional = (0..n)
+            .map(|_| None)
+            .chain(
+                config
+                    .externals
+                    .iter()
+                    .map(|e| e.optional.then_some(e.health_check.start_timeout)),
+            )
+            .collect();
+        Self {
+            n,
+            deps,
+            dependents,
+            level,
+            order,
+            budget,
+            optional,
+        }
+    }
+
+    fn dep_specs(&self, i: usize) -> Vec<DepSpec> {
+        self.deps[i]
+            .iter()
+            .map(|&node| DepSpec {
+                node,
+                budget: self.budget[node],
+                optional_after: self.optional[node],
+            })
+            .collect()
+    }
+
+    /// Service dependencies of `i`, transitively.
+    fn service_deps(&self, i: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut stack = vec![i];
+        let mut seen = HashSet::new();
+        while let Some(j) = stack.pop() {
+            for &d in &self.deps[j] {
+                if d < self.n && seen.insert(d) {
+                    out.push(d);
+                    stack.push(d);
+                }
+            }
+        }
+        out
+    }
+
+    /// Stop rounds: highest level first (dependents before what they depend on).
+    fn stop_rounds(&self) -> Vec<Vec<usize>> {
+        let max = self.level.iter().copied().max().unwrap_or(0);
+        (0..=max)
+            .rev()
+            .map(|lv| (0..self.n).filter(|&i| self.level[i] == lv).collect())
+            .filter(|r: &Vec<usize>| !r.is_empty())
+            .collect()
+    }
+}
+
+/// Sends commands to service tasks; cloneable into batch futures. Every command bumps the
+/// service's epoch first (see [`dep_view`]).
+#[derive(Clone)]
+struct Dispatch {
+    txs: Arc<Vec<mpsc::UnboundedSender<ServiceCmd>>>,
+    epochs: Arc<Vec<AtomicU64>>,
+    graph: Arc<Graph>,
+}
+
+impl Dispatch {
+    fn bump(&self, i: usize) -> u64 {
+        self.epochs[i].fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Starts `targets` in start order; `blocked` are told why they may not start. The
+    /// results come back in start order.
+    async fn start(
+        &self,
+        targets: Vec<usize>,
+        blocked: Vec<(usize, String)>,
+    ) -> Vec<(usize, StartResult)> {
+        let set: HashSet<usize> = targets.iter().copied().collect();
+        let ordered: Vec<usize> = self
+            .graph
+            .order
+            .iter()
+            .copied()
+            .filter(|i| set.contains(i))
+            .collect();
+        // Bump every epoch before the first command goes out: no target may see another
+        // target's stale state.
+        let epochs: Vec<u64> = ordered.iter().map(|&i| self.bump(i)).collect();
+        let mut waits = Vec::new();
+        for (&i, epoch) in ordered.iter().zip(epochs) {
+            let (reply, rx) = oneshot::channel();
+            let _ = self.txs[i].send(ServiceCmd::Start {
+                epoch,
+                reply: Some(reply),
+            });
+            waits.push((i, rx));
+        }
+        for (i, reason) in blocked {
+            let (reply, rx) = oneshot::channel();
+            let epoch = self.bump(i);
+            let _ = self.txs[i].send(ServiceCmd::Block {
+                epoch,
+                reason,
+                reply,
+            });
+            waits.push((i, rx));
+        }
+        futures_util::future::join_all(
+            waits
+                .into_iter()
+                .map(|(i, rx)| async move { (i, rx.await.unwrap_or_else(|_| gone())) }),
+        )
+        .await
+    }
+
+    async fn stop(&self, i: usize, by_user: bool) {
+        let (reply, rx) = oneshot::channel();
+        let epoch = self.bump(i);
+        if self.txs[i]
+            .send(ServiceCmd::Stop {
+                epoch,
+                by_user,
+                reply,
+            })
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+    }
+
+    /// Stops everything, dependents first, independent ones in parallel; returns indices
+    /// in stop order.
+    async fn stop_all(&self, by_user: bool) -> Vec<usize> {
+        let mut order = Vec::new();
+        for round in self.graph.stop_rounds() {
+            futures_util::future::join_all(round.iter().map(|&i| self.stop(i, by_user))).await;
+            order.extend(round);
+        }
+        order
+    }
+
+    async fn restart(&self, i: usize) -> StartResult {
+        let (reply, rx) = oneshot::channel();
+        let epoch = self.bump(i);
+        let _ = self.txs[i].send(ServiceCmd::Restart { epoch, reply });
+        rx.await.unwrap_or_else(|_| gone())
+    }
+}
+
+fn only_results(results: Vec<(usize, StartResult)>) -> Vec<StartResult> {
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+fn gone() -> StartResult {
+    StartResult {
+        name: String::new(),
+        success: false,
+        error: "russell is shutting down".into(),
+        attempts: 0,
+    }
+}
+
+/// What a batch future was doing (for the phase in the snapshot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Batch {
+    Start,
+    Stop,
+    Other,
+}
+
+struct Actor {
+    dispatch: Dispatch,
+    /// No state file existed: `restore` starts everything.
+    first_start: bool,
+    /// Handles send commands; `None` once every handle is gone (→ detach).
+    cmd_rx: mpsc::UnboundedReceiver<Command>,
+    /// Tasks report changes.
+    msg_rx: mpsc::UnboundedReceiver<ActorMsg>,
+    /// Service tasks, external probers and the sampler; aborted when the actor ends.
+    tasks: JoinSet<()>,
+    /// Start/stop batches in flight.
+    batches: JoinSet<Batch>,
+    statuses: Vec<ServiceStatus>,
+    externals: Vec<ExternalStatus>,
+    records: Vec<Option<ProcessRecord>>,
+    /// Last epoch acknowledged by each service task.
+    seen: Vec<u64>,
+    /// The actor publishes; handles read.
+    snapshot_tx: watch::Sender<Arc<Snapshot>>,
+    /// The actor publishes; service tasks read while waiting for dependencies.
+    dep_tx: watch::Sender<Arc<DepView>>,
+    /// The actor publishes; the state-file writer and the sampler read.
+    state_tx: watch::Sender<StateFile>,
+    writer: tokio::task::JoinHandle<()>,
+    started_at: SystemTime,
+    by_short: HashMap<String, usize>,
+}
+
+impl Actor {
+    async fn run(mut self) {
+        let stop_at_end = loop {
+            tokio::select! {
+                biased;
+                Some(msg) = self.msg_rx.recv() => {
+                    self.on_msg(msg);
+                    while let Ok(msg) = self.msg_rx.try_recv() {
+                        self.on_msg(msg);
+                    }
+                }
+                cmd = self.cmd_rx.recv() => match cmd {
+                    None => break None,
+                    Some(Command::End { stop, reply }) => break Some((stop, reply)),
+                    Some(cmd) => self.on_command(cmd),
+                },
+                Some(_) = self.batches.join_next(), if !self.batches.is_empty() => {}
+            }
+            self.publish();
+        };
+        let reply = match stop_at_end {
+            Some((stop, reply)) => {
+                if stop {
+                    self.batches.abort_all();
+                    self.batches.spawn(async { Batch::Stop });
+                    let dispatch = self.dispatch.clone();
+                    let mut stopping = Box::pin(dispatch.stop_all(false));
+                    // Keep folding updates while stopping, so the snapshot shows it.
+                    loop {
+                        tokio::select! {
+                            _ = &mut stopping => break,
+                            Some(msg) = self.msg_rx.recv() => {
+                                self.on_msg(msg);
+                                self.publish();
+                            }
+                        }
+                    }
+                    while let Ok(msg) = self.msg_rx.try_recv() {
+                        self.on_msg(msg);
+                    }
+                }
+                Some(reply)
+            }
+            None => None,
+        };
+        self.batches.abort_all();
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+        while let Ok(msg) = self.msg_rx.try_recv() {
+            self.on_msg(msg);
+        }
+        self.publish();
+        let mut snap = (**self.snapshot_tx.borrow()).clone();
+        snap.phase = OrchestratorPhase::Stopped;
+        self.snapshot_tx.send_replace(Arc::new(snap));
+        drop(self.state_tx);
+        let _ = self.writer.await;
+        if let Some(reply) = reply {
+            let _ = reply.send(());
+        }
+    }
+
+    fn on_msg(&mut self, msg: ActorMsg) {
+        match msg {
+            ActorMsg::Service {
+                idx,
+                epoch,
+                status,
+                process,
+            } => {
+                let (cpu, rss) = (self.statuses[idx].cpu_percent, self.statuses[idx].rss_bytes);
+                self.statuses[idx] = *status;
+                if process.is_some() {
+                    self.statuses[idx].cpu_percent = cpu;
+                    self.statuses[idx].rss_bytes = rss;
+                }
+                self.records[idx] = process;
+                self.seen[idx] = epoch;
+            }
+            ActorMsg::External { idx, status } => self.externals[idx] = status,
+            ActorMsg::CameBack { idx } => {
+                let targets: Vec<usize> = self.dispatch.graph.dependents[idx]
+                    .iter()
+                    .copied()
+                    .filter(|&d| self.records[d].is_some())
+                    .collect();
+                if !targets.is_empty() {
+                    let dispatch = self.dispatch.clone();
+                    self.batches.spawn(async move {
+                        futures_util::future::join_all(
+                            targets.iter().map(|&d| dispatch.restart(d)),
+                        )
+                        .await;
+                        Batch::Other
+                    });
+                }
+            }
+            ActorMsg::Usage(usage) => {
+                for (idx, cpu, rss) in usage {
+                    if let Some(s) = self.statuses.get_mut(idx) {
+                        s.cpu_percent = cpu;
+                        s.rss_bytes = rss;
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        let dispatch = self.dispatch.clone();
+        match cmd {
+            Command::StartAll { force, reply } => {
+                let all: Vec<usize> = (0..self.statuses.len()).collect();
+                self.batches.spawn(async move {
+                    if force {
+                        dispatch.stop_all(false).await;
+                    }
+                    let _ = reply.send(only_results(dispatch.start(all, Vec::new()).await));
+                    Batch::Start
+                });
+            }
+            Command::Restore { reply } => {
+                let (targets, blocked) = self.restore_plan();
+                self.batches.spawn(async move {
+                    let _ = reply.send(only_results(dispatch.start(targets, blocked).await));
+                    Batch::Start
+                });
+            }
+            Command::StopAll { reply } => {
+                let shorts: Vec<String> =
+                    self.statuses.iter().map(|s| s.short_name.clone()).collect();
+                self.batches.spawn(async move {
+                    let order = dispatch.stop_all(true).await;
+                    let _ = reply.send(order.into_iter().map(|i| shorts[i].clone()).collect());
+                    Batch::Stop
+                });
+            }
+            Command::Start { short, reply } => {
+                let Some(&i) = self.by_short.get(&short) else {
+                    return;
+                };
+                let mut targets: Vec<usize> = dispatch
+                    .graph
+                    .service_deps(i)
+                    .into_iter()
+                    .filter(|&d| {
+                        matches!(
+                            self.statuses[d].state,
+                            ServiceState::Stopped | ServiceState::Failed
+                        )
+                    })
+                    .collect();
+                targets.push(i);
+                self.batches.spawn(async move {
+                    let results = dispatch.start(targets, Vec::new()).await;
+                    let mine = results
+                        .into_iter()
+                        .find_map(|(j, r)| (j == i).then_some(r))
+                        .unwrap_or_else(gone);
+                    let _ = reply.send(mine);
+                    Batch::Start
+                });
+            }
+            Command::Stop { short, reply } => {
+                let Some(&i) = self.by_short.get(&short) else {
+                    return;
+                };
+                self.batches.spawn(async move {
+                    dispatch.stop(i, true).await;
+                    let _ = reply.send(());
+                    Batch::Stop
+                });
+            }
+            Command::Restart { short, reply } => {
+                let Some(&i) = self.by_short.get(&short) else {
+                    return;
+                };
+                self.batches.spawn(async move {
+                    let _ = reply.send(dispatch.restart(i).await);
+                    Batch::Start
+                });
+            }
+            Command::End { .. } => {}
+        }
+    }
+
+    /// On a first start: everything. Later: everything not stopped by the user; services
+    /// that need a user-stopped one are blocked with its name.
+    fn restore_plan(&self) -> (Vec<usize>, Vec<(usize, String)>) {
+        let n = self.statuses.len();
+        if self.first_start {
+            return ((0..n).collect(), Vec::new());
+        }
+        let stopped: HashSet<usize> = (0..n)
+            .filter(|&i| self.statuses[i].stopped_by_user)
+            .collect();
+        let (mut targets, mut blocked) = (Vec::new(), Vec::new());
+        for i in (0..n).filter(|i| !stopped.contains(i)) {
+            let graph = &self.dispatch.graph;
+            match graph
+                .service_deps(i)
+                .into_iter()
+                .find(|d| stopped.contains(d))
+            {
+                Some(d) => blocked.push((
+                    i,
+                    format!(
+                        "not started: dependency '{}' was stopped by the user; start it first",
+                        self.statuses[d].short_name
+                    ),
+                )),
+                None => targets.push(i),
+            }
+        }
+        (targets, blocked)
+    }
+
+    fn phase(&self) -> OrchestratorPhase {
+        // Batches are only counted, not named, once spawned; the services' states say the
+        // rest.
+        let states = self.statuses.iter().map(|s| s.state);
+        let busy = !self.batches.is_empty();
+        let any = |f: fn(ServiceState) -> bool| self.statuses.iter().any(|s| f(s.state));
+        if busy && any(|s| s == ServiceState::Stopping) {
+            OrchestratorPhase::Stopping
+        } else if busy && any(|s| matches!(s, ServiceState::Waiting | ServiceState::Starting)) {
+            OrchestratorPhase::Starting
+        } else if states
+            .clone()
+            .any(|s| crate::service::state::has_process(s) || s == ServiceState::Restarting)
+        {
+            OrchestratorPhase::Running
+        } else {
+            OrchestratorPhase::Stopped
+        }
+    }
+
+    fn publish(&mut self) {
+        let snapshot = Snapshot {
+            phase: self.phase(),
+            started_at: self.started_at,
+            services: self.statuses.clone(),
+            externals: self.externals.clone(),
+        };
+        self.snapshot_tx.send_replace(Arc::new(snapshot));
+        let view = dep_view(&self.statuses, &self.externals, &self.seen);
+        self.dep_tx.send_replace(Arc::new(view));
+        let state = StateFile {
+            version: 1,
+            services: self
+                .statuses
+                .iter()
+                .zip(&self.records)
+                .map(|(s, r)| {
+                    let rec = ServiceRecord {
+                        process: *r,
+                        stopped_by_user: s.stopped_by_user,
+                    };
+                    (s.short_name.clone(), rec)
+                })
+                .collect(),
+        };
+        self.state_tx.send_if_modified(|old| {
+            let changed = *old != state;
+            if changed {
+                *old = state;
+            }
+            changed
+        });
+    }
+}
+
+/// Writes the state file whenever it changes (coalescing bursts), and once more when the
+/// actor drops the sender.
+async fn write_state_file(dir: std::path::PathBuf, mut rx: watch::Receiver<StateFile>) {
+    let mut last: Option<StateFile> = None;
+    loop {
+        let current = rx.borrow_and_update().clone();
+        if last.as_ref() != Some(&current) {
+            let d = dir.clone();
+            let c = current.clone();
+            match tokio::task::spawn_blocking(move || c.write(&d)).await {
+                Ok(Err(e)) => tracing::warn!(error = %e, "state file not written"),
+                Err(e) => tracing::warn!(error = %e, "state file writer failed"),
+                Ok(Ok(())) => {}
+            }
+            last = Some(current);
+        }
+        if rx.changed().await.is_err() {
+            let current = rx.borrow().clone();
+            if last.as_ref() != Some(&current) {
+                let _ = tokio::task::spawn_blocking(move || current.write(&dir)).await;
+            }
+            return;
+        }
+    }
+}
+
+/// One background task samples CPU and RSS of every service's process group.
+async fn sample_resources(
+    shorts: Vec<String>,
+    rx: watch::Receiver<StateFile>,
+    to_actor: mpsc::UnboundedSender<ActorMsg>,
+) {
+    let mut sampler = crate::resources::GroupSampler::new();
+    let mut tick = tokio::time::interval(SAMPLE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let groups: Vec<(usize, u32)> = {
+            let state = rx.borrow();
+            shorts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| {
+                    let p = state.services.get(s)?.process?;
+                    Some((i, p.pgid?))
+                })
+                .collect()
+        };
+        if groups.is_empty() {
+            continue;
+        }
+        let pgids: Vec<u32> = groups.iter().map(|(_, g)| *g).collect();
+        let usage = sampler.sample(&pgids);
+        let out = groups
+            .into_iter()
+            .map(|(i, g)| {
+                let u = usage.get(&g);
+                (
+                    i,
+                    u.map_or(0.0, |u| u.cpu_percent as f32),
+                    u.map_or(0, |u| u.rss_bytes),
+                )
+            })
+            .collect();
+        if to_actor.send(ActorMsg::Usage(out)).is_err() {
+            return;
+        }
     }
 }

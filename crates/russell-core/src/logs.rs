@@ -1,0 +1,371 @@
+//! Captured output of the services: per-service rotating files, an in-memory tail, and a
+//! broadcast for followers.
+//!
+//! Children never write to a plain pipe (a dead Russell would SIGPIPE them): each gets two
+//! named FIFOs (see `process::fifo`) that it holds open read-write. A pump task per process
+//! reads both FIFOs line by line (a line is capped at [`MAX_LINE`] bytes; longer ones are
+//! split) and hands each line to the [`LogStore`]. Memory is bounded by
+//! `tail_lines × MAX_LINE` per service whatever a service prints; disk by
+//! `max_file_size × (max_files + 1)`.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use russell_config::LogSettings;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
+use tokio::net::unix::pipe;
+use tokio::sync::broadcast;
+
+use crate::{LogLine, LogStream};
+
+/// Longest line kept as one line; longer output is split.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// Capacity of the follower broadcast (slow followers lag and skip).
+const FOLLOW_CAPACITY: usize = 4096;
+
+/// All services' logs. Shared (`Arc`) by the handle (tails, subscriptions) and the pumps.
+pub(crate) struct LogStore {
+    settings: LogSettings,
+    services: HashMap<String, ServiceLog>,
+    /// Pumps send every line; `Orchestrator::log_subscribe` hands out receivers.
+    tx: broadcast::Sender<LogLine>,
+}
+
+struct ServiceLog {
+    /// The last `tail_lines` lines. A std mutex: held only to push or copy, never across
+    /// an await, so `log_tail` stays a cheap synchronous read.
+    ring: Mutex<VecDeque<LogLine>>,
+    /// The current log file. Held only while one line is written (a short blocking write).
+    file: Mutex<RotatingFile>,
+}
+
+impl LogStore {
+    /// A store for these services (short_names); files go to `dir/<short>.log`.
+    pub(crate) fn new(dir: &Path, settings: &LogSettings, shorts: &[String]) -> Self {
+        let services = shorts
+            .iter()
+            .map(|s| {
+                let log = ServiceLog {
+                    ring: Mutex::new(VecDeque::new()),
+                    file: Mutex::new(RotatingFile::new(
+                        dir.join(format!("{s}.log")),
+                        settings.max_file_size,
+                        settings.max_files,
+                    )),
+                };
+                (s.clone(), log)
+            })
+            .collect();
+        let (tx, _) = broadcast::channel(FOLLOW_CAPACITY);
+        Self {
+            settings: settings.clone(),
+            services,
+            tx,
+        }
+    }
+
+    /// Records one line: file, tail, followers.
+    pub(crate) fn push(&self, line: LogLine) {
+        let Some(log) = self.services.get(&line.service) else {
+            return;
+        };
+        {
+            let mut file = log.file.lock().unwrap_or_else(PoisonError::into_inner);
+            file.write_line(&line);
+        }
+        {
+            let mut ring = log.ring.lock().unwrap_or_else(PoisonError::into_inner);
+            while ring.len() >= self.settings.tail_lines.max(1) {
+                ring.pop_front();
+            }
+            ring.push_back(line.clone());
+        }
+        // No receiver is fine.
+        let _ = self.tx.send(line);
+    }
+
+    /// The last `n` lines of one service, or of all merged by time.
+    pub(crate) fn tail(&self, service: Option<&str>, n: usize) -> Vec<LogLine> {
+        let copy = |log: &ServiceLog| -> Vec<LogLine> {
+            let ring = log.ring.lock().unwrap_or_else(PoisonError::into_inner);
+            let skip = ring.len().saturating_sub(n);
+            ring.iter().skip(skip).cloned().collect()
+        };
+        match service {
+            Some(s) => self.services.get(s).map(copy).unwrap_or_default(),
+            None => {
+                let mut all: Vec<LogLine> = self.services.values().flat_map(copy).collect();
+                all.sort_by_key(|l| l.timestamp);
+                let skip = all.len().saturating_sub(n);
+                all.split_off(skip)
+            }
+        }
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<LogLine> {
+        self.tx.subscribe()
+    }
+}
+
+/// Reads a service's two FIFOs until both reach EOF (every writer closed them), pushing
+/// each line into the store. Aborted when the process is replaced or Russell detaches.
+pub(crate) fn spawn_pump(
+    store: Arc<LogStore>,
+    service: String,
+    stdout: pipe::Receiver,
+    stderr: pipe::Receiver,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut out = LineReader::new(BufReader::new(stdout));
+        let mut err = LineReader::new(BufReader::new(stderr));
+        let (mut out_done, mut err_done) = (false, false);
+        loop {
+            let (stream, line) = tokio::select! {
+                l = out.next_line(), if !out_done => (LogStream::Stdout, l),
+                l = err.next_line(), if !err_done => (LogStream::Stderr, l),
+                else => break,
+            };
+            match line {
+                Some(line) => store.push(LogLine {
+                    service: service.clone(),
+                    stream,
+                    timestamp: SystemTime::now(),
+                    line,
+                }),
+                None if stream == LogStream::Stdout => out_done = true,
+                None => err_done = true,
+            }
+        }
+    })
+}
+
+/// Splits a byte stream into lines of at most [`MAX_LINE`] bytes. Cancel-safe: the only
+/// await is `fill_buf`, and partial lines live in `self`.
+struct LineReader<R> {
+    reader: R,
+    partial: Vec<u8>,
+}
+
+impl<R: AsyncBufRead + Unpin> LineReader<R> {
+    fn new(reader: R) -> Self {
+        Self {
+            reader,
+            partial: Vec::new(),
+        }
+    }
+
+    /// The next line without its newline; `None` at EOF (or on a read error).
+    async fn next_line(&mut self) -> Option<String> {
+        loop {
+            let buf = match self.reader.fill_buf().await {
+                Ok(buf) => buf,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => &[],
+            };
+            if buf.is_empty() {
+                if self.partial.is_empty() {
+                    return None;
+                }
+                return Some(self.take());
+            }
+            let room = MAX_LINE - self.partial.len();
+            match buf.iter().position(|&b| b == b'\n') {
+                Some(pos) if pos <= room => {
+                    self.partial.extend_from_slice(&buf[..pos]);
+                    self.reader.consume(pos + 1);
+                    return Some(self.take());
+                }
+                _ => {
+                    let n = buf.len().min(room);
+                    self.partial.extend_from_slice(&buf[..n]);
+                    self.reader.consume(n);
+                    if self.partial.len() >= MAX_LINE {
+                        return Some(self.take());
+                    }
+                }
+            }
+        }
+    }
+
+    fn take(&mut self) -> String {
+        let mut bytes = std::mem::take(&mut self.partial);
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+/// `<short>.log`, rotated to `<short>.log.1` … `<short>.log.<max_files>` when it would grow
+/// past `max_size` (0 = never rotate). Files are 0600. Write errors are logged once per
+/// file open, never fatal: losing a log line must not stop a service.
+struct RotatingFile {
+    path: PathBuf,
+    max_size: u64,
+    max_files: u32,
+    file: Option<File>,
+    size: u64,
+    warned: bool,
+}
+
+impl RotatingFile {
+    fn new(path: PathBuf, max_size: u64, max_files: u32) -> Self {
+        Self {
+            path,
+            max_size,
+            max_files,
+            file: None,
+            size: 0,
+            warned: false,
+        }
+    }
+
+    fn write_line(&mut self, line: &LogLine) {
+        let stream = match line.stream {
+            LogStream::Stdout => "out",
+            LogStream::Stderr => "err",
+        };
+        let text = format!(
+            "{} {stream} {}\n",
+            humantime::format_rfc3339_millis(line.timestamp),
+            line.line
+        );
+        if let Err(e) = self.write_bytes(text.as_bytes()) {
+            if !self.warned {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot write log file");
+                self.warned = true;
+            }
+            self.file = None;
+        }
+    }
+
+    fn write_bytes(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let len = bytes.len() as u64;
+        if self.max_size > 0 && self.size > 0 && self.size + len > self.max_size {
+            self.rotate()?;
+        }
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => {
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(0o600)
+                    .open(&self.path)?;
+                self.size = f.metadata()?.len();
+                self.warned = false;
+                self.file.insert(f)
+            }
+        };
+        file.write_all(bytes)?;
+        self.size += len;
+        if self.max_size > 0 && self.size >= self.max_size {
+            self.rotate()?;
+        }
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        self.file = None;
+        self.size = 0;
+        let numbered = |k: u32| {
+            let mut p = self.path.clone().into_os_string();
+            p.push(format!(".{k}"));
+            PathBuf::from(p)
+        };
+        let result = if self.max_files == 0 {
+            std::fs::remove_file(&self.path)
+        } else {
+            for k in (1..self.max_files).rev() {
+                match std::fs::rename(numbered(k), numbered(k + 1)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            std::fs::rename(&self.path, numbered(1))
+        };
+        match result {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn line(s: &str) -> LogLine {
+        LogLine {
+            service: "a".into(),
+            stream: LogStream::Stdout,
+            timestamp: SystemTime::now(),
+            line: s.into(),
+        }
+    }
+
+    #[test]
+    fn rotates_at_size_and_keeps_max_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = RotatingFile::new(dir.path().join("a.log"), 200, 2);
+        for i in 0..40 {
+            f.write_line(&line(&format!("line {i:03}")));
+        }
+        let names = |p: &str| dir.path().join(p);
+        assert!(names("a.log.1").exists());
+        assert!(names("a.log.2").exists());
+        assert!(!names("a.log.3").exists());
+        for p in ["a.log", "a.log.1", "a.log.2"] {
+            let len = std::fs::metadata(names(p)).map(|m| m.len()).unwrap_or(0);
+            assert!(len <= 200, "{p} is {len} bytes");
+        }
+        let last = std::fs::read_to_string(names("a.log.1")).unwrap()
+            + &std::fs::read_to_string(names("a.log")).unwrap_or_default();
+        assert!(last.trim_end().ends_with("line 039"), "{last}");
+    }
+
+    #[tokio::test]
+    async fn splits_long_lines_and_strips_cr() {
+        let mut data = vec![b'x'; MAX_LINE + 10];
+        data.extend_from_slice(b"\nshort\r\nlast");
+        let mut r = LineReader::new(BufReader::new(&data[..]));
+        assert_eq!(r.next_line().await.unwrap().len(), MAX_LINE);
+        assert_eq!(r.next_line().await.unwrap(), "x".repeat(10));
+        assert_eq!(r.next_line().await.unwrap(), "short");
+        assert_eq!(r.next_line().await.unwrap(), "last");
+        assert_eq!(r.next_line().await, None);
+    }
+
+    #[test]
+    fn tail_is_bounded_and_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = LogSettings {
+            max_file_size: 1 << 20,
+            max_files: 1,
+            tail_lines: 3,
+        };
+        let store = LogStore::new(dir.path(), &settings, &["a".into(), "b".into()]);
+        for i in 0..5 {
+            store.push(line(&format!("{i}")));
+        }
+        let mut b = line("b0");
+        b.service = "b".into();
+        store.push(b);
+        let a: Vec<_> = store
+            .tail(Some("a"), 10)
+            .into_iter()
+            .map(|l| l.line)
+            .collect();
+        assert_eq!(a, ["2", "3", "4"]);
+        let all: Vec<_> = store.tail(None, 2).into_iter().map(|l| l.line).collect();
+        assert_eq!(all, ["4", "b0"]);
+        assert!(store.tail(Some("zzz"), 1).is_empty());
+    }
+}

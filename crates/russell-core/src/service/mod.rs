@@ -1,0 +1,114 @@
+//! One task per service (and per external): what it owns, and the messages between it and
+//! the orchestrator actor.
+
+pub(crate) mod external;
+pub(crate) mod restart;
+pub(crate) mod state;
+pub(crate) mod task;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::logs::LogStore;
+use crate::state_file::ProcessRecord;
+use crate::{Event, ExternalStatus, ServiceState, ServiceStatus, StartResult};
+
+/// Commands from the actor to one service task. Each carries the actor's epoch for the
+/// service, so that the actor can tell updates sent before the command from those after.
+#[derive(Debug)]
+pub(crate) enum ServiceCmd {
+    /// Start (fresh budget unless a start is already under way); reply once healthy or
+    /// failed. Already healthy: replies success with 0 attempts.
+    Start {
+        epoch: u64,
+        reply: Option<oneshot::Sender<StartResult>>,
+    },
+    /// Stop; `by_user` records the desired state (stays stopped after a restart of Russell).
+    Stop {
+        epoch: u64,
+        by_user: bool,
+        reply: oneshot::Sender<()>,
+    },
+    /// Stop, then start with a fresh budget.
+    Restart {
+        epoch: u64,
+        reply: oneshot::Sender<StartResult>,
+    },
+    /// Do not start: a dependency is stopped on purpose. Replies a failure naming it.
+    Block {
+        epoch: u64,
+        reason: String,
+        reply: oneshot::Sender<StartResult>,
+    },
+}
+
+/// Messages from the tasks to the actor (one unbounded channel; sends never wait).
+#[derive(Debug)]
+pub(crate) enum ActorMsg {
+    Service {
+        idx: usize,
+        epoch: u64,
+        status: Box<ServiceStatus>,
+        process: Option<ProcessRecord>,
+    },
+    External {
+        idx: usize,
+        status: ExternalStatus,
+    },
+    /// The service is healthy again after a restart and wants its dependents restarted.
+    CameBack {
+        idx: usize,
+    },
+    /// Sampled CPU percent and RSS per service index.
+    Usage(Vec<(usize, f32, u64)>),
+}
+
+/// What a waiting service needs to know about each node (services, then externals).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DepView {
+    pub nodes: Vec<DepNode>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct DepNode {
+    pub short: String,
+    pub external: bool,
+    pub state: ServiceState,
+    pub healthy: bool,
+    pub last_error: String,
+    pub last_probe_error: String,
+    /// The last command epoch the service acknowledged (services only).
+    pub epoch: u64,
+}
+
+/// One dependency of a service, as its task sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct DepSpec {
+    /// Index into [`DepView::nodes`].
+    pub node: usize,
+    /// How long to wait for it (its own start budget, including its dependencies').
+    pub budget: Duration,
+    /// For an optional external: start anyway after this long.
+    pub optional_after: Option<Duration>,
+}
+
+/// What every task shares.
+pub(crate) struct Shared {
+    /// `state_dir/run`: the FIFOs.
+    pub run_dir: PathBuf,
+    pub logs: Arc<LogStore>,
+    /// Tasks send; `Orchestrator::events` hands out receivers; no receiver is fine.
+    pub events: broadcast::Sender<Event>,
+    /// Tasks send; the actor receives; closed when the actor ends.
+    pub to_actor: mpsc::UnboundedSender<ActorMsg>,
+}
+
+impl Shared {
+    pub(crate) fn emit(&self, event: Event) {
+        tracing::debug!(service = %event.service, kind = event.kind.as_str(), "{}", event.message);
+        let _ = self.events.send(event);
+    }
+}

@@ -1,0 +1,932 @@
+//! The task that owns one service: its process, lifecycle state, probes and timers.
+//!
+//! One `select!` loop reacts to whatever happens first: a command, the child's exit, a
+//! probe result, the probe tick, a dependency change, the dependency-wait deadline, the
+//! start timeout, the end of a restart backoff. Commands are handled one at a time, so two
+//! commands for one service can never produce two processes. A graceful stop runs inline
+//! (commands for this service queue meanwhile); status reads never wait for it because
+//! they read the actor's snapshot.
+//!
+//! Probing: right after a spawn, then every [`FAST_PROBE`] (capped by `interval`) until the
+//! first success, so a start takes about the service's real readiness time; then every
+//! `interval`. Failures before the first success do not count (start grace, bounded by
+//! `start_timeout`). Once running, `failure_threshold` consecutive failures are the
+//! unhealthy verdict (stop, then restart by policy); below it the state is `unhealthy`
+//! but the service still counts as healthy; `success_threshold` consecutive successes make
+//! it `running` again.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use russell_config::{PortConflictPolicy, Probe, Service};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{Instant, sleep_until};
+
+use super::restart::{backoff, start_attempts};
+use super::{ActorMsg, DepSpec, DepView, ServiceCmd, Shared, state};
+use crate::events::event;
+use crate::process::{self, ExitInfo, Proc};
+use crate::state_file::ProcessRecord;
+use crate::{EventKind, ServiceState, ServiceStatus, StartResult};
+
+/// Probe period until the first healthy probe after a spawn.
+pub(crate) const FAST_PROBE: Duration = Duration::from_millis(50);
+
+type ProbeFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+/// What woke the loop.
+enum Wake {
+    Cmd(Option<ServiceCmd>),
+    Exit(ExitInfo),
+    ProbeDone(Result<(), String>),
+    ProbeDue,
+    Deps,
+    StartTimeout,
+    BackoffOver,
+    ResetDue,
+}
+
+/// Everything the task needs at birth.
+pub(crate) struct TaskInit {
+    pub idx: usize,
+    pub svc: Arc<Service>,
+    pub shared: Arc<Shared>,
+    pub deps_rx: watch::Receiver<Arc<DepView>>,
+    pub deps: Vec<DepSpec>,
+    /// Per service: the epoch of the last command sent (bumped by the actor's dispatch).
+    pub epochs: Arc<Vec<AtomicU64>>,
+    pub cmds: mpsc::UnboundedReceiver<ServiceCmd>,
+    pub status: ServiceStatus,
+}
+
+pub(crate) struct ServiceTask {
+    idx: usize,
+    svc: Arc<Service>,
+    shared: Arc<Shared>,
+    deps_rx: watch::Receiver<Arc<DepView>>,
+    deps: Vec<DepSpec>,
+    epochs: Arc<Vec<AtomicU64>>,
+    cmds: mpsc::UnboundedReceiver<ServiceCmd>,
+    status: ServiceStatus,
+    epoch: u64,
+    proc: Option<Proc>,
+    pump: Option<tokio::task::JoinHandle<()>>,
+    /// Replies owed for the start under way.
+    pending: Vec<oneshot::Sender<StartResult>>,
+    /// Spawn attempts of the current start.
+    attempts: u32,
+    /// It was running since the last manual start: a failure now is an automatic restart.
+    supervising: bool,
+    /// Healthy again after a restart → ask the actor to restart dependents.
+    came_back: bool,
+    probe_fut: Option<ProbeFuture>,
+    next_probe: Instant,
+    failures: u32,
+    successes: u32,
+    wait_started: Instant,
+    wait_deadline: Instant,
+    warned_optional: HashSet<usize>,
+    start_deadline: Instant,
+    backoff_until: Instant,
+    running_since: Instant,
+    /// Processes recorded as this service's by a previous Russell: may be replaced on a
+    /// port conflict.
+    known: Vec<ProcessRecord>,
+}
+
+impl ServiceTask {
+    pub(crate) fn new(init: TaskInit) -> Self {
+        let now = Instant::now();
+        Self {
+            idx: init.idx,
+            svc: init.svc,
+            shared: init.shared,
+            deps_rx: init.deps_rx,
+            deps: init.deps,
+            epochs: init.epochs,
+            cmds: init.cmds,
+            status: init.status,
+            epoch: 0,
+            proc: None,
+            pump: None,
+            pending: Vec::new(),
+            attempts: 0,
+            supervising: false,
+            came_back: false,
+            probe_fut: None,
+            next_probe: now,
+            failures: 0,
+            successes: 0,
+            wait_started: now,
+            wait_deadline: now,
+            warned_optional: HashSet::new(),
+            start_deadline: now,
+            backoff_until: now,
+            running_since: now,
+            known: Vec::new(),
+        }
+    }
+
+    /// Runs until the actor goes away. Then the process is left running (detach): a
+    /// shutdown stops every service before it drops the command channels. `adopt` is a
+    /// process left by a previous Russell (alive, same start time).
+    pub(crate) async fn run(mut self, adopt: Option<ProcessRecord>) {
+        self.known.extend(adopt);
+        if let Some(rec) = adopt {
+            self.adopt_left_behind(rec);
+        }
+        self.publish();
+        loop {
+            match self.next_wake().await {
+                Wake::Cmd(None) => break,
+                Wake::Cmd(Some(cmd)) => self.on_command(cmd).await,
+                Wake::Exit(info) => self.on_exit(info).await,
+                Wake::ProbeDone(r) => self.on_probe(r).await,
+                Wake::ProbeDue => self.launch_probe(),
+                Wake::Deps => self.check_deps().await,
+                Wake::StartTimeout => self.on_start_timeout().await,
+                Wake::BackoffOver => self.enter_waiting(),
+                Wake::ResetDue => self.status.restart_count = 0,
+            }
+            self.publish();
+        }
+        if let Some(pump) = self.pump.take() {
+            pump.abort();
+        }
+    }
+
+    async fn next_wake(&mut self) -> Wake {
+        let st = self.status.state;
+        let probing = self.proc.is_some()
+            && self.probe_fut.is_none()
+            && matches!(
+                st,
+                ServiceState::Starting | ServiceState::Running | ServiceState::Unhealthy
+            );
+        let waiting = st == ServiceState::Waiting;
+        let wait_timer = self.next_wait_timer();
+        let reset_at = self.running_since + self.svc.restart_reset_after;
+        let resetting = st == ServiceState::Running && self.status.restart_count > 0;
+        tokio::select! {
+            biased;
+            c = self.cmds.recv() => Wake::Cmd(c),
+            e = wait_proc(&mut self.proc) => Wake::Exit(e),
+            r = poll_probe(&mut self.probe_fut) => Wake::ProbeDone(r),
+            r = self.deps_rx.changed(), if waiting => match r {
+                Ok(()) => Wake::Deps,
+                Err(_) => Wake::Cmd(None),
+            },
+            _ = sleep_until(wait_timer), if waiting => Wake::Deps,
+            _ = sleep_until(self.start_deadline), if st == ServiceState::Starting && self.proc.is_some() => Wake::StartTimeout,
+            _ = sleep_until(self.next_probe), if probing => Wake::ProbeDue,
+            _ = sleep_until(self.backoff_until), if st == ServiceState::Restarting => Wake::BackoffOver,
+            _ = sleep_until(reset_at), if resetting => Wake::ResetDue,
+        }
+    }
+
+    // ----- commands -------------------------------------------------------------------
+
+    async fn on_command(&mut self, cmd: ServiceCmd) {
+        match cmd {
+            ServiceCmd::Start { epoch, reply } => {
+                self.epoch = epoch;
+                self.status.stopped_by_user = false;
+                self.start(reply);
+            }
+            ServiceCmd::Stop {
+                epoch,
+                by_user,
+                reply,
+            } => {
+                self.epoch = epoch;
+                self.status.stopped_by_user = by_user;
+                self.stop_for_good("stopped").await;
+                let _ = reply.send(());
+            }
+            ServiceCmd::Restart { epoch, reply } => {
+                self.epoch = epoch;
+                self.status.stopped_by_user = false;
+                let had_process = self.proc.is_some();
+                self.stop_for_good("stopped for a restart").await;
+                self.came_back = had_process;
+                self.start(Some(reply));
+            }
+            ServiceCmd::Block {
+                epoch,
+                reason,
+                reply,
+            } => {
+                self.epoch = epoch;
+                if self.proc.is_some() {
+                    self.start(Some(reply));
+                } else {
+                    let _ = reply.send(self.result(false, &reason));
+                    self.status.last_error = reason.clone();
+                    self.emit(EventKind::Waiting, reason);
+                }
+            }
+        }
+    }
+
+    /// Starts unless a start is under way or it is healthy; manual starts get a fresh budget.
+    fn start(&mut self, reply: Option<oneshot::Sender<StartResult>>) {
+        use ServiceState::*;
+        match self.status.state {
+            Running | Unhealthy => {
+                if let Some(r) = reply {
+                    let _ = r.send(self.result(true, ""));
+                }
+            }
+            Waiting | Starting | Stopping => self.pending.extend(reply),
+            Restarting | Stopped | Failed => {
+                self.pending.extend(reply);
+                self.attempts = 0;
+                self.supervising = false;
+                self.status.restart_count = 0;
+                self.status.last_error.clear();
+                self.status.timing = crate::StartTiming {
+                    requested_at: Some(SystemTime::now()),
+                    ..Default::default()
+                };
+                self.enter_waiting();
+            }
+        }
+    }
+
+    /// Stops the process (if any) and stays stopped; answers pending starts with a failure.
+    async fn stop_for_good(&mut self, why: &str) {
+        if self.status.state == ServiceState::Stopped {
+            return;
+        }
+        let exit = self.stop_process(why).await;
+        self.set_state(ServiceState::Stopped);
+        self.status.healthy = false;
+        self.status.pid = None;
+        self.status.started_at = None;
+        self.status.adopted = false;
+        self.fail_pending("stopped before it became healthy");
+        if let Some(exit) = exit {
+            self.emit(EventKind::Stopped, format!("{why}: {exit}"));
+        }
+    }
+
+    // ----- waiting for dependencies ---------------------------------------------------
+
+    fn enter_waiting(&mut self) {
+        let now = Instant::now();
+        self.wait_started = now;
+        self.warned_optional.clear();
+        let view = self.deps_rx.borrow_and_update().clone();
+        let budget = self
+            .deps
+            .iter()
+            .filter(|d| !self.dep_healthy(&view, d.node))
+            .map(|d| d.budget)
+            .max()
+            .unwrap_or_default();
+        self.wait_deadline = now + budget;
+        self.set_state(ServiceState::Waiting);
+        let missing = self.missing_deps(&view);
+        if !missing.is_empty() {
+            self.emit(
+                EventKind::Waiting,
+                format!("waiting for {}", missing.join(", ")),
+            );
+        }
+    }
+
+    fn missing_deps(&self, view: &DepView) -> Vec<String> {
+        self.deps
+            .iter()
+            .filter(|d| !self.dep_healthy(view, d.node))
+            .filter_map(|d| view.nodes.get(d.node))
+            .map(|n| n.short.clone())
+            .collect()
+    }
+
+    /// A command sent to that service and not yet acknowledged: its state in the view
+    /// is stale (a `failed` or `running` from before the command).
+    fn dep_pending(&self, view: &DepView, node: usize) -> bool {
+        let sent = self
+            .epochs
+            .get(node)
+            .map_or(0, |e| e.load(Ordering::SeqCst));
+        view.nodes
+            .get(node)
+            .is_some_and(|n| !n.external && n.epoch < sent)
+    }
+
+    fn dep_healthy(&self, view: &DepView, node: usize) -> bool {
+        view.nodes.get(node).is_some_and(|n| n.healthy) && !self.dep_pending(view, node)
+    }
+
+    /// The next instant a wait can end by time: the overall bound or an optional
+    /// external's grace.
+    fn next_wait_timer(&self) -> Instant {
+        self.deps
+            .iter()
+            .filter(|d| !self.warned_optional.contains(&d.node))
+            .filter_map(|d| d.optional_after.map(|t| self.wait_started + t))
+            .chain(std::iter::once(self.wait_deadline))
+            .min()
+            .unwrap_or(self.wait_deadline)
+    }
+
+    async fn check_deps(&mut self) {
+        if self.status.state != ServiceState::Waiting {
+            return;
+        }
+        let view = self.deps_rx.borrow_and_update().clone();
+        let now = Instant::now();
+        let mut blocking = None;
+        for d in &self.deps {
+            let Some(n) = view.nodes.get(d.node) else {
+                continue;
+            };
+            let pending = self.dep_pending(&view, d.node);
+            if n.healthy && !pending {
+                continue;
+            }
+            if !n.external && !pending && n.state == ServiceState::Failed {
+                let why = format!("dependency '{}' failed: {}", n.short, n.last_error);
+                return self.give_up(why);
+            }
+            if let Some(after) = d.optional_after
+                && now >= self.wait_started + after
+            {
+                if self.warned_optional.insert(d.node) {
+                    let msg = format!(
+                        "optional dependency '{}' not healthy after {}: {}; starting without it",
+                        n.short,
+                        humantime::format_duration(after),
+                        reason_of(n)
+                    );
+                    self.shared.emit(event(
+                        EventKind::Waiting,
+                        &self.svc.short_name,
+                        msg,
+                        ServiceState::Waiting,
+                        None,
+                    ));
+                }
+                continue;
+            }
+            blocking.get_or_insert((n.clone(), d.budget));
+        }
+        match blocking {
+            None => self.try_spawn().await,
+            Some((n, budget)) if now >= self.wait_deadline => {
+                let why = format!(
+                    "dependency '{}' not healthy after {}: {}",
+                    n.short,
+                    humantime::format_duration(budget),
+                    reason_of(&n)
+                );
+                self.give_up(why);
+            }
+            Some(_) => {}
+        }
+    }
+
+    // ----- spawning -------------------------------------------------------------------
+
+    async fn try_spawn(&mut self) {
+        self.attempts += 1;
+        self.set_state(ServiceState::Starting);
+        let max = if self.supervising {
+            self.svc.max_retries
+        } else {
+            start_attempts(self.svc.max_retries)
+        };
+        self.emit(
+            EventKind::Starting,
+            format!("starting (attempt {}/{max})", self.attempts),
+        );
+        match self.check_ports().await {
+            Ok(Some(holder)) => {
+                let msg = format!(
+                    "adopted PID {} already serving its port ({})",
+                    holder.pid,
+                    holder.command.join(" ")
+                );
+                self.took_process(holder);
+                self.emit(EventKind::Adopted, msg);
+                return;
+            }
+            Ok(None) => {}
+            Err(why) => {
+                self.emit(EventKind::PortConflict, why.clone());
+                return self.give_up(why);
+            }
+        }
+        match process::spawn(&self.svc, &self.shared.run_dir) {
+            Ok(spawned) => {
+                if let Some(old) = self.pump.take() {
+                    old.abort();
+                }
+                self.pump = Some(crate::logs::spawn_pump(
+                    self.shared.logs.clone(),
+                    self.svc.short_name.clone(),
+                    spawned.stdout,
+                    spawned.stderr,
+                ));
+                let pid = spawned.proc.pid;
+                self.took_process(spawned.proc);
+                self.emit(EventKind::Started, format!("spawned PID {pid}"));
+                if self.svc.health_check.probe == Probe::None {
+                    self.became_healthy();
+                }
+            }
+            Err(e) => {
+                let why = error_chain(&e);
+                self.attempt_failed(why).await;
+            }
+        }
+    }
+
+    fn took_process(&mut self, proc: Proc) {
+        let now = Instant::now();
+        self.status.pid = Some(proc.pid);
+        self.status.adopted = proc.adopted;
+        self.status.command = proc.command.clone();
+        self.status.started_at = Some(SystemTime::now());
+        self.status.timing.spawned_at = self.status.started_at;
+        self.status.timing.healthy_at = None;
+        self.status.healthy = false;
+        self.status.last_probe_error.clear();
+        self.proc = Some(proc);
+        self.set_state(ServiceState::Starting);
+        self.start_deadline = now + self.svc.health_check.start_timeout;
+        self.next_probe = now;
+        self.probe_fut = None;
+        self.failures = 0;
+        self.successes = 0;
+    }
+
+    /// A process recorded by the previous Russell and still alive: adopt it and let the
+    /// probes decide (healthy → running; not within start_timeout → restarted).
+    fn adopt_left_behind(&mut self, rec: ProcessRecord) {
+        let mut proc = Proc::adopt(rec.pid, rec.start_time);
+        if rec.pgid == Some(rec.pid) {
+            proc.pgid = Some(rec.pid);
+        }
+        if let Ok((out, err)) =
+            process::fifo::open_readers(&self.shared.run_dir, &self.svc.short_name)
+        {
+            self.pump = Some(crate::logs::spawn_pump(
+                self.shared.logs.clone(),
+                self.svc.short_name.clone(),
+                out,
+                err,
+            ));
+        }
+        self.attempts = 1;
+        self.supervising = true;
+        self.status.timing.requested_at = Some(SystemTime::now());
+        self.took_process(proc);
+        self.emit(
+            EventKind::Adopted,
+            format!("adopted PID {} left running by a previous Russell", rec.pid),
+        );
+        if self.svc.health_check.probe == Probe::None {
+            self.became_healthy();
+        }
+    }
+
+    /// Port conflicts before a spawn (issue 3 item 6). `Ok(Some)` = a healthy holder to
+    /// adopt; `Ok(None)` = ports free (a holder may have been stopped); `Err` = refuse.
+    async fn check_ports(&mut self) -> Result<Option<Proc>, String> {
+        let name = self.svc.short_name.clone();
+        for port in self.svc.ports() {
+            if !crate::ports::is_listening(port) {
+                continue;
+            }
+            let holders = crate::ports::listening_holders(port);
+            let Some(h) = holders.first() else {
+                return Err(format!(
+                    "port {port} of '{name}' is in use by a process Russell cannot see (another user?); free the port or change it in the config"
+                ));
+            };
+            let cmd = h.command_line.join(" ");
+            if h.pid == std::process::id() {
+                return Err(format!(
+                    "port {port} of '{name}' is in use by Russell itself (PID {}); change the port",
+                    h.pid
+                ));
+            }
+            match self.svc.on_port_conflict {
+                PortConflictPolicy::Fail => {
+                    return Err(format!(
+                        "port {port} of '{name}' is in use by PID {} ({cmd}); on_port_conflict = \"fail\": stop that process or change the port",
+                        h.pid
+                    ));
+                }
+                PortConflictPolicy::Adopt => {
+                    let probe = &self.svc.health_check.probe;
+                    if *probe != Probe::None
+                        && crate::health::probe(probe, self.svc.health_check.timeout)
+                            .await
+                            .is_ok()
+                    {
+                        return Ok(Some(Proc::adopt(h.pid, h.start_time)));
+                    }
+                    let ours = h.command_line == self.svc.command
+                        || self
+                            .known
+                            .iter()
+                            .any(|k| k.pid == h.pid && k.start_time == h.start_time);
+                    if !ours {
+                        return Err(format!(
+                            "port {port} of '{name}' is in use by PID {} ({cmd}), which is neither this service nor healthy by its check; it was left alone: stop it, change the port, or set on_port_conflict = \"kill\"",
+                            h.pid
+                        ));
+                    }
+                    self.replace_holder(port, h.pid, h.start_time, &cmd).await?;
+                }
+                PortConflictPolicy::Kill => {
+                    self.replace_holder(port, h.pid, h.start_time, &cmd).await?;
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Stops a port holder gracefully and waits for the port to be free.
+    async fn replace_holder(
+        &mut self,
+        port: u16,
+        pid: u32,
+        start_time: u64,
+        cmd: &str,
+    ) -> Result<(), String> {
+        self.emit(
+            EventKind::PortConflict,
+            format!("port {port} is held by PID {pid} ({cmd}); stopping it"),
+        );
+        let mut holder = Proc::adopt(pid, start_time);
+        process::stop(
+            &mut holder,
+            process::stop_signal(&self.svc),
+            self.svc.stop_timeout,
+        )
+        .await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while crate::ports::is_listening(port) {
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "port {port} is still in use after stopping PID {pid} ({cmd})"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    // ----- exits, probes, timeouts ----------------------------------------------------
+
+    async fn on_exit(&mut self, info: ExitInfo) {
+        let Some(mut proc) = self.proc.take() else {
+            return;
+        };
+        self.probe_fut = None;
+        self.status.healthy = false;
+        let mut ev = event(
+            EventKind::Exited,
+            &self.svc.short_name,
+            format!("PID {} {info}", proc.pid),
+            self.status.state,
+            Some(proc.pid),
+        );
+        ev.exit_code = info.code;
+        ev.signal = info.signal;
+        self.shared.emit(ev);
+        // The leader is gone; what is left of its group (grandchildren) goes too.
+        if proc.anything_left() {
+            process::stop(
+                &mut proc,
+                process::stop_signal(&self.svc),
+                self.svc.stop_timeout,
+            )
+            .await;
+        }
+        self.status.pid = None;
+        match self.status.state {
+            ServiceState::Starting => {
+                self.attempt_failed(format!("{info} before it became healthy"))
+                    .await;
+            }
+            ServiceState::Running | ServiceState::Unhealthy => {
+                self.supervising = true;
+                self.restart_later(info.to_string());
+            }
+            _ => {}
+        }
+    }
+
+    fn launch_probe(&mut self) {
+        let svc = self.svc.clone();
+        self.probe_fut = Some(Box::pin(async move {
+            let hc = &svc.health_check;
+            crate::health::probe(&hc.probe, hc.timeout)
+                .await
+                .map_err(|e| e.to_string())
+        }));
+    }
+
+    async fn on_probe(&mut self, result: Result<(), String>) {
+        self.probe_fut = None;
+        let now = Instant::now();
+        let hc = &self.svc.health_check;
+        self.status.last_health_check = Some(SystemTime::now());
+        let ok = result.is_ok();
+        self.status.last_probe_error = result.err().unwrap_or_default();
+        match (self.status.state, ok) {
+            (ServiceState::Starting, true) => return self.became_healthy(),
+            (ServiceState::Starting, false) => {
+                self.next_probe = now + FAST_PROBE.min(hc.interval);
+                return;
+            }
+            (ServiceState::Running, true) => self.failures = 0,
+            (ServiceState::Unhealthy, true) => {
+                self.failures = 0;
+                self.successes += 1;
+                if self.successes >= hc.success_threshold.max(1) {
+                    self.set_state(ServiceState::Running);
+                    self.emit(EventKind::Healthy, "healthy again");
+                }
+            }
+            (ServiceState::Running | ServiceState::Unhealthy, false) => {
+                self.successes = 0;
+                self.failures += 1;
+                let threshold = hc.failure_threshold.max(1);
+                let msg = format!(
+                    "health check failed ({}/{threshold}): {}",
+                    self.failures, self.status.last_probe_error
+                );
+                self.set_state(ServiceState::Unhealthy);
+                self.emit(EventKind::HealthCheckFailed, msg);
+                if self.failures >= threshold {
+                    return self.unhealthy_verdict().await;
+                }
+            }
+            _ => {}
+        }
+        self.next_probe = now + self.svc.health_check.interval;
+    }
+
+    fn became_healthy(&mut self) {
+        self.set_state(ServiceState::Running);
+        self.status.healthy = true;
+        self.status.last_error.clear();
+        self.status.timing.healthy_at = Some(SystemTime::now());
+        self.running_since = Instant::now();
+        self.next_probe = self.running_since + self.svc.health_check.interval;
+        self.failures = 0;
+        self.successes = 0;
+        let took = self
+            .status
+            .timing
+            .spawned_at
+            .and_then(|s| s.elapsed().ok())
+            .map(|d| format!(" after {}", humantime::format_duration(round_ms(d))))
+            .unwrap_or_default();
+        self.emit(EventKind::Healthy, format!("healthy{took}"));
+        let result = self.result(true, "");
+        for r in self.pending.drain(..) {
+            let _ = r.send(result.clone());
+        }
+        if (self.supervising || self.came_back) && self.svc.restart_dependents {
+            let _ = self
+                .shared
+                .to_actor
+                .send(ActorMsg::CameBack { idx: self.idx });
+        }
+        self.came_back = false;
+        self.supervising = true;
+    }
+
+    async fn on_start_timeout(&mut self) {
+        let why = format!(
+            "not healthy within start_timeout {}: {}",
+            humantime::format_duration(self.svc.health_check.start_timeout),
+            non_empty(&self.status.last_probe_error, "no probe passed")
+        );
+        self.emit(EventKind::Unhealthy, why.clone());
+        self.stop_process("start_timeout passed").await;
+        self.attempt_failed(why).await;
+    }
+
+    async fn unhealthy_verdict(&mut self) {
+        self.status.healthy = false;
+        let why = format!(
+            "unhealthy: {} consecutive failed probes, last: {}",
+            self.failures, self.status.last_probe_error
+        );
+        self.emit(EventKind::Unhealthy, why.clone());
+        self.stop_process("unhealthy").await;
+        self.supervising = true;
+        self.restart_later(why);
+    }
+
+    /// A spawn attempt did not lead to a healthy process.
+    async fn attempt_failed(&mut self, why: String) {
+        if self.supervising {
+            return self.restart_later(why);
+        }
+        let max = start_attempts(self.svc.max_retries);
+        if self.attempts >= max {
+            let n = self.attempts;
+            return self.give_up(format!(
+                "{why} (gave up after {n} attempt{})",
+                if n == 1 { "" } else { "s" }
+            ));
+        }
+        let delay = backoff(
+            self.svc.restart_backoff,
+            self.svc.restart_backoff_max,
+            self.attempts,
+        );
+        self.status.last_error = why.clone();
+        self.backoff(self.attempts + 1, delay, why);
+    }
+
+    /// An automatic restart (the service had been running), within max_retries.
+    fn restart_later(&mut self, why: String) {
+        let n = self.status.restart_count + 1;
+        if n > self.svc.max_retries {
+            let max = self.svc.max_retries;
+            return self.give_up(format!(
+                "{why} (gave up after {max} restart{})",
+                if max == 1 { "" } else { "s" }
+            ));
+        }
+        self.status.restart_count = n;
+        self.status.last_error = why.clone();
+        self.came_back = true;
+        let delay = backoff(self.svc.restart_backoff, self.svc.restart_backoff_max, n);
+        self.backoff(n, delay, why);
+    }
+
+    fn backoff(&mut self, attempt: u32, delay: Duration, why: String) {
+        self.set_state(ServiceState::Restarting);
+        self.backoff_until = Instant::now() + delay;
+        let mut ev = event(
+            EventKind::Restarting,
+            &self.svc.short_name,
+            format!(
+                "{why}; restart {attempt} in {}",
+                humantime::format_duration(delay)
+            ),
+            ServiceState::Restarting,
+            None,
+        );
+        ev.attempt = Some(attempt);
+        ev.delay = Some(delay);
+        self.shared.emit(ev);
+    }
+
+    /// `failed`, keeping the reason; pending starts get it.
+    fn give_up(&mut self, why: String) {
+        self.set_state(ServiceState::Failed);
+        self.status.healthy = false;
+        self.status.last_error = why.clone();
+        self.fail_pending(&why);
+        self.emit(EventKind::Failed, why);
+    }
+
+    /// Graceful stop of the current process (stop_signal, stop_timeout, SIGKILL, until the
+    /// group is empty). Publishes `stopping` first. Returns how the process ended, or
+    /// `None` when there was none.
+    async fn stop_process(&mut self, why: &str) -> Option<String> {
+        let mut proc = self.proc.take()?;
+        self.probe_fut = None;
+        self.status.healthy = false;
+        self.set_state(ServiceState::Stopping);
+        self.emit(
+            EventKind::Stopping,
+            format!("{why}: sending {}", self.svc.stop_signal.name),
+        );
+        self.publish();
+        let outcome = process::stop(
+            &mut proc,
+            process::stop_signal(&self.svc),
+            self.svc.stop_timeout,
+        )
+        .await;
+        if outcome.killed {
+            self.emit(
+                EventKind::Stopping,
+                format!(
+                    "PID {} did not stop within {}; killed its group",
+                    proc.pid,
+                    humantime::format_duration(self.svc.stop_timeout)
+                ),
+            );
+        }
+        if outcome.leftovers {
+            self.emit(
+                EventKind::Stopping,
+                format!(
+                    "processes of group {} survived SIGKILL",
+                    proc.pgid.unwrap_or(proc.pid)
+                ),
+            );
+        }
+        self.status.pid = None;
+        Some(format!("PID {} {}", proc.pid, outcome.exit))
+    }
+
+    // ----- helpers --------------------------------------------------------------------
+
+    fn set_state(&mut self, to: ServiceState) {
+        let from = self.status.state;
+        if state::allowed(from, to) {
+            self.status.state = to;
+        } else {
+            tracing::error!(service = %self.svc.short_name, from = from.as_str(), to = to.as_str(), "illegal transition refused");
+        }
+    }
+
+    fn fail_pending(&mut self, why: &str) {
+        let result = self.result(false, why);
+        for r in self.pending.drain(..) {
+            let _ = r.send(result.clone());
+        }
+    }
+
+    fn result(&self, success: bool, error: &str) -> StartResult {
+        StartResult {
+            name: self.svc.name.clone(),
+            success,
+            error: error.to_string(),
+            attempts: self.attempts,
+        }
+    }
+
+    fn emit(&self, kind: EventKind, message: impl Into<String>) {
+        self.shared.emit(event(
+            kind,
+            &self.svc.short_name,
+            message,
+            self.status.state,
+            self.status.pid,
+        ));
+    }
+
+    fn publish(&self) {
+        let _ = self.shared.to_actor.send(ActorMsg::Service {
+            idx: self.idx,
+            epoch: self.epoch,
+            status: Box::new(self.status.clone()),
+            process: self.proc.as_ref().map(Proc::record),
+        });
+    }
+}
+
+async fn wait_proc(proc: &mut Option<Proc>) -> ExitInfo {
+    match proc {
+        Some(p) => p.wait().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn poll_probe(fut: &mut Option<ProbeFuture>) -> Result<(), String> {
+    match fut {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
+fn reason_of(n: &super::DepNode) -> String {
+    if !n.last_probe_error.is_empty() {
+        n.last_probe_error.clone()
+    } else if !n.last_error.is_empty() {
+        n.last_error.clone()
+    } else {
+        format!("it is {}", n.state.as_str())
+    }
+}
+
+fn non_empty<'a>(s: &'a str, default: &'a str) -> &'a str {
+    if s.is_empty() { default } else { s }
+}
+
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
+}
+
+/// An error and its sources in one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}

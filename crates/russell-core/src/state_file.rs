@@ -1,0 +1,170 @@
+//! `state_dir/state.json`: what survives a crash of Russell.
+//!
+//! For each service: the PID, process group and /proc start time of its process (so that a
+//! reused PID is never mistaken for it), and whether the user stopped it (its desired
+//! state). Written atomically: write a temporary file, fsync, rename, fsync the directory.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// File name inside the state directory.
+pub const FILE_NAME: &str = "state.json";
+
+/// The whole file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StateFile {
+    /// Format version (1).
+    pub version: u32,
+    /// By short_name.
+    pub services: BTreeMap<String, ServiceRecord>,
+}
+
+/// One service's record.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    /// The running process (group leader when Russell spawned it), if any.
+    pub process: Option<ProcessRecord>,
+    /// The user stopped it: stays stopped after Russell restarts.
+    #[serde(default)]
+    pub stopped_by_user: bool,
+}
+
+/// A process Russell is responsible for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessRecord {
+    pub pid: u32,
+    /// Its process group when it leads one (Russell's own spawns always do).
+    pub pgid: Option<u32>,
+    /// Start time from /proc/<pid>/stat (clock ticks since boot).
+    pub start_time: u64,
+}
+
+/// Errors reading or writing the state file.
+#[derive(Debug, thiserror::Error)]
+pub enum StateFileError {
+    #[error("cannot write state file {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read state file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("state file {path} is not valid (delete it to start afresh)")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl StateFile {
+    /// Reads `dir/state.json`; a missing file is `Ok(None)` (first start).
+    pub fn read(dir: &Path) -> Result<Option<Self>, StateFileError> {
+        let path = dir.join(FILE_NAME);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StateFileError::Read { path, source }),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|source| StateFileError::Parse { path, source })
+    }
+
+    /// Writes `dir/state.json` atomically (tmp file, fsync, rename, fsync dir), mode 0600.
+    pub fn write(&self, dir: &Path) -> Result<(), StateFileError> {
+        let path = dir.join(FILE_NAME);
+        let tmp = dir.join(format!("{FILE_NAME}.tmp"));
+        let err = |source| StateFileError::Write {
+            path: path.clone(),
+            source,
+        };
+        let json = serde_json::to_vec_pretty(self).map_err(|e| err(e.into()))?;
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(err)?;
+            f.write_all(&json).map_err(err)?;
+            f.sync_all().map_err(err)?;
+        }
+        std::fs::rename(&tmp, &path).map_err(err)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            // Best effort: makes the rename itself durable.
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn round_trip_and_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(StateFile::read(dir.path()).unwrap(), None);
+        let mut s = StateFile {
+            version: 1,
+            ..Default::default()
+        };
+        s.services.insert(
+            "kant".into(),
+            ServiceRecord {
+                process: Some(ProcessRecord {
+                    pid: 42,
+                    pgid: Some(42),
+                    start_time: 1234,
+                }),
+                stopped_by_user: false,
+            },
+        );
+        s.services.insert(
+            "hegel".into(),
+            ServiceRecord {
+                process: None,
+                stopped_by_user: true,
+            },
+        );
+        s.write(dir.path()).unwrap();
+        assert_eq!(StateFile::read(dir.path()).unwrap(), Some(s));
+        assert!(!dir.path().join("state.json.tmp").exists());
+    }
+
+    /// A fixture of format version 1, kept so that old files stay readable.
+    #[test]
+    fn reads_version_1_fixture() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(FILE_NAME),
+            r#"{"version":1,"services":{"kant":{"process":{"pid":7,"pgid":null,"start_time":9}}}}"#,
+        )
+        .unwrap();
+        let s = StateFile::read(dir.path()).unwrap().unwrap();
+        let rec = &s.services["kant"];
+        assert!(!rec.stopped_by_user);
+        assert_eq!(rec.process.unwrap().pid, 7);
+    }
+
+    #[test]
+    fn garbage_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE_NAME), "{nope").unwrap();
+        let e = StateFile::read(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("state.json"), "{e}");
+    }
+}
