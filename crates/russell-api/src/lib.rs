@@ -20,3 +20,5 @@ pub mod daemon;
 pub mod server;
 
 pub use client::{Client, ClientError, connect};
+/// Re-exported for clients that read the wire's Timestamp and Duration.
+pub use prost_types;

@@ -1,0 +1,296 @@
+//! The CLI verbs against a real Russell: output, exit codes, JSON parsed back, and the
+//! `up -d` / `down` cycle.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Fixture, MDW, Svc, alive, free_port};
+
+fn text(out: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn client_verbs_without_russell_say_so_in_one_line() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    for verb in [
+        vec!["status"],
+        vec!["status", "--json"],
+        vec!["start-all"],
+        vec!["stop-all"],
+        vec!["start", "kant"],
+        vec!["restart", "kant"],
+        vec!["logs", "kant"],
+        vec!["events"],
+        vec!["wait", "--timeout", "1s"],
+    ] {
+        let out = Command::new(MDW)
+            .args(["--russell", &addr])
+            .args(&verb)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(!out.status.success(), "{verb:?} succeeded");
+        assert_eq!(stderr.trim().lines().count(), 1, "{verb:?}: {stderr}");
+        assert!(
+            stderr.contains(&addr) && stderr.contains("mdw up"),
+            "{verb:?}: {stderr}"
+        );
+        assert!(stdout.is_empty(), "{verb:?}: {stdout}");
+    }
+    // The address also comes from the environment, and the flag may follow the verb.
+    let out = Command::new(MDW)
+        .args(["status"])
+        .env("MDW_RUSSELL_ADDR", &addr)
+        .output()
+        .unwrap();
+    assert!(text(&out).1.contains(&addr));
+    let out = Command::new(MDW)
+        .args(["status", "--russell", &addr])
+        .output()
+        .unwrap();
+    assert!(text(&out).1.contains(&addr));
+    // down is idempotent.
+    let out = Command::new(MDW)
+        .args(["--russell", &addr, "down"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(text(&out).0.contains("not running"));
+}
+
+#[test]
+fn status_control_logs_and_wait() {
+    let f = Fixture::new(
+        &[
+            Svc::demo("turing").args(&["--log-rate", "10"]),
+            Svc::demo("kant").deps(&["turing"]),
+        ],
+        "autostart = false",
+    );
+    let _d = f.start();
+
+    // Nothing started yet: wait fails, naming both.
+    let out = f.mdw(&["wait", "--timeout", "1s"]);
+    let (stdout, _) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stdout.contains("kant (stopped)") && stdout.contains("turing (stopped)"),
+        "{stdout}"
+    );
+
+    let out = f.mdw(&["start-all"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("kant") && stdout.contains("turing"),
+        "{stdout}"
+    );
+
+    let out = f.mdw(&["wait", "--timeout", "20s"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+
+    // JSON mirrors OrchestratorStatus.
+    let st = f.status();
+    for key in [
+        "status",
+        "total_services",
+        "running_services",
+        "healthy_services",
+        "failed_services",
+        "started_at",
+        "services",
+        "externals",
+    ] {
+        assert!(st.get(key).is_some(), "missing {key}: {st:#}");
+    }
+    assert_eq!(st["total_services"], 2);
+    assert_eq!(st["healthy_services"], 2);
+    let kant = Fixture::service(&st, "kant");
+    for key in [
+        "name",
+        "short_name",
+        "state",
+        "healthy",
+        "pid",
+        "restart_count",
+        "last_error",
+        "grpc_port",
+        "http_port",
+        "adopted",
+        "uptime_seconds",
+    ] {
+        assert!(kant.get(key).is_some(), "missing {key}: {kant:#}");
+    }
+    assert_eq!(kant["state"], "running");
+    assert_eq!(kant["name"], "Kant");
+    assert_eq!(kant["grpc_port"], serde_json::Value::Null);
+
+    // The table.
+    let out = f.mdw(&["status"]);
+    let (table, _) = text(&out);
+    assert!(out.status.success());
+    for needle in [
+        "SERVICE",
+        "PORT",
+        "STATUS",
+        "HEALTH",
+        "UPTIME",
+        "RESTARTS",
+        "PID",
+        "Kant",
+        "Turing",
+        "● running",
+        "✓ ok",
+    ] {
+        assert!(table.contains(needle), "missing {needle:?}:\n{table}");
+    }
+
+    // One service, any case; unknown names fail with the name in the message.
+    let old = kant["pid"].as_u64().unwrap() as u32;
+    let out = f.mdw(&["restart", "KANT"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let st = f.status();
+    assert_ne!(
+        Fixture::service(&st, "kant")["pid"].as_u64().unwrap() as u32,
+        old
+    );
+    assert!(!alive(old));
+
+    let out = f.mdw(&["stop", "Kant"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(Fixture::service(&f.status(), "kant")["state"], "stopped");
+    let out = f.mdw(&["wait", "--timeout", "500ms"]);
+    assert!(!out.status.success());
+    assert!(text(&out).0.contains("kant (stopped)"));
+    let out = f.mdw(&["start", "kant"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+
+    let out = f.mdw(&["restart", "nosuch"]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("nosuch"), "{stderr}");
+
+    // Logs of one service: bare lines; of all: prefixed with the short_name.
+    let out = f.mdw(&["logs", "turing", "-n", "5"]);
+    let (stdout, _) = text(&out);
+    assert!(out.status.success());
+    assert_eq!(stdout.lines().count(), 5, "{stdout}");
+    assert!(
+        stdout.lines().all(|l| !l.starts_with("turing ")),
+        "{stdout}"
+    );
+    let out = f.mdw(&["logs", "-n", "5"]);
+    let (stdout, _) = text(&out);
+    assert_eq!(stdout.lines().count(), 5, "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .all(|l| l.starts_with("turing") || l.starts_with("kant")),
+        "{stdout}"
+    );
+
+    let out = f.mdw(&["stop-all"]);
+    let (stdout, _) = text(&out);
+    assert!(out.status.success());
+    assert!(
+        stdout.contains("kant, turing"),
+        "dependents first: {stdout}"
+    );
+}
+
+#[test]
+fn events_follow_prints_lines() {
+    let f = Fixture::new(&[Svc::demo("solo")], "autostart = false");
+    let _d = f.start();
+    let events = Command::new(MDW)
+        .args(["--russell", &f.addr, "events", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = f.mdw(&["start", "solo"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    f.status();
+    common::signal(events.id(), rustix::process::Signal::KILL);
+    let out = events.wait_with_output().unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = lines.iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert!(
+        kinds.contains(&"started") && kinds.contains(&"healthy"),
+        "{kinds:?}"
+    );
+    assert!(lines.iter().all(|e| e["service"] == "solo"));
+}
+
+#[test]
+fn up_detached_then_down() {
+    let f = Fixture::new(&[Svc::demo("kant")], "");
+    let out = Command::new(MDW)
+        .args(["--russell", &f.addr, "up", "-d", "--config"])
+        .arg(&f.config)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    // Whatever happens next, remember Russell for cleanup.
+    let pid = common::wait_for(Duration::from_secs(1), || {
+        f.state_dir.join("russell.pid").exists()
+    })
+    .then(|| {
+        std::fs::read_to_string(f.state_dir.join("russell.pid"))
+            .unwrap()
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+    });
+    let _guard = pid.map(KillOnDrop);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("SERVICE") && stdout.contains("Kant"),
+        "{stdout}"
+    );
+    assert!(f.state_dir.join("russell.log").exists());
+    let st = f.status();
+    assert_eq!(Fixture::service(&st, "kant")["healthy"], true);
+    let svc_pid = Fixture::service(&st, "kant")["pid"].as_u64().unwrap() as u32;
+
+    // A second up finds it running and starts nothing new.
+    let out = f.mdw(&["up", "-d"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(text(&out).0.contains("already"));
+    assert_eq!(
+        Fixture::service(&f.status(), "kant")["pid"]
+            .as_u64()
+            .unwrap() as u32,
+        svc_pid
+    );
+
+    let out = f.mdw(&["down"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(!alive(svc_pid));
+    assert!(!alive(pid.unwrap()));
+    assert!(!f.serving());
+}
+
+/// SIGKILLs a detached Russell's group if a test ends early.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if alive(self.0) {
+            common::signal(self.0, rustix::process::Signal::TERM);
+            if !common::wait_for(Duration::from_secs(15), || !alive(self.0)) {
+                common::kill_group(self.0);
+            }
+        }
+    }
+}
