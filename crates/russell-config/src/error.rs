@@ -174,6 +174,30 @@ impl<'a> Collector<'a> {
         });
     }
 
+    /// Like [`Self::push`] for a missing value, unless the same subject and field already
+    /// have an error (a value of the wrong type is dropped, then found missing).
+    pub fn push_missing(
+        &mut self,
+        span: Option<std::ops::Range<usize>>,
+        subject: &Subject,
+        field: impl Into<String>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        let field: String = field.into();
+        let service = match subject {
+            Subject::File => None,
+            Subject::Service(s) | Subject::External(s) => Some(s.as_str()),
+        };
+        let seen = self
+            .errors
+            .iter()
+            .any(|e| e.service.as_deref() == service && e.field.as_deref() == Some(field.as_str()));
+        if !seen {
+            self.push(span, subject, field, message, hint);
+        }
+    }
+
     /// The collected errors in file order, or `Ok` when there are none.
     pub fn finish(mut self) -> Result<(), ConfigErrors> {
         if self.errors.is_empty() {

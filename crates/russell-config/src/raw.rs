@@ -292,7 +292,7 @@ fn entry_label(table: &DeTable<'_>, index: usize) -> String {
             .filter(|s| !s.trim().is_empty())
     };
     text("short_name")
-        .or_else(|| text("name").map(|n| n.to_lowercase()))
+        .or_else(|| text("name").map(|n| n.trim().to_lowercase()))
         .unwrap_or_else(|| format!("#{}", index + 1))
 }
 

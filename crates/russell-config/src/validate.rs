@@ -75,12 +75,17 @@ pub(crate) fn validate(raw: &RawFile, ctx: &Context<'_>, c: &mut Collector<'_>) 
     }
 
     let names = unique_names(&services, &service_spans, &externals, &external_spans, c);
+    let listen_span = raw
+        .russell
+        .as_ref()
+        .and_then(|r| r.listen.as_ref())
+        .map(Spanned::span);
     unique_ports(
         &services,
         &service_spans,
         &externals,
         &external_spans,
-        &russell,
+        (&russell, listen_span),
         c,
     );
     for (service, spans) in services.iter_mut().zip(&service_spans) {
@@ -298,7 +303,7 @@ fn service(
     }
     let command = match &raw.command {
         None => {
-            c.push(
+            c.push_missing(
                 Some(entry.clone()),
                 s,
                 "command",
@@ -458,14 +463,14 @@ fn identity(
     let subject = label(
         given_short
             .clone()
-            .filter(|s| !s.is_empty())
+            .filter(|s| !s.trim().is_empty())
             .or_else(|| display.as_ref().map(|n| n.to_lowercase()))
             .unwrap_or_else(|| format!("#{}", index + 1)),
     );
     let name = match display {
         Some(name) => name,
         None => {
-            c.push(
+            c.push_missing(
                 Some(name_span.clone().unwrap_or(entry.clone())),
                 &subject,
                 "name",
@@ -790,7 +795,7 @@ fn service_check(
     let place = own.map_or(entry, Spanned::span);
     let Some(kind) = pick(&own_check.kind, &def.kind) else {
         if own.is_some() {
-            c.push(
+            c.push_missing(
                 Some(place),
                 s,
                 "health_check.type",
@@ -825,7 +830,7 @@ fn service_check(
             let endpoint = pick(&own_check.endpoint, &def.endpoint);
             let path = match endpoint {
                 None => {
-                    c.push(
+                    c.push_missing(
                         Some(place.clone()),
                         s,
                         "health_check.endpoint",
@@ -902,7 +907,7 @@ fn exec_probe(
 ) -> Probe {
     match cmd {
         None => {
-            c.push(
+            c.push_missing(
                 Some(place),
                 s,
                 "health_check.command",
@@ -1026,7 +1031,7 @@ fn external(
     let place = own.map_or(entry.clone(), Spanned::span);
     let mut probe_port = None;
     match &ch.kind {
-        None if own.is_some() => c.push(
+        None if own.is_some() => c.push_missing(
             Some(place.clone()),
             s,
             "health_check.type",
@@ -1039,7 +1044,7 @@ fn external(
             check.probe = match kind.get_ref().trim().to_ascii_lowercase().as_str() {
                 "http" => match &ch.url {
                     None => {
-                        c.push(
+                        c.push_missing(
                             Some(place.clone()),
                             s,
                             "health_check.url",
@@ -1073,7 +1078,7 @@ fn external(
                 },
                 k @ ("tcp" | "grpc") => match &ch.address {
                     None => {
-                        c.push(
+                        c.push_missing(
                             Some(place.clone()),
                             s,
                             "health_check.address",
@@ -1244,10 +1249,12 @@ fn unique_ports(
     service_spans: &[Spans],
     externals: &[External],
     external_spans: &[Spans],
-    russell: &RussellSettings,
+    (russell, listen_span): (&RussellSettings, Option<Range<usize>>),
     c: &mut Collector<'_>,
 ) {
-    let mut owners: HashMap<u16, (String, String, usize)> = HashMap::new();
+    // port → (who, field, line, place, subject) of its first user.
+    type Owner = (String, String, usize, Range<usize>, Subject);
+    let mut owners: HashMap<u16, Owner> = HashMap::new();
     let mut claim = |port: u16,
                      who: String,
                      field: &str,
@@ -1255,7 +1262,7 @@ fn unique_ports(
                      subject: Subject,
                      c: &mut Collector<'_>| {
         let line = crate::error::line_col(c.text, span.start).0;
-        if let Some((owner, owner_field, owner_line)) = owners.get(&port) {
+        if let Some((owner, owner_field, owner_line, _, _)) = owners.get(&port) {
             let (message, hint) = if matches!(subject, Subject::External(_)) {
                 (
                     format!(
@@ -1275,7 +1282,7 @@ fn unique_ports(
             };
             c.push(Some(span), &subject, field, message, hint);
         } else {
-            owners.insert(port, (who, field.to_owned(), line));
+            owners.insert(port, (who, field.to_owned(), line, span, subject));
         }
     };
     for (service, spans) in services.iter().zip(service_spans) {
@@ -1316,17 +1323,21 @@ fn unique_ports(
     let listen = russell.listen;
     let ip = listen.ip();
     if (ip.is_loopback() || ip.is_unspecified())
-        && let Some((owner, field, line)) = owners.get(&listen.port())
+        && let Some((owner, field, line, span, subject)) = owners.get(&listen.port())
     {
+        let (span, subject, field_name) = match listen_span {
+            Some(listen) => (listen, Subject::File, "russell.listen".to_owned()),
+            None => (span.clone(), subject.clone(), field.clone()),
+        };
         c.push(
-            None,
-            &Subject::File,
-            "russell.listen",
+            Some(span),
+            &subject,
+            field_name,
             format!(
                 "Russell listens on port {}, which {owner} also uses ({field}, line {line})",
                 listen.port()
             ),
-            "move the service to another port, or set listen under [russell]",
+            "move the service to another port, or set another listen address under [russell]",
         );
     }
 }

@@ -844,10 +844,28 @@ health_check = { type = "http", url = "http://127.0.0.1:11434/api/tags", expect_
 fn russell_port_used_by_a_service() {
     one(
         "[[services]]\nname = \"A\"\ncommand = [\"a\"]\ngrpc_port = 9100\n",
+        Some("a"),
+        "grpc_port",
+        Some(4),
+        "Russell listens on port 9100",
+    );
+    one(
+        "[russell]\nlisten = \"0.0.0.0:7000\"\n[[services]]\nname = \"A\"\ncommand = [\"a\"]\ngrpc_port = 7000\n",
         None,
         "russell.listen",
-        None,
-        "port 9100",
+        Some(2),
+        "Russell listens on port 7000",
+    );
+}
+
+#[test]
+fn a_wrongly_typed_value_is_not_also_reported_missing() {
+    one(
+        "[[services]]\nname = \"A\"\ncommand = \"./a --x\"\n",
+        Some("a"),
+        "command",
+        Some(3),
+        "expected an array",
     );
 }
 
