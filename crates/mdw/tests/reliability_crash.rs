@@ -1,0 +1,158 @@
+//! Reliability 2 — Russell crash loop: kill -9 Russell ten times, alternately in the middle
+//! of a start-all and in steady state, and start it again each time. After each restart the
+//! running set equals the config, each service runs exactly once (one process, one listener
+//! per port) and `state.json` always parses.
+//!
+//! `cargo test -p mdw --test reliability_crash -- --nocapture` (about a minute).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod reliability_common;
+
+use std::time::Duration;
+
+use reliability_common::*;
+use russell_api::pb;
+use rustix::process::Signal;
+
+/// Asserts the state file, when present, is valid JSON with a `services` object.
+fn assert_state_file_parses(env: &Env, when: &str) {
+    let path = env.state_dir.join("state.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return;
+    };
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{when}: {} is corrupt ({e}):\n{text}", path.display()));
+    assert!(
+        v.get("services").is_some_and(serde_json::Value::is_object),
+        "{when}: state.json has no services object: {text}"
+    );
+}
+
+/// Processes of this environment whose command line serves `port` (the service leaders).
+fn leaders_on(env: &Env, port: u16) -> Vec<u32> {
+    let needle = format!("--http-port {port}");
+    env.marked()
+        .into_iter()
+        .filter(|p| {
+            let c = cmdline(*p);
+            c.contains(" demo ") && (c.ends_with(&needle) || c.contains(&format!("{needle} ")))
+        })
+        .collect()
+}
+
+/// Every configured service runs exactly once, and the status says so.
+fn assert_exactly_once(env: &Env, services: &[Svc], st: &pb::OrchestratorStatus, when: &str) {
+    let names: Vec<String> = st.services.iter().map(|s| s.short_name.clone()).collect();
+    let want: Vec<String> = services.iter().map(|s| s.short.clone()).collect();
+    assert_eq!(names.len(), want.len(), "{when}: services in status {names:?}");
+    let by = by_name(st);
+    for s in services {
+        let status = by
+            .get(&s.short)
+            .unwrap_or_else(|| panic!("{when}: {} missing", s.short));
+        let leaders = leaders_on(env, s.http_port);
+        assert_eq!(
+            leaders,
+            vec![status.pid],
+            "{when}: {} should run exactly once as PID {} ({})",
+            s.short,
+            status.pid,
+            summary(st)
+        );
+        assert_eq!(
+            listeners_on_port(s.http_port),
+            1,
+            "{when}: {} port {} listeners",
+            s.short,
+            s.http_port
+        );
+    }
+    assert_status_matches_reality(st);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn russell_crash_loop() {
+    let mut rng = Rng::from_env();
+    let mut env = Env::new();
+    let mut services = Vec::new();
+    for i in 0..5 {
+        let mut s = Svc::demo(&format!("k{i}"));
+        if i > 0 {
+            // A chain, so that a start-all takes a while and can be cut in the middle.
+            s.deps.push(format!("k{}", i - 1));
+        }
+        s.demo_args.extend(["--ready-after".into(), "200ms".into()]);
+        services.push(s);
+    }
+    env.write_services(&services);
+
+    for round in 0..10 {
+        let during_start = round % 2 == 1;
+        if during_start {
+            // Let some services die while Russell is down, so the next one has to start
+            // them again; kill that Russell in the middle of its start-all.
+            let st_pids: Vec<u32> = services
+                .iter()
+                .flat_map(|s| leaders_on(&env, s.http_port))
+                .collect();
+            for pid in st_pids {
+                if rng.below(2) == 0 {
+                    kill9(pid);
+                }
+            }
+            env.spawn_russell();
+            let mut c = env.connect().await;
+            let req = env.req(pb::StartAllRequest { force: false });
+            let call = tokio::spawn(async move { c.start_all_services(req).await });
+            let delay = Duration::from_millis(20 + rng.below(600) as u64);
+            tokio::time::sleep(delay).await;
+            env.kill_russell();
+            call.abort();
+            eprintln!("crash loop: round {round}: killed Russell {delay:?} into StartAll");
+        } else {
+            let mut c = env.start_russell().await;
+            let _ = c
+                .start_all_services(env.req(pb::StartAllRequest { force: false }))
+                .await;
+            let st = env.wait_all_running(&mut c, Duration::from_secs(40)).await;
+            assert_exactly_once(&env, &services, &st, &format!("round {round}, steady"));
+            assert_state_file_parses(&env, &format!("round {round}, steady"));
+            env.kill_russell();
+            eprintln!("crash loop: round {round}: killed Russell in steady state");
+        }
+        assert_state_file_parses(&env, &format!("after kill in round {round}"));
+    }
+
+    // The last Russell brings up exactly the config, once each.
+    let mut c = env.start_russell().await;
+    let _ = c
+        .start_all_services(env.req(pb::StartAllRequest { force: false }))
+        .await;
+    let st = env.wait_all_running(&mut c, Duration::from_secs(40)).await;
+    // Settle a moment: a duplicate started late would show now.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let st2 = env.status(&mut c).await;
+    assert_eq!(
+        st.services.iter().map(|s| s.pid).collect::<Vec<_>>(),
+        st2.services.iter().map(|s| s.pid).collect::<Vec<_>>(),
+        "PIDs changed in steady state: {}",
+        summary(&st2)
+    );
+    assert_exactly_once(&env, &services, &st2, "final");
+    assert_state_file_parses(&env, "final");
+
+    // SIGTERM: Russell stops every service and exits 0; nothing of ours is left.
+    let russell = env.russell_pid().unwrap();
+    signal(russell, Signal::TERM);
+    let code = env.wait_russell_exit(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "Russell exit on SIGTERM\n{}", env.russell_log());
+    assert!(
+        wait_for(Duration::from_secs(5), || env.marked().is_empty()),
+        "left after SIGTERM: {:?}",
+        env.marked()
+            .iter()
+            .map(|p| (*p, cmdline(*p)))
+            .collect::<Vec<_>>()
+    );
+}

@@ -1,0 +1,196 @@
+//! Reliability 6 — resource bounds. A service flooding its output (a `yes` of 200-byte lines
+//! beside the stand-in's own `--log-rate`) does not grow Russell's RSS past a bound, and its
+//! log file rotates at `[logs] max_file_size`, keeping `max_files` old files. A service
+//! that forks 200 processes into its group is fully gone after StopService.
+//!
+//! `cargo test -p mdw --test reliability_resources -- --nocapture` (about 20 s).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod reliability_common;
+
+use std::time::{Duration, Instant};
+
+use reliability_common::*;
+use russell_api::pb;
+
+const MAX_FILE_SIZE: u64 = 1 << 20;
+const MAX_FILES: usize = 2;
+/// Russell splits lines longer than this (russell-core `logs::MAX_LINE`): the most a file
+/// may overshoot the configured size.
+const MAX_LINE: u64 = 64 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_flood_keeps_memory_bounded_and_rotates() {
+    let mut env = Env::new();
+    let mut flood = Svc::demo("flood");
+    let line = "F".repeat(200);
+    flood.command = Some(vec![
+        "sh".into(),
+        "-c".into(),
+        format!(
+            "yes {line} & exec {MDW} demo --name flood --http-port {} --log-rate 100000",
+            flood.http_port
+        ),
+    ]);
+    let quiet = Svc::demo("quiet");
+    let mut toml = env.header(
+        "autostart = false",
+        &format!("max_file_size = {MAX_FILE_SIZE}\nmax_files = {MAX_FILES}\ntail_lines = 200"),
+    );
+    toml.push_str(&flood.toml());
+    toml.push_str(&quiet.toml());
+    env.write_config(&toml);
+    let mut c = env.start_russell().await;
+    let russell = env.russell_pid().unwrap();
+    let idle_rss = rss_bytes(russell).unwrap();
+    let _ = c
+        .start_all_services(env.req(pb::StartAllRequest { force: false }))
+        .await;
+    env.wait_all_running(&mut c, Duration::from_secs(30)).await;
+
+    // Sample Russell's RSS while the flood runs, and how many bytes went through.
+    let logs = env.state_dir.join("logs");
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    let mut rotations_seen = 0usize;
+    let mut last_size = 0u64;
+    let mut bytes_through = 0u64;
+    while started.elapsed() < Duration::from_secs(8) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        samples.push(rss_bytes(russell).expect("Russell died in the flood"));
+        // Count bytes: the current file grows, and shrinks when it rotates.
+        let size = std::fs::metadata(logs.join("flood.log")).map_or(0, |m| m.len());
+        if size < last_size {
+            rotations_seen += 1;
+            bytes_through += last_size;
+        }
+        last_size = size;
+    }
+    bytes_through += last_size;
+    let secs = started.elapsed().as_secs_f64();
+    let max_rss = *samples.iter().max().unwrap();
+    let half = samples.len() / 2;
+    let first_half_max = *samples[..half].iter().max().unwrap();
+    let second_half_max = *samples[half..].iter().max().unwrap();
+    eprintln!(
+        "flood: ~{:.1} MB/s into the log over {secs:.1} s ({rotations_seen} rotations seen by polling); \
+         Russell RSS idle {} KiB, max {} KiB (first half {} KiB, second half {} KiB)",
+        bytes_through as f64 / secs / 1e6,
+        idle_rss / 1024,
+        max_rss / 1024,
+        first_half_max / 1024,
+        second_half_max / 1024
+    );
+    assert!(
+        bytes_through > 4 * MAX_FILE_SIZE,
+        "the flood wrote only {bytes_through} bytes: not a flood"
+    );
+    // Bounded: tail 200 lines × 64 KiB worst case is 12.5 MiB; allow 48 MiB over idle.
+    assert!(
+        max_rss < idle_rss + (48 << 20),
+        "Russell's RSS grew from {idle_rss} to {max_rss} under a log flood"
+    );
+    // Flat: the second half does not keep growing past the first.
+    assert!(
+        second_half_max <= first_half_max + (8 << 20),
+        "Russell's RSS keeps growing under a log flood: {first_half_max} then {second_half_max}"
+    );
+
+    // Rotation: flood.log and flood.log.1 … .MAX_FILES, each at most the size plus a line.
+    let mut files: Vec<(String, u64)> = std::fs::read_dir(&logs)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().map_or(0, |m| m.len()),
+            )
+        })
+        .filter(|(n, _)| n.starts_with("flood.log"))
+        .collect();
+    files.sort();
+    eprintln!("flood log files: {files:?}");
+    assert!(
+        files.len() == MAX_FILES + 1,
+        "want flood.log plus {MAX_FILES} rotated files, got {files:?}"
+    );
+    for (name, size) in &files {
+        assert!(
+            *size <= MAX_FILE_SIZE + MAX_LINE,
+            "{name} is {size} bytes, over max_file_size {MAX_FILE_SIZE}"
+        );
+        if name != "flood.log" {
+            assert!(
+                *size >= MAX_FILE_SIZE / 2,
+                "{name} rotated early at {size} bytes"
+            );
+        }
+    }
+    // The quiet service is not starved by its noisy neighbour.
+    let st = env.status(&mut c).await;
+    assert_status_matches_reality(&st);
+    assert_eq!(by_name(&st)["quiet"].restart_count, 0, "{}", summary(&st));
+
+    // Stopping the flood stops `yes` too.
+    let flood_pgrp = proc_stat(by_name(&st)["flood"].pid).unwrap().pgrp;
+    c.stop_service(env.req(pb::ServiceRequest { name: "flood".into() }))
+        .await
+        .expect("StopService flood");
+    assert!(
+        wait_for(Duration::from_secs(10), || procs_in_group(flood_pgrp).is_empty()),
+        "flood group still has {:?}",
+        procs_in_group(flood_pgrp)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forking_service_is_fully_gone_after_stop() {
+    let mut env = Env::new();
+    let mut forker = Svc::demo("forker");
+    forker.command = Some(vec![
+        "sh".into(),
+        "-c".into(),
+        format!(
+            "i=0; while [ $i -lt 200 ]; do sleep 100000 & i=$((i+1)); done; \
+             exec {MDW} demo --name forker --http-port {}",
+            forker.http_port
+        ),
+    ]);
+    let other = Svc::demo("other");
+    env.write_services(&[forker, other]);
+    let mut c = env.start_russell().await;
+    let russell = env.russell_pid().unwrap();
+    let _ = c
+        .start_all_services(env.req(pb::StartAllRequest { force: false }))
+        .await;
+    let st = env.wait_all_running(&mut c, Duration::from_secs(30)).await;
+    let leader = by_name(&st)["forker"].pid;
+    let pgrp = proc_stat(leader).unwrap().pgrp;
+    let in_group = procs_in_group(pgrp).len();
+    assert!(in_group >= 201, "only {in_group} processes in the forker's group");
+
+    c.stop_service(env.req(pb::ServiceRequest { name: "forker".into() }))
+        .await
+        .expect("StopService forker");
+    assert!(
+        wait_for(Duration::from_secs(15), || procs_in_group(pgrp).is_empty()),
+        "{} of {in_group} processes survived the stop",
+        procs_in_group(pgrp).len()
+    );
+    let st = env.status(&mut c).await;
+    assert_eq!(by_name(&st)["forker"].state, "stopped", "{}", summary(&st));
+    assert_eq!(by_name(&st)["other"].state, "running", "{}", summary(&st));
+    // Only Russell and the other service's leader are left of this environment.
+    let other_pid = by_name(&st)["other"].pid;
+    let mut left = env.marked();
+    left.sort_unstable();
+    let mut want = vec![russell, other_pid];
+    want.sort_unstable();
+    assert_eq!(left, want, "left: {:?}", left.iter().map(|p| cmdline(*p)).collect::<Vec<_>>());
+    assert!(
+        wait_for(Duration::from_secs(3), || zombie_children(russell).is_empty()),
+        "zombies under Russell: {:?}",
+        zombie_children(russell)
+    );
+}

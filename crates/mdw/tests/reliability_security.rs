@@ -1,0 +1,329 @@
+//! Reliability 7 — security. Default bind is loopback only and a non-loopback bind needs
+//! `--allow-remote`; with a token file every call but grpc.health needs
+//! `authorization: Bearer <token>`; RestartService/StopService/StartService of a
+//! registry-only entry kill nothing; state_dir is 0700 and every file in it (logs, state,
+//! FIFOs) is private; a short_name that is a path is rejected by config validation and no
+//! file lands outside the log folder.
+//!
+//! `cargo test -p mdw --test reliability_security`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod reliability_common;
+
+use std::collections::HashMap;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use reliability_common::*;
+use russell_api::pb;
+use russell_config::Probe;
+use tonic::Code;
+
+/// A stand-in started by the test itself (not by Russell), killed by group in Drop.
+struct Stranger {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Stranger {
+    fn start(marker: &str) -> Self {
+        let port = free_port();
+        let child = Command::new(MDW)
+            .args(["demo", "--name", "stranger", "--http-port", &port.to_string()])
+            .env(MARKER_VAR, marker)
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(
+            wait_for(Duration::from_secs(10), || http_get(port, "/health")
+                .is_some_and(|(s, _)| s == 200)),
+            "stranger did not come up"
+        );
+        Self { child, port }
+    }
+}
+
+impl Drop for Stranger {
+    fn drop(&mut self) {
+        kill9_group(self.child.id());
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_bind_is_loopback_and_remote_needs_a_flag() {
+    // The default address is 127.0.0.1:9100; only test it when that port is free here.
+    let env = Env::new();
+    env.write_config(&format!(
+        "[russell]\nstate_dir = {}\nautostart = false\n",
+        q(env.state_dir.to_str().unwrap())
+    ));
+    if std::net::TcpListener::bind("127.0.0.1:9100").is_ok() {
+        let mut child = Command::new(MDW)
+            .args(["serve", "russell", "--config"])
+            .arg(&env.config_path)
+            .env(MARKER_VAR, &env.marker)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let up = wait_for(Duration::from_secs(20), || !listeners_of(pid).is_empty());
+        let ls = listeners_of(pid);
+        kill9(pid);
+        let _ = child.wait();
+        assert!(up, "Russell did not listen with the default config");
+        assert!(
+            ls.iter().all(|l| l.is_loopback() && l.port == 9100),
+            "default bind is not loopback-only 9100: {ls:?}"
+        );
+    } else {
+        eprintln!("security: 127.0.0.1:9100 busy here, default-address check skipped");
+    }
+
+    // 0.0.0.0 without --allow-remote is refused, from the flag and from the file.
+    let port = free_port();
+    let out = Command::new(MDW)
+        .args(["serve", "russell", "--config"])
+        .arg(&env.config_path)
+        .args(["--listen", &format!("0.0.0.0:{port}"), "--state-dir"])
+        .arg(env.dir.path().join("s2"))
+        .env(MARKER_VAR, &env.marker)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "0.0.0.0 bind accepted without --allow-remote");
+    assert!(text.contains("allow-remote"), "message does not name the flag: {text}");
+    env.write_config(&format!(
+        "[russell]\nlisten = \"0.0.0.0:{port}\"\nstate_dir = {}\nautostart = false\n",
+        q(env.dir.path().join("s3").to_str().unwrap())
+    ));
+    let out = Command::new(MDW)
+        .args(["serve", "russell", "--config"])
+        .arg(&env.config_path)
+        .env(MARKER_VAR, &env.marker)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "listen = 0.0.0.0 in the file accepted without --allow-remote"
+    );
+}
+
+/// Every RPC but health, called with `token` (None = no header); returns (rpc, code).
+async fn call_all(c: &mut Client, token: Option<&str>) -> Vec<(&'static str, Code)> {
+    fn code<T>(r: Result<tonic::Response<T>, tonic::Status>) -> Code {
+        r.map_or_else(|s| s.code(), |_| Code::Ok)
+    }
+    let svc = || pb::ServiceRequest { name: "guarded".into() };
+    let reg = pb::RegisterRequest {
+        name: "probe-entry".into(),
+        address: "127.0.0.1".into(),
+        ports: HashMap::from([("http".into(), 1)]),
+        metadata: HashMap::new(),
+        ttl: None,
+    };
+    vec![
+        ("GetOrchestratorStatus", code(c.get_orchestrator_status(authed(pb::StatusRequest {}, token)).await)),
+        ("StartService", code(c.start_service(authed(svc(), token)).await)),
+        ("RestartService", code(c.restart_service(authed(svc(), token)).await)),
+        ("StartAllServices", code(c.start_all_services(authed(pb::StartAllRequest { force: false }, token)).await)),
+        ("StreamLogs", code(c.stream_logs(authed(pb::StreamLogsRequest { name: String::new(), tail: 1, follow: false }, token)).await)),
+        ("WatchEvents", code(c.watch_events(authed(pb::WatchEventsRequest { names: vec![] }, token)).await)),
+        ("Register", code(c.register(authed(reg, token)).await)),
+        ("Heartbeat", code(c.heartbeat(authed(pb::HeartbeatRequest { name: "probe-entry".into() }, token)).await)),
+        ("Discover", code(c.discover(authed(pb::DiscoverRequest { name: "probe-entry".into() }, token)).await)),
+        ("ListServices", code(c.list_services(authed(pb::Empty {}, token)).await)),
+        ("Deregister", code(c.deregister(authed(pb::ServiceRequest { name: "probe-entry".into() }, token)).await)),
+        ("StopService", code(c.stop_service(authed(svc(), token)).await)),
+        ("StopAllServices", code(c.stop_all_services(authed(pb::Empty {}, token)).await)),
+        ("Shutdown", code(c.shutdown(authed(pb::Empty {}, token)).await)),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_guards_every_call_but_health() {
+    let mut env = Env::new();
+    let token = "s3cr3t-reliability-token-0123456789";
+    let token_file = env.dir.path().join("russell.token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let svc = Svc::demo("guarded");
+    let mut toml = env.header(&format!("token_file = {}", q(token_file.to_str().unwrap())), "");
+    toml.push_str(&svc.toml());
+    env.write_config(&toml);
+    env.token = Some(token.into());
+    let mut c = env.start_russell().await;
+    let _ = c
+        .start_all_services(env.req(pb::StartAllRequest { force: false }))
+        .await;
+    let st = env.wait_all_running(&mut c, Duration::from_secs(30)).await;
+    let pid = by_name(&st)["guarded"].pid;
+
+    let wrong_prefix = format!("{token}");
+    for (label, bad) in [
+        ("no token", None),
+        ("wrong token", Some("wrong")),
+        ("token prefix", Some(&token[..token.len() - 1])),
+        ("token + suffix", Some(&format!("{token}x")[..])),
+        ("empty token", Some("")),
+    ] {
+        for (rpc, code) in call_all(&mut c, bad).await {
+            assert_eq!(code, Code::Unauthenticated, "{rpc} with {label}");
+        }
+    }
+    // No "Bearer " scheme: the raw token in the header is refused too.
+    let mut r = tonic::Request::new(pb::StatusRequest {});
+    r.metadata_mut().insert("authorization", wrong_prefix.parse().unwrap());
+    let code = c.get_orchestrator_status(r).await.map_or_else(|s| s.code(), |_| Code::Ok);
+    assert_eq!(code, Code::Unauthenticated, "raw token without Bearer");
+
+    // Nothing happened: the service runs with the same PID, Russell still answers.
+    let st = env.status(&mut c).await;
+    assert_eq!(by_name(&st)["guarded"].pid, pid, "an unauthenticated call touched the service");
+    assert!(alive(pid));
+    assert!(env.russell_running(), "an unauthenticated Shutdown stopped Russell");
+
+    // grpc.health answers without a token.
+    let health = Probe::Grpc { addr: env.addr(), service: String::new() };
+    russell_core::health::probe(&health, Duration::from_secs(3))
+        .await
+        .expect("grpc.health without a token");
+
+    // With the token every call goes through (Shutdown last: Russell exits 0).
+    let got = call_all(&mut c, Some(token)).await;
+    for (rpc, code) in &got {
+        assert_ne!(*code, Code::Unauthenticated, "{rpc} with the right token");
+    }
+    assert_eq!(env.wait_russell_exit(Duration::from_secs(30)), Some(0), "Shutdown with the token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_entries_are_never_signalled() {
+    let mut env = Env::new();
+    let svc = Svc::demo("managed");
+    env.write_services(std::slice::from_ref(&svc));
+    let stranger = Stranger::start(&env.marker);
+    let spid = stranger.child.id();
+    let mut c = env.start_russell().await;
+    let _ = c
+        .start_all_services(env.req(pb::StartAllRequest { force: false }))
+        .await;
+    env.wait_all_running(&mut c, Duration::from_secs(30)).await;
+    // Register the stranger (and one that claims the managed service's port).
+    for (name, port) in [("intruder", stranger.port), ("squatter", svc.http_port)] {
+        let r = pb::RegisterRequest {
+            name: name.into(),
+            address: "127.0.0.1".into(),
+            ports: HashMap::from([("http".into(), u32::from(port))]),
+            metadata: HashMap::from([("command".into(), "kill -9 -1".into())]),
+            ttl: None,
+        };
+        c.register(env.req(r)).await.expect("Register");
+    }
+    let managed_before = by_name(&env.status(&mut c).await)["managed"].pid;
+    for name in ["intruder", "squatter", "INTRUDER"] {
+        let n = || pb::ServiceRequest { name: name.into() };
+        let codes = [
+            c.restart_service(env.req(n())).await.map_or_else(|s| s.code(), |_| Code::Ok),
+            c.stop_service(env.req(n())).await.map_or_else(|s| s.code(), |_| Code::Ok),
+            c.start_service(env.req(n())).await.map_or_else(|s| s.code(), |_| Code::Ok),
+        ];
+        for code in codes {
+            assert!(
+                matches!(code, Code::NotFound | Code::FailedPrecondition),
+                "control call on registry entry {name}: {code:?}"
+            );
+        }
+    }
+    // Even a registry entry past its TTL is only dropped, never killed.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(alive(spid), "the registered stranger was killed");
+    assert_eq!(listeners_on_port(stranger.port), 1);
+    assert!(matches!(http_get(stranger.port, "/health"), Some((200, _))));
+    let st = env.status(&mut c).await;
+    assert_eq!(by_name(&st)["managed"].pid, managed_before, "{}", summary(&st));
+    assert!(st.services.iter().all(|s| s.short_name == "managed"), "registry entry became managed");
+    // StopAll stops the managed service only.
+    c.stop_all_services(env.req(pb::Empty {})).await.expect("StopAll");
+    assert!(wait_for(Duration::from_secs(10), || !alive(managed_before)));
+    assert!(alive(spid), "StopAll killed a registry entry's process");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_dir_and_files_are_private() {
+    let mut env = Env::new();
+    let svc = Svc::demo("private");
+    env.write_services(std::slice::from_ref(&svc));
+    let mut c = env.start_russell().await;
+    let _ = c
+        .start_all_services(env.req(pb::StartAllRequest { force: false }))
+        .await;
+    env.wait_all_running(&mut c, Duration::from_secs(30)).await;
+    let mode = std::fs::metadata(&env.state_dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "state_dir mode {mode:o}");
+    let logs = env.state_dir.join("logs");
+    assert!(
+        wait_for(Duration::from_secs(5), || logs.join("private.log").exists()),
+        "no private.log in {}",
+        logs.display()
+    );
+    let mut open = Vec::new();
+    for f in env.state_files() {
+        let md = std::fs::symlink_metadata(&f).unwrap();
+        let m = md.permissions().mode() & 0o777;
+        let is_log = f.file_name().unwrap().to_string_lossy().contains(".log");
+        if (is_log && m != 0o600) || m & 0o077 != 0 {
+            open.push(format!("{} {m:o}{}", f.display(), if md.file_type().is_fifo() { " (fifo)" } else { "" }));
+        }
+    }
+    for d in [logs.clone()] {
+        let m = std::fs::metadata(&d).unwrap().permissions().mode() & 0o777;
+        if m & 0o077 != 0 {
+            open.push(format!("{} {m:o} (dir)", d.display()));
+        }
+    }
+    assert!(open.is_empty(), "files readable by others:\n{}", open.join("\n"));
+}
+
+#[test]
+fn short_name_cannot_escape_the_log_folder() {
+    for bad in ["../x", "..", "a/b", "/tmp/x", ".hidden", "x\\..\\y", "a b", "Kant"] {
+        let mut env = Env::new();
+        let mut s = Svc::demo("placeholder");
+        s.short = bad.into();
+        let mut toml = env.header("", "");
+        toml.push_str(&s.toml());
+        env.write_config(&toml);
+        let out = mdw(&["config", "check", env.config_path.to_str().unwrap()]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "short_name {bad:?} accepted:\n{text}");
+        assert!(text.contains("short_name"), "message for {bad:?} does not name short_name: {text}");
+        assert!(!text.contains("panicked"), "{text}");
+        // The daemon refuses it too, and writes nothing outside its state dir.
+        env.spawn_russell();
+        let code = env.wait_russell_exit(Duration::from_secs(20));
+        assert!(
+            code.is_some_and(|c| c != 0),
+            "serve ran with short_name {bad:?} (exit {code:?})"
+        );
+        let stray: Vec<String> = std::fs::read_dir(env.dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "services.toml" && n != "state" && !n.starts_with("russell-"))
+            .collect();
+        assert!(stray.is_empty(), "files next to the state dir for {bad:?}: {stray:?}");
+    }
+}
