@@ -142,14 +142,7 @@ async fn serve(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // Far enough never to fire; only polled when the matching guard allows it.
     let never = start + Duration::from_secs(100 * 365 * 24 * 3600);
 
-    let log_rate = args.log_rate;
-    let mut log_tick = tokio::time::interval(if log_rate == 0 {
-        Duration::from_secs(3600)
-    } else {
-        (Duration::from_secs(1) / log_rate).max(Duration::from_millis(10))
-    });
-    log_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let mut lines_written: u64 = 0;
+    let mut log = LogLines::new(&name, args.log_rate);
 
     let mut grpc_service = Some(grpc_service);
     loop {
@@ -183,17 +176,7 @@ async fn serve(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 say(&format!("{name}: exiting with code {} (--exit-after)", args.exit_code));
                 return Ok(ExitCode::from(args.exit_code));
             }
-            _ = log_tick.tick(), if log_rate > 0 => {
-                let due = (start.elapsed().as_secs_f64() * f64::from(log_rate)) as u64;
-                while lines_written < due {
-                    lines_written += 1;
-                    if lines_written % 2 == 1 {
-                        say(&format!("{name} line {lines_written} stdout"));
-                    } else {
-                        say_err(&format!("{name} line {lines_written} stderr"));
-                    }
-                }
-            }
+            _ = log.tick.tick(), if log.rate > 0 => log.emit(),
             _ = sigterm.recv() => {
                 if args.ignore_sigterm {
                     say(&format!("{name}: ignoring SIGTERM (--ignore-sigterm)"));
@@ -211,6 +194,63 @@ async fn serve(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 health.set(healthy).await;
                 say(&format!("{name}: {} (SIGUSR1)", if healthy { "healthy" } else { "unhealthy" }));
             }
+        }
+    }
+}
+
+/// `--log-rate`: numbered lines, odd ones on stdout, even ones on stderr.
+///
+/// At most one tick's worth of lines per tick, and missed ticks are skipped: when the pipes
+/// are slower than the rate, the rate drops instead of a backlog starving the signal loop.
+struct LogLines {
+    name: String,
+    rate: u32,
+    tick: tokio::time::Interval,
+    ticks: u64,
+    written: u64,
+}
+
+impl LogLines {
+    fn new(name: &str, rate: u32) -> Self {
+        let period = if rate == 0 {
+            Duration::from_secs(3600)
+        } else {
+            (Duration::from_secs(1) / rate).max(Duration::from_millis(10))
+        };
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        LogLines {
+            name: name.to_string(),
+            rate,
+            tick,
+            ticks: 0,
+            written: 0,
+        }
+    }
+
+    /// Writes the lines due after one more tick, one write per stream.
+    fn emit(&mut self) {
+        self.ticks += 1;
+        let ticks_per_second = 1.0 / self.tick.period().as_secs_f64();
+        let due = (self.ticks as f64 * f64::from(self.rate) / ticks_per_second).round() as u64;
+        let (mut out, mut err) = (String::new(), String::new());
+        while self.written < due {
+            self.written += 1;
+            let n = self.written;
+            if n % 2 == 1 {
+                out.push_str(&format!("{} line {n} stdout\n", self.name));
+            } else {
+                err.push_str(&format!("{} line {n} stderr\n", self.name));
+            }
+        }
+        // A closed pipe (the reader went away) is not the stand-in's problem.
+        if !out.is_empty() {
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(out.as_bytes());
+            let _ = stdout.flush();
+        }
+        if !err.is_empty() {
+            let _ = std::io::stderr().lock().write_all(err.as_bytes());
         }
     }
 }
