@@ -1,0 +1,189 @@
+//! `mdw config check` against the real binary: the shipped file, good and bad files, exit
+//! codes, and `--json` parsed back.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::prelude::*;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn mdw() -> Command {
+    Command::new(assert_cmd::cargo::cargo_bin!("mdw"))
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+    let path = dir.path().join("services.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const BAD: &str = r#"[[services]]
+name = "Kant"
+http_port = 8080
+command = ["{mdw}", "demo"]
+dependancies = ["turing"]
+
+[services.health_check]
+type = "http"
+
+[[services]]
+name = "Turing"
+grpc_port = 8080
+command = []
+"#;
+
+#[test]
+fn default_path_is_the_shipped_line_up_and_valid() {
+    mdw()
+        .current_dir(repo_root())
+        .args(["config", "check"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("valid — 6 services, 3 externals"))
+        .stdout(predicate::str::contains("level 1: turing, bayes"))
+        .stdout(predicate::str::contains("kant (Kant) — API gateway"))
+        .stdout(predicate::str::contains(
+            "http http://127.0.0.1:8080/api/v1/health",
+        ))
+        .stdout(predicate::str::contains("models (Models)"));
+}
+
+#[test]
+fn mdw_placeholder_becomes_this_executable() {
+    let exe = assert_cmd::cargo::cargo_bin!("mdw");
+    mdw()
+        .current_dir(repo_root())
+        .args(["config", "check"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "command: {} demo --name kant",
+            exe.display()
+        )));
+}
+
+#[test]
+fn valid_file_as_json() {
+    let out = mdw()
+        .args(["config", "check", "--json"])
+        .arg(repo_root().join("configs/services.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["levels"][0], serde_json::json!(["turing", "bayes"]));
+    let services = v["services"].as_array().unwrap();
+    assert_eq!(services.len(), 6);
+    let kant = services.iter().find(|s| s["short_name"] == "kant").unwrap();
+    assert_eq!(kant["http_port"], 8080);
+    assert_eq!(kant["dependencies"], serde_json::json!(["turing"]));
+    assert_eq!(kant["health_check"]["type"], "http");
+    assert_eq!(
+        kant["health_check"]["url"],
+        "http://127.0.0.1:8080/api/v1/health"
+    );
+    assert_eq!(kant["level"], 1);
+    let externals = v["externals"].as_array().unwrap();
+    assert_eq!(externals.len(), 3);
+    assert!(externals.iter().all(|e| e["optional"] == true));
+}
+
+#[test]
+fn invalid_file_lists_every_error_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, BAD);
+    let shown = path.display().to_string();
+    mdw()
+        .args(["config", "check"])
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains(format!(
+            "{shown}:5:1: service 'kant', field 'dependancies': unknown key 'dependancies' — did you mean 'dependencies'?"
+        )))
+        .stderr(predicate::str::contains(format!(
+            "{shown}:7:1: service 'kant', field 'health_check.endpoint': an http check needs an endpoint"
+        )))
+        .stderr(predicate::str::contains(format!(
+            "{shown}:12:13: service 'turing', field 'grpc_port': port 8080 is already used by service 'kant'"
+        )))
+        .stderr(predicate::str::contains(format!(
+            "{shown}:13:11: service 'turing', field 'command': the command is empty"
+        )))
+        .stderr(predicate::str::contains("4 problems found"));
+}
+
+#[test]
+fn invalid_file_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, BAD);
+    let out = mdw()
+        .args(["config", "check", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    let errors = v["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 4);
+    assert_eq!(errors[0]["line"], 5);
+    assert_eq!(errors[0]["column"], 1);
+    assert_eq!(errors[0]["service"], "kant");
+    assert_eq!(errors[0]["field"], "dependancies");
+    assert!(errors[0]["hint"].as_str().unwrap().contains("dependencies"));
+    assert_eq!(errors[2]["service"], "turing");
+    assert_eq!(errors[2]["field"], "grpc_port");
+}
+
+#[test]
+fn missing_file() {
+    mdw()
+        .args(["config", "check", "/nonexistent/services.toml"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "/nonexistent/services.toml: cannot read the file",
+        ));
+}
+
+#[test]
+fn not_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "[[services]\nname = 1\n");
+    mdw()
+        .args(["config", "check"])
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("not valid TOML"));
+}
+
+#[test]
+fn relative_paths_resolve_against_the_file_not_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "[[services]]\nname = \"A\"\ncommand = [\"./bin/a\", \"./arg\"]\nworking_dir = \"run\"\n",
+    );
+    let out = mdw()
+        .current_dir("/")
+        .args(["config", "check", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let dir = dir.path().display().to_string();
+    assert_eq!(v["services"][0]["command"][0], format!("{dir}/bin/a"));
+    assert_eq!(v["services"][0]["command"][1], "./arg");
+    assert_eq!(v["services"][0]["working_dir"], format!("{dir}/run"));
+}
