@@ -89,7 +89,7 @@ fn status_control_logs_and_wait() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(
-        stdout.contains("kant") && stdout.contains("turing"),
+        stdout.contains("Kant") && stdout.contains("Turing"),
         "{stdout}"
     );
 
@@ -182,17 +182,14 @@ fn status_control_logs_and_wait() {
     let (stdout, _) = text(&out);
     assert!(out.status.success());
     assert_eq!(stdout.lines().count(), 5, "{stdout}");
-    assert!(
-        stdout.lines().all(|l| !l.starts_with("turing ")),
-        "{stdout}"
-    );
+    assert!(stdout.lines().all(|l| !l.contains(" | ")), "{stdout}");
     let out = f.mdw(&["logs", "-n", "5"]);
     let (stdout, _) = text(&out);
     assert_eq!(stdout.lines().count(), 5, "{stdout}");
     assert!(
         stdout
             .lines()
-            .all(|l| l.starts_with("turing") || l.starts_with("kant")),
+            .all(|l| l.starts_with("turing     | ") || l.starts_with("kant       | ")),
         "{stdout}"
     );
 

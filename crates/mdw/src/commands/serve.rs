@@ -58,24 +58,18 @@ pub fn load_config(
     Ok(config)
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn signalled() {
+/// Installs SIGTERM/SIGINT handlers now (so a signal right after readiness is not lost)
+/// and returns a future that resolves on either.
+fn signalled() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-        _ => {
-            tracing::warn!("cannot install signal handlers; stop Russell with `mdw down`");
-            std::future::pending::<()>().await;
-        }
-    }
+    })
 }
 
 /// Runs `mdw serve russell`.
@@ -97,6 +91,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(serve(config, opts, None, signalled()))?;
+    rt.block_on(async {
+        let shutdown = signalled()?;
+        serve(config, opts, None, shutdown).await?;
+        anyhow::Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }
