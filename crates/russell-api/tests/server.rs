@@ -1,1 +1,137 @@
-//! In-process daemon tests (feature `server`).
+//! The daemon in-process (feature `server`): server reflection answered for a reflection
+//! client of its own (tonic-reflection's generated client), health open while the API
+//! needs a token, and the Shutdown RPC ending `serve`.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use russell_api::daemon::{ServeOptions, serve};
+use russell_api::pb;
+use tokio::net::TcpListener;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+struct Running {
+    addr: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), russell_api::daemon::DaemonError>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(russell_extra: &str) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[russell]\nstate_dir = {:?}\n{russell_extra}\n",
+        dir.path().join("state").display().to_string()
+    );
+    let source = dir.path().join("services.toml");
+    let config = russell_config::parse(&text, &source, Path::new("/bin/false")).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve(
+        config,
+        ServeOptions::default(),
+        Some(listener),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let mut up = false;
+    for _ in 0..100 {
+        if matches!(russell_api::client::serving(&addr).await, Ok(true)) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "Russell did not come up at {addr}");
+    Running {
+        addr,
+        stop: Some(stop),
+        task,
+        _dir: dir,
+    }
+}
+
+impl Running {
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let r = tokio::time::timeout(Duration::from_secs(20), &mut self.task).await;
+        assert!(matches!(r, Ok(Ok(Ok(())))), "{r:?}");
+    }
+}
+
+async fn list_by_reflection(addr: &str, token: Option<&str>) -> Result<Vec<String>, tonic::Status> {
+    let ch = russell_api::client::channel(addr).await.unwrap();
+    let auth = russell_api::client::BearerAuth::new(token).unwrap();
+    let mut client = ServerReflectionClient::with_interceptor(ch, auth);
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut replies = client
+        .server_reflection_info(tokio_stream::iter([req]))
+        .await?
+        .into_inner();
+    let reply = replies.message().await?.unwrap();
+    match reply.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            Ok(list.service.into_iter().map(|s| s.name).collect())
+        }
+        other => panic!("unexpected reflection reply {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_lists_the_russell_service() {
+    let r = start("").await;
+    let names = list_by_reflection(&r.addr, None).await.unwrap();
+    assert!(
+        names.contains(&"mdw.russell.v1.RussellService".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"grpc.health.v1.Health".to_string()),
+        "{names:?}"
+    );
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_only_health_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "t0ken\n").unwrap();
+    let r = start(&format!("token_file = {:?}", token.display().to_string())).await;
+    assert!(russell_api::client::serving(&r.addr).await.unwrap());
+    let e = list_by_reflection(&r.addr, None).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unauthenticated);
+    let names = list_by_reflection(&r.addr, Some("t0ken")).await.unwrap();
+    assert!(names.contains(&"mdw.russell.v1.RussellService".to_string()));
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_rpc_ends_serve() {
+    let mut r = start("").await;
+    let ch = russell_api::client::channel(&r.addr).await.unwrap();
+    let mut c = pb::russell_service_client::RussellServiceClient::new(ch);
+    // An open event stream must not hold the server up.
+    let mut events = c
+        .watch_events(pb::WatchEventsRequest { names: vec![] })
+        .await
+        .unwrap()
+        .into_inner();
+    c.shutdown(pb::Empty {}).await.unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(20), &mut r.task).await;
+    assert!(matches!(done, Ok(Ok(Ok(())))), "{done:?}");
+    let end = tokio::time::timeout(Duration::from_secs(5), events.message()).await;
+    assert!(matches!(end, Ok(Ok(None)) | Ok(Err(_))), "{end:?}");
+    assert!(russell_api::client::serving(&r.addr).await.is_err());
+}
