@@ -537,6 +537,40 @@ fn error_chain(error: &(dyn StdError + 'static)) -> String {
 mod tests {
     use super::*;
 
+    /// A loopback port with nothing listening (bound, read, released).
+    fn closed_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("bind a free port")
+    }
+
+    #[tokio::test]
+    async fn unreachable_russell_is_retried_and_actions_get_an_error() {
+        let addr = format!("127.0.0.1:{}", closed_port());
+        let (mut handle, mut updates) = spawn(endpoint(&addr).expect("endpoint"), Auth::default());
+        let mut attempts = Vec::new();
+        let mut rejected = None;
+        handle.send(Command::StartAll { id: 7 });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while (attempts.len() < 3 || rejected.is_none()) && tokio::time::Instant::now() < deadline {
+            match tokio::time::timeout_at(deadline, updates.recv()).await {
+                Ok(Some(Update::Unreachable { error, attempt })) => {
+                    assert!(error.contains("onnection refused"), "{error}");
+                    attempts.push(attempt);
+                }
+                Ok(Some(Update::Done { id, outcome })) => rejected = Some((id, outcome)),
+                Ok(Some(other)) => panic!("unexpected update {other:?}"),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        assert_eq!(attempts[..3], [1, 2, 3]);
+        assert!(
+            matches!(&rejected, Some((7, Err(e))) if e.contains("not reachable")),
+            "{rejected:?}"
+        );
+    }
+
     #[test]
     fn backoff_grows_and_caps() {
         assert_eq!(backoff(1), Duration::from_millis(200));

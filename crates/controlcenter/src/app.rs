@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use crossterm::event::{Event as TermEvent, EventStream};
 use futures_util::StreamExt;
 use ratatui::DefaultTerminal;
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use crate::Error;
@@ -158,6 +159,11 @@ pub async fn run_loop(
     updates: &mut mpsc::UnboundedReceiver<Update>,
 ) -> Result<(), Error> {
     let mut keys = EventStream::new();
+    // SIGTERM, SIGHUP (terminal closed) and SIGINT end the loop like `q`, so the terminal
+    // guard restores the terminal.
+    let mut term = signal(SignalKind::terminate()).map_err(Error::Signals)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(Error::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(Error::Signals)?;
     // Uptimes tick once a second even when nothing else happens.
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -190,6 +196,9 @@ pub async fn run_loop(
                 }
             }
             _ = tick.tick() => {}
+            _ = term.recv() => return Ok(()),
+            _ = hup.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
         }
     }
 }

@@ -38,6 +38,9 @@ pub enum Error {
     /// Setting up, drawing to or reading from the terminal failed.
     #[error("terminal I/O failed (ControlCenter needs an interactive terminal)")]
     Terminal(#[source] std::io::Error),
+    /// SIGTERM/SIGHUP/SIGINT handlers could not be installed.
+    #[error("cannot install signal handlers for SIGTERM/SIGHUP/SIGINT")]
+    Signals(#[source] std::io::Error),
     /// The background task that talks to Russell ended unexpectedly.
     #[error("the connection task to Russell ended unexpectedly")]
     BackgroundGone,

@@ -10,7 +10,7 @@ use ratatui::widgets::{Paragraph, Widget};
 use russell_api::pb;
 
 use super::{format, state_style};
-use crate::state::State;
+use crate::state::{Connection, State};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Col {
@@ -150,7 +150,8 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         if selected {
             line = line.add_modifier(Modifier::BOLD);
         }
-        if service.state == "stopped" {
+        if service.state == "stopped" || state.connection != Connection::Connected {
+            // Stopped rows, and every row while Russell is unreachable (last known state).
             line = line.add_modifier(Modifier::DIM);
         }
         lines.push(line);
