@@ -266,6 +266,7 @@ impl Orchestrator {
                 .enumerate()
                 .map(|(i, s)| (s.clone(), i))
                 .collect(),
+            deliveries: Vec::new(),
         };
         let join = tokio::spawn(actor.run());
         let handle = Self {
@@ -289,8 +290,8 @@ impl Orchestrator {
     }
 
     /// Starts every service in dependency order and waits until each is healthy or has
-    /// failed. Without `force`, healthy services are left alone (0 attempts); with it,
-    /// everything is stopped (dependents first) and started again.
+    /// failed; results in config order. Without `force`, healthy services are left alone
+    /// (0 attempts); with it, everything is stopped (dependents first) and started again.
     pub async fn start_all(&self, force: bool) -> Result<Vec<StartResult>, CoreError> {
         self.ask(|reply| Command::StartAll { force, reply }).await
     }
@@ -654,7 +655,7 @@ impl Dispatch {
     }
 
     /// Starts `targets` in start order; `blocked` are told why they may not start. The
-    /// results come back in start order.
+    /// results come back in config order.
     async fn start(
         &self,
         targets: Vec<usize>,
@@ -690,12 +691,14 @@ impl Dispatch {
             });
             waits.push((i, rx));
         }
-        futures_util::future::join_all(
+        let mut results = futures_util::future::join_all(
             waits
                 .into_iter()
                 .map(|(i, rx)| async move { (i, rx.await.unwrap_or_else(|_| gone())) }),
         )
-        .await
+        .await;
+        results.sort_by_key(|(i, _)| *i);
+        results
     }
 
     async fn stop(&self, i: usize, by_user: bool) {
@@ -779,6 +782,8 @@ struct Actor {
     writer: tokio::task::JoinHandle<()>,
     started_at: SystemTime,
     by_short: HashMap<String, usize>,
+    /// Answers from tasks, delivered after the next publish.
+    deliveries: Vec<Box<dyn FnOnce() + Send>>,
 }
 
 impl Actor {
@@ -878,6 +883,7 @@ impl Actor {
                     });
                 }
             }
+            ActorMsg::Deliver(reply) => self.deliveries.push(reply),
             ActorMsg::Usage(usage) => {
                 for (idx, cpu, rss) in usage {
                     if let Some(s) = self.statuses.get_mut(idx) {
@@ -1018,7 +1024,16 @@ impl Actor {
         }
     }
 
+    /// Publishes the snapshot (and dependency view and state file), then delivers the
+    /// answers that waited for it.
     fn publish(&mut self) {
+        self.publish_state();
+        for deliver in self.deliveries.drain(..) {
+            deliver();
+        }
+    }
+
+    fn publish_state(&mut self) {
         let snapshot = Snapshot {
             phase: self.phase(),
             started_at: self.started_at,

@@ -46,7 +46,6 @@ pub(crate) enum ServiceCmd {
 }
 
 /// Messages from the tasks to the actor (one unbounded channel; sends never wait).
-#[derive(Debug)]
 pub(crate) enum ActorMsg {
     Service {
         idx: usize,
@@ -64,6 +63,8 @@ pub(crate) enum ActorMsg {
     },
     /// Sampled CPU percent and RSS per service index.
     Usage(Vec<(usize, f32, u64)>),
+    /// A command's answer, delivered by the actor after its next snapshot.
+    Deliver(Box<dyn FnOnce() + Send>),
 }
 
 /// What a waiting service needs to know about each node (services, then externals).

@@ -205,11 +205,19 @@ impl ServiceTask {
                 self.epoch = epoch;
                 self.status.stopped_by_user = by_user;
                 self.stop_for_good("stopped").await;
-                let _ = reply.send(());
+                self.reply(reply, ());
             }
             ServiceCmd::Restart { epoch, reply } => {
                 self.epoch = epoch;
                 self.status.stopped_by_user = false;
+                if matches!(
+                    self.status.state,
+                    ServiceState::Waiting | ServiceState::Starting
+                ) {
+                    // A fresh process is on its way already: share its outcome.
+                    self.pending.push(reply);
+                    return;
+                }
                 let had_process = self.proc.is_some();
                 self.stop_for_good("stopped for a restart").await;
                 self.came_back = had_process;
@@ -224,8 +232,8 @@ impl ServiceTask {
                 if self.proc.is_some() {
                     self.start(Some(reply));
                 } else {
-                    let _ = reply.send(self.result(false, &reason));
                     self.status.last_error = reason.clone();
+                    self.reply(reply, self.result(false, &reason));
                     self.emit(EventKind::Waiting, reason);
                 }
             }
@@ -238,7 +246,9 @@ impl ServiceTask {
         match self.status.state {
             Running | Unhealthy => {
                 if let Some(r) = reply {
-                    let _ = r.send(self.result(true, ""));
+                    let mut result = self.result(true, "");
+                    result.attempts = 0;
+                    self.reply(r, result);
                 }
             }
             Waiting | Starting | Stopping => self.pending.extend(reply),
@@ -696,8 +706,8 @@ impl ServiceTask {
             .unwrap_or_default();
         self.emit(EventKind::Healthy, format!("healthy{took}"));
         let result = self.result(true, "");
-        for r in self.pending.drain(..) {
-            let _ = r.send(result.clone());
+        for r in std::mem::take(&mut self.pending) {
+            self.reply(r, result.clone());
         }
         if (self.supervising || self.came_back) && self.svc.restart_dependents {
             let _ = self
@@ -853,8 +863,8 @@ impl ServiceTask {
 
     fn fail_pending(&mut self, why: &str) {
         let result = self.result(false, why);
-        for r in self.pending.drain(..) {
-            let _ = r.send(result.clone());
+        for r in std::mem::take(&mut self.pending) {
+            self.reply(r, result.clone());
         }
     }
 
@@ -875,6 +885,19 @@ impl ServiceTask {
             self.status.state,
             self.status.pid,
         ));
+    }
+
+    /// Answers a command through the actor, after publishing the current status: the
+    /// actor delivers it only once the snapshot shows this state, so a caller that reads
+    /// the snapshot after the answer never sees an older one.
+    fn reply<T: Send + 'static>(&self, tx: oneshot::Sender<T>, value: T) {
+        self.publish();
+        let _ = self
+            .shared
+            .to_actor
+            .send(ActorMsg::Deliver(Box::new(move || {
+                let _ = tx.send(value);
+            })));
     }
 
     fn publish(&self) {

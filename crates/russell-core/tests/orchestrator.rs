@@ -1,0 +1,602 @@
+//! The orchestrator with real processes (the stand-in `mdw-demo`, `sh`, `sleep`) on real
+//! loopback ports picked free at run time. Every test ends with `Harness::finish`, which
+//! stops everything and checks /proc that no process (and no zombie) is left.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant, SystemTime};
+
+use common::{Demo, free_port};
+use russell_config::{PortConflictPolicy, Probe};
+use russell_core::{EventKind, LogStream, ServiceState};
+use rustix::process::Signal;
+use support::{Harness, alive, assert_gone, config, demo, external, service, signal};
+
+const LONG: Duration = Duration::from_secs(20);
+
+fn running(h: &Harness, s: &str) -> bool {
+    h.status(s).state == ServiceState::Running
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_starts_in_order_and_independent_services_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = ["--ready-after", "400ms"];
+    let mut a = demo("a", free_port(), &slow);
+    let mut b = demo("b", free_port(), &slow);
+    let mut c = demo("c", free_port(), &slow);
+    b.dependencies = vec!["a".into()];
+    c.dependencies = vec!["b".into()];
+    a.start_order = 1; // ties only; the DAG wins
+    let x = demo("x", free_port(), &slow);
+    let y = demo("y", free_port(), &slow);
+    let h = Harness::new(config(dir.path(), vec![c, b, a, x, y], vec![]), false).await;
+
+    let results = h.orch.start_all(false).await.unwrap();
+    assert!(results.iter().all(|r| r.success), "{results:?}");
+    assert!(results.iter().all(|r| r.attempts == 1), "{results:?}");
+
+    let t = |s: &str| h.status(s).timing;
+    for (dep, svc) in [("a", "b"), ("b", "c")] {
+        let healthy = t(dep).healthy_at.unwrap();
+        let spawned = t(svc).spawned_at.unwrap();
+        assert!(spawned >= healthy, "{svc} spawned before {dep} was healthy");
+    }
+    let (x, y) = (t("x"), t("y"));
+    assert!(
+        x.spawned_at.unwrap() < y.healthy_at.unwrap()
+            && y.spawned_at.unwrap() < x.healthy_at.unwrap(),
+        "independent x and y did not start concurrently: {x:?} {y:?}"
+    );
+    // Probing fast after spawn: readiness ~400 ms, not a whole interval more.
+    let took = x
+        .healthy_at
+        .unwrap()
+        .duration_since(x.spawned_at.unwrap())
+        .unwrap();
+    assert!(
+        took < Duration::from_secs(2),
+        "x took {took:?} to be healthy"
+    );
+
+    // Without force, healthy services are left alone.
+    let pid = h.status("a").pid;
+    let again = h.orch.start_all(false).await.unwrap();
+    assert!(
+        again.iter().all(|r| r.success && r.attempts == 0),
+        "{again:?}"
+    );
+    assert_eq!(h.status("a").pid, pid);
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_is_seen_at_once_and_restarted_after_backoff() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = demo("k", free_port(), &[]);
+    s.restart_backoff = Duration::from_millis(300);
+    let h = Harness::new(config(dir.path(), vec![s], vec![]), false).await;
+    assert!(h.orch.start_service("K").await.unwrap().success);
+    let old = h.status("k").pid.unwrap();
+
+    let killed_at = SystemTime::now();
+    signal(old, Signal::KILL);
+    h.wait_until("a new process", LONG, |h| {
+        h.status("k").pid.is_some_and(|p| p != old)
+    })
+    .await;
+    let started = h
+        .events_of("k", EventKind::Started)
+        .into_iter()
+        .find(|e| e.pid != Some(old))
+        .unwrap();
+    let took = started.timestamp.duration_since(killed_at).unwrap();
+    assert!(
+        took < Duration::from_millis(300 + 100),
+        "respawned {took:?} after kill -9 (backoff 300 ms)"
+    );
+    assert!(took >= Duration::from_millis(300), "no backoff: {took:?}");
+    let exited = h.events_of("k", EventKind::Exited);
+    assert_eq!(exited.len(), 1);
+    assert_eq!(exited[0].signal, Some(9));
+    let restarting = h.events_of("k", EventKind::Restarting);
+    assert_eq!(restarting[0].attempt, Some(1));
+    h.wait_until("healthy again", LONG, |h| running(h, "k"))
+        .await;
+    assert_eq!(h.status("k").restart_count, 1);
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exiting_at_once_fails_after_max_retries_and_blocks_dependents() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = service("boom", &["sh", "-c", "echo going down >&2; exit 3"]);
+    s.max_retries = 3;
+    s.restart_backoff = Duration::from_millis(50);
+    s.health_check.probe = Probe::Tcp {
+        addr: format!("127.0.0.1:{}", free_port()),
+    };
+    let mut d = service("dep", &["sleep", "1000"]);
+    d.dependencies = vec!["boom".into()];
+    let mut dd = service("depdep", &["sleep", "1000"]);
+    dd.dependencies = vec!["dep".into()];
+    let h = Harness::new(config(dir.path(), vec![s, d, dd], vec![]), false).await;
+
+    let results = h.orch.start_all(false).await.unwrap();
+    let boom = &results[0];
+    assert_eq!(boom.name, "BOOM");
+    assert!(!boom.success);
+    assert_eq!(boom.attempts, 3, "{boom:?}");
+    assert!(boom.error.contains("exited with code 3"), "{}", boom.error);
+    assert_eq!(h.events_of("boom", EventKind::Started).len(), 3);
+    let st = h.status("boom");
+    assert_eq!(st.state, ServiceState::Failed);
+    assert!(
+        st.last_error.contains("exited with code 3"),
+        "{}",
+        st.last_error
+    );
+
+    for (svc, why) in [
+        ("dep", "dependency 'boom' failed"),
+        ("depdep", "dependency 'dep' failed"),
+    ] {
+        let r = results
+            .iter()
+            .find(|r| r.name == svc.to_uppercase())
+            .unwrap();
+        assert!(!r.success && r.error.contains(why), "{r:?}");
+        assert_eq!(h.status(svc).state, ServiceState::Failed);
+        assert!(h.status(svc).last_error.contains(why));
+        assert!(
+            h.events_of(svc, EventKind::Started).is_empty(),
+            "{svc} was started"
+        );
+    }
+    // The stderr line was captured.
+    let tail = h.orch.log_tail(Some("boom"), 10);
+    assert!(
+        tail.iter()
+            .any(|l| l.line == "going down" && l.stream == LogStream::Stderr)
+    );
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flapping_below_threshold_is_kept_and_staying_unhealthy_is_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = demo("f", free_port(), &[]);
+    s.health_check.interval = Duration::from_millis(250);
+    s.health_check.failure_threshold = 3;
+    s.restart_backoff = Duration::ZERO;
+    let h = Harness::new(config(dir.path(), vec![s], vec![]), false).await;
+    assert!(h.orch.start_service("f").await.unwrap().success);
+    let pid = h.status("f").pid.unwrap();
+
+    for round in 1..=3 {
+        signal(pid, Signal::USR1); // unhealthy
+        h.wait_until("a failed probe", LONG, |h| {
+            h.events_of("f", EventKind::HealthCheckFailed).len() >= round
+        })
+        .await;
+        assert_eq!(h.status("f").state, ServiceState::Unhealthy);
+        assert!(h.status("f").healthy, "one failure is not a verdict");
+        signal(pid, Signal::USR1); // healthy again
+        h.wait_until("healthy again", LONG, |h| running(h, "f"))
+            .await;
+    }
+    assert!(h.events_of("f", EventKind::Restarting).is_empty());
+    assert_eq!(h.status("f").pid, Some(pid));
+
+    signal(pid, Signal::USR1); // and stays unhealthy
+    h.wait_until("a restart", LONG, |h| {
+        h.status("f").pid.is_some_and(|p| p != pid) && running(h, "f")
+    })
+    .await;
+    assert_eq!(h.events_of("f", EventKind::Unhealthy).len(), 1);
+    assert_eq!(h.status("f").restart_count, 1);
+    assert!(!alive(pid));
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ignored_means_sigkill_after_stop_timeout_and_grandchildren_go_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut stubborn = demo("stubborn", free_port(), &["--ignore-sigterm"]);
+    stubborn.stop_timeout = Duration::from_millis(700);
+    let parent = demo("parent", free_port(), &["--spawn-grandchild"]);
+    let h = Harness::new(config(dir.path(), vec![stubborn, parent], vec![]), false).await;
+    assert!(
+        h.orch
+            .start_all(false)
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.success)
+    );
+
+    let pid = h.status("stubborn").pid.unwrap();
+    let t = Instant::now();
+    h.orch.stop_service("stubborn").await.unwrap();
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(700) && took < Duration::from_secs(5),
+        "stop took {took:?}"
+    );
+    assert!(!alive(pid));
+    let st = h.status("stubborn");
+    assert_eq!(st.state, ServiceState::Stopped);
+    assert!(st.stopped_by_user);
+    assert!(
+        h.events_of("stubborn", EventKind::Stopping)
+            .iter()
+            .any(|e| e.message.contains("killed its group")),
+    );
+
+    let grandchild: u32 = h
+        .orch
+        .log_tail(Some("parent"), 100)
+        .iter()
+        .find_map(|l| l.line.strip_prefix("grandchild ")?.parse().ok())
+        .expect("grandchild line in the log tail");
+    assert!(alive(grandchild));
+    let leader = h.status("parent").pid.unwrap();
+    h.orch.stop_service("parent").await.unwrap();
+    // `stopped` is reported only once the whole group is gone.
+    assert!(!alive(grandchild), "grandchild survived the stop");
+    assert!(!alive(leader));
+    assert_gone(&BTreeSet::from([grandchild, leader])).await;
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_on_the_port_is_never_killed_under_the_default_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // Holds the port but fails our health check (404 on /health).
+    let stranger =
+        Demo::start_ready(&["--http-port", &port.to_string(), "--health-path", "/other"]);
+    let s = demo("svc", port, &[]);
+    let h = Harness::new(config(dir.path(), vec![s], vec![]), false).await;
+    let r = h.orch.start_service("svc").await.unwrap();
+    assert!(!r.success);
+    let pid = stranger.pid().to_string();
+    assert!(r.error.contains(&port.to_string()), "{}", r.error);
+    assert!(r.error.contains(&pid), "{}", r.error);
+    assert!(r.error.contains("mdw-demo"), "{}", r.error);
+    assert!(alive(stranger.pid()), "the stranger was touched");
+    assert_eq!(h.events_of("svc", EventKind::PortConflict).len(), 1);
+    assert!(h.events_of("svc", EventKind::Started).is_empty());
+    h.finish().await;
+    assert!(alive(stranger.pid()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_instance_on_the_port_is_adopted_not_duplicated() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let holder = Demo::start_ready(&["--http-port", &port.to_string()]);
+    let s = demo("svc", port, &[]);
+    let h = Harness::new(config(dir.path(), vec![s], vec![]), false).await;
+    let r = h.orch.start_service("svc").await.unwrap();
+    assert!(r.success, "{r:?}");
+    let st = h.status("svc");
+    assert!(st.adopted);
+    assert_eq!(st.pid, Some(holder.pid()));
+    assert!(
+        st.command.iter().any(|a| a.contains("mdw-demo")),
+        "{:?}",
+        st.command
+    );
+    assert!(
+        h.events_of("svc", EventKind::Started).is_empty(),
+        "spawned a duplicate"
+    );
+    assert_eq!(h.events_of("svc", EventKind::Adopted).len(), 1);
+    // An adopted process can be stopped.
+    h.orch.stop_service("svc").await.unwrap();
+    assert!(!alive(holder.pid()));
+    drop(holder); // reaps it: it is this test's child
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_policy_replaces_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let stranger =
+        Demo::start_ready(&["--http-port", &port.to_string(), "--health-path", "/other"]);
+    let mut s = demo("svc", port, &[]);
+    s.on_port_conflict = PortConflictPolicy::Kill;
+    let h = Harness::new(config(dir.path(), vec![s], vec![]), false).await;
+    let r = h.orch.start_service("svc").await.unwrap();
+    assert!(r.success, "{r:?}");
+    assert!(!alive(stranger.pid()), "the holder was not stopped");
+    let st = h.status("svc");
+    assert!(!st.adopted);
+    assert_ne!(st.pid, Some(stranger.pid()));
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_all_stops_dependents_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = service("a", &["sleep", "1000"]);
+    let mut b = service("b", &["sleep", "1000"]);
+    b.dependencies = vec!["a".into()];
+    let mut c = service("c", &["sleep", "1000"]);
+    c.dependencies = vec!["b".into()];
+    let solo = service("solo", &["sleep", "1000"]);
+    let h = Harness::new(config(dir.path(), vec![a, b, c, solo], vec![]), false).await;
+    assert!(
+        h.orch
+            .start_all(false)
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.success)
+    );
+    let pids = h.seen_pids();
+    let order = h.orch.stop_all().await.unwrap();
+    let pos = |s: &str| order.iter().position(|o| o == s).unwrap();
+    assert!(pos("c") < pos("b") && pos("b") < pos("a"), "{order:?}");
+    assert_eq!(order.len(), 4);
+    // Each stopped only after its dependents were gone.
+    let stopped_at = |s: &str| h.events_of(s, EventKind::Stopped)[0].timestamp;
+    let stopping_at = |s: &str| h.events_of(s, EventKind::Stopping)[0].timestamp;
+    assert!(stopped_at("c") <= stopping_at("b"));
+    assert!(stopped_at("b") <= stopping_at("a"));
+    assert!(
+        h.orch
+            .snapshot()
+            .services
+            .iter()
+            .all(|s| s.state == ServiceState::Stopped)
+    );
+    assert_gone(&pids).await;
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_keep_order_across_streams_and_rotate_at_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = demo("chatty", free_port(), &["--log-rate", "40"]);
+    let mut cfg = config(dir.path(), vec![s], vec![]);
+    cfg.logs.max_file_size = 2000;
+    cfg.logs.max_files = 2;
+    let logs = cfg.russell.state_dir.join("logs");
+    let h = Harness::new(cfg, false).await;
+    let mut follow = h.orch.log_subscribe();
+    assert!(h.orch.start_service("chatty").await.unwrap().success);
+    h.wait_until("60 numbered lines", LONG, |h| {
+        h.orch
+            .log_tail(Some("chatty"), 1000)
+            .iter()
+            .filter(|l| l.line.contains(" line "))
+            .count()
+            >= 60
+    })
+    .await;
+    let numbered: Vec<(u64, LogStream)> = h
+        .orch
+        .log_tail(Some("chatty"), 1000)
+        .iter()
+        .filter_map(|l| {
+            let n = l
+                .line
+                .split(" line ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((n, l.stream))
+        })
+        .collect();
+    for w in numbered.windows(2) {
+        assert!(w[0].0 < w[1].0, "out of order: {numbered:?}");
+    }
+    for (n, stream) in &numbered {
+        let want = if n % 2 == 1 {
+            LogStream::Stdout
+        } else {
+            LogStream::Stderr
+        };
+        assert_eq!(*stream, want, "line {n}");
+    }
+    // Followers get the same lines.
+    let first = follow.recv().await.unwrap();
+    assert_eq!(first.service, "chatty");
+
+    // Files: rotated at 2000 bytes, at most 2 old files, all 0600.
+    h.wait_until("a rotation", LONG, |_| logs.join("chatty.log.2").exists())
+        .await;
+    assert!(!logs.join("chatty.log.3").exists());
+    for f in ["chatty.log", "chatty.log.1", "chatty.log.2"] {
+        let Ok(meta) = std::fs::metadata(logs.join(f)) else {
+            continue;
+        };
+        assert!(meta.len() <= 2000, "{f} is {} bytes", meta.len());
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{f}");
+    }
+    let text = std::fs::read_to_string(logs.join("chatty.log.1")).unwrap();
+    let stamps: Vec<&str> = text.lines().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert!(stamps.contains(&"out") && stamps.contains(&"err"), "{text}");
+    use std::os::unix::fs::PermissionsExt;
+    let state_mode = std::fs::metadata(dir.path().join("state"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(state_mode & 0o777, 0o700);
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detach_then_a_new_orchestrator_adopts_the_same_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = demo("a", free_port(), &["--log-rate", "20"]);
+    let mut b = service("b", &["sleep", "1000"]);
+    b.dependencies = vec!["a".into()];
+    let c = service("c", &["sleep", "1000"]);
+    let cfg = config(dir.path(), vec![a, b, c], vec![]);
+
+    let first = Harness::new(cfg.clone(), false).await;
+    assert!(
+        first
+            .orch
+            .restore()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.success)
+    );
+    first.orch.stop_service("c").await.unwrap();
+    let pids: Vec<Option<u32>> = ["a", "b"].iter().map(|s| first.status(s).pid).collect();
+    first.orch.detach().await.unwrap();
+    let state = std::fs::read_to_string(dir.path().join("state/state.json")).unwrap();
+    assert!(state.contains(&pids[0].unwrap().to_string()), "{state}");
+    let mut first = first;
+    first.join.take().unwrap().await.unwrap();
+    assert!(
+        pids.iter().all(|p| alive(p.unwrap())),
+        "detach stopped a service"
+    );
+    std::mem::forget(first); // its guard would kill the groups the second one adopts
+
+    let second = Harness::new(cfg, true).await;
+    let results = second.orch.restore().await.unwrap();
+    assert!(results.iter().all(|r| r.success), "{results:?}");
+    assert_eq!(results.len(), 2, "c stays stopped: {results:?}");
+    for (s, pid) in ["a", "b"].iter().zip(&pids) {
+        let st = second.status(s);
+        assert_eq!(st.pid, *pid, "{s} not adopted");
+        assert!(st.adopted);
+        assert_eq!(st.state, ServiceState::Running);
+        assert!(
+            second.events_of(s, EventKind::Started).is_empty(),
+            "{s} duplicated"
+        );
+    }
+    let c = second.status("c");
+    assert_eq!(c.state, ServiceState::Stopped);
+    assert!(c.stopped_by_user);
+    // The adopted service's output still reaches the new Russell through its FIFO.
+    second
+        .wait_until("lines via the reopened FIFO", LONG, |h| {
+            h.orch.log_tail(Some("a"), 5).len() >= 2
+        })
+        .await;
+    second.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn externals_gate_dependents_and_optional_ones_only_delay_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = listener.local_addr().unwrap().to_string();
+    let down = format!("127.0.0.1:{}", free_port());
+    let mut needs_up = service("needs-up", &["sleep", "1000"]);
+    needs_up.dependencies = vec!["db".into()];
+    let mut needs_opt = service("needs-opt", &["sleep", "1000"]);
+    needs_opt.dependencies = vec!["ollama".into()];
+    let mut needs_down = service("needs-down", &["sleep", "1000"]);
+    needs_down.dependencies = vec!["gone".into()];
+    let h = Harness::new(
+        config(
+            dir.path(),
+            vec![needs_up, needs_opt, needs_down],
+            vec![
+                external("db", &up, false),
+                external("ollama", &down, true),
+                external("gone", &down, false),
+            ],
+        ),
+        false,
+    )
+    .await;
+    let results = h.orch.start_all(false).await.unwrap();
+    assert!(results[0].success && results[1].success, "{results:?}");
+    assert!(!results[2].success);
+    assert!(
+        results[2].error.contains("dependency 'gone' not healthy"),
+        "{}",
+        results[2].error
+    );
+    assert!(
+        h.events_of("needs-opt", EventKind::Waiting)
+            .iter()
+            .any(|e| e.message.contains("starting without it"))
+    );
+    let snap = h.orch.snapshot();
+    assert_eq!(snap.externals.len(), 3);
+    assert_eq!(
+        snap.externals[0].state,
+        russell_core::ExternalState::Healthy
+    );
+    assert_eq!(
+        snap.externals[2].state,
+        russell_core::ExternalState::Unhealthy
+    );
+    assert!(
+        h.orch.start_service("db").await.is_err(),
+        "externals are never started"
+    );
+    assert!(h.orch.start_service("nope").await.is_err());
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commands_never_make_two_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = demo("one", free_port(), &["--ready-after", "200ms"]);
+    let h = Harness::new(config(dir.path(), vec![s], vec![]), false).await;
+    let (a, b, c, d) = tokio::join!(
+        h.orch.start_service("one"),
+        h.orch.start_service("ONE"),
+        h.orch.start_all(false),
+        h.orch.start_service("One"),
+    );
+    assert!(a.unwrap().success && b.unwrap().success && d.unwrap().success);
+    assert!(c.unwrap()[0].success);
+    assert_eq!(h.events_of("one", EventKind::Started).len(), 1);
+    let (r1, r2) = tokio::join!(h.orch.restart_service("one"), h.orch.restart_service("one"));
+    assert!(r1.unwrap().success && r2.unwrap().success);
+    // The second restart joined the first one's fresh process.
+    assert_eq!(h.events_of("one", EventKind::Started).len(), 2);
+    let alive_now = h.seen_pids().into_iter().filter(|p| alive(*p)).count();
+    assert_eq!(alive_now, 1, "more than one process alive");
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_file_then_env_and_working_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("svc.env");
+    std::fs::write(&env_file, "# comment\nFROM_FILE=file\nBOTH=file\n").unwrap();
+    let mut s = service(
+        "envy",
+        &[
+            "sh",
+            "-c",
+            "echo \"$FROM_FILE $BOTH $(pwd)\"; exec sleep 1000",
+        ],
+    );
+    s.env_file = Some(env_file);
+    s.env.insert("BOTH".into(), "env".into());
+    s.working_dir = dir.path().to_path_buf();
+    let h = Harness::new(config(dir.path(), vec![s], vec![]), false).await;
+    assert!(h.orch.start_service("envy").await.unwrap().success);
+    let want = format!("file env {}", dir.path().display());
+    h.wait_until("the env line", LONG, |h| {
+        h.orch
+            .log_tail(Some("envy"), 10)
+            .iter()
+            .any(|l| l.line == want)
+    })
+    .await;
+    h.finish().await;
+}
