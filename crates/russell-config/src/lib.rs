@@ -3,9 +3,9 @@
 //!
 //! Loading runs in three steps, each collecting every problem it can find:
 //! 1. the TOML is parsed into a spanned document (a syntax error stops here, with its place);
-//! 2. [`raw`] reads it into a serde model that mirrors the file key for key, one key at a
+//! 2. `raw` reads it into a serde model that mirrors the file key for key, one key at a
 //!    time, so each unknown key or wrongly typed value is reported (with a "did you mean");
-//! 3. [`validate`] applies defaults, resolves paths, `{mdw}` and dependency names, and checks
+//! 3. `validate` applies defaults, resolves paths, `{mdw}` and dependency names, and checks
 //!    ports, names, health checks and the dependency graph.
 
 mod error;

@@ -218,3 +218,24 @@ fn random_text_never_panics() {
         check(&text, &format!("random seed {seed}"));
     }
 }
+
+#[test]
+fn deep_nesting_and_huge_values_do_not_overflow() {
+    let deep_array = format!("x = {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    check(&deep_array, "deep array");
+    let deep_table = format!("x = {}{}\n", "{ a = ".repeat(50_000), "}".repeat(50_000));
+    check(&deep_table, "deep inline table");
+    let deep_command = format!(
+        "[[services]]\nname = \"a\"\ncommand = {}\"x\"{}\n",
+        "[".repeat(5_000),
+        "]".repeat(5_000)
+    );
+    check(&deep_command, "deep command");
+    let many = "[[services]]\nname = \"a\"\ncommand = [\"x\"]\n".repeat(2_000);
+    check(&many, "2000 duplicate services");
+    let long_name = format!(
+        "[[services]]\nname = \"{}\"\ncommand = [\"x\"]\n",
+        "k".repeat(1_000_000)
+    );
+    check(&long_name, "long name");
+}

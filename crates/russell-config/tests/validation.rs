@@ -1354,3 +1354,27 @@ fn errors_list_all_in_the_documented_format_and_serialize() {
     assert_eq!(json[0]["service"], "kant");
     assert_eq!(json[0]["field"], "health_check.endpoint");
 }
+
+#[test]
+fn examples_in_the_config_reference_are_valid() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/CONFIG.md"))
+            .unwrap();
+    let blocks: Vec<&str> = doc
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("```").next())
+        .collect();
+    assert!(blocks.len() >= 5, "{} toml examples", blocks.len());
+    for block in blocks {
+        if let Err(errors) = parse(block, &source(), Path::new(MDW)) {
+            // Examples are fragments: a dependency defined elsewhere is fine.
+            for e in &errors {
+                assert!(
+                    e.message.starts_with("unknown dependency"),
+                    "{e}\nin:\n{block}"
+                );
+            }
+        }
+    }
+}
