@@ -135,3 +135,36 @@ async fn shutdown_rpc_ends_serve() {
     assert!(matches!(end, Ok(Ok(None)) | Ok(Err(_))), "{end:?}");
     assert!(russell_api::client::serving(&r.addr).await.is_err());
 }
+
+/// A measurement, not a check: `cargo test -p russell-api --features server --release
+/// --test server -- --ignored --nocapture status_throughput`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement; run by hand"]
+async fn status_throughput() {
+    let r = start("").await;
+    let ch = russell_api::client::channel(&r.addr).await.unwrap();
+    let c = pb::russell_service_client::RussellServiceClient::new(ch);
+    let n = 2000;
+    let t = std::time::Instant::now();
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let mut c = c.clone();
+            tokio::spawn(async move {
+                for _ in 0..n / 10 {
+                    c.get_orchestrator_status(pb::StatusRequest {})
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "{n} GetOrchestratorStatus calls over 10 streams in {secs:.2}s = {:.0}/s",
+        f64::from(n) / secs
+    );
+    r.stop().await;
+}
