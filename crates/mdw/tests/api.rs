@@ -39,9 +39,14 @@ fn svc<'a>(s: &'a pb::OrchestratorStatus, short: &str) -> &'a pb::ServiceStatus 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orchestrator_rpcs_and_error_codes() {
+    let closed = common::free_port();
     let f = Fixture::new(
         &[Svc::demo("alpha"), Svc::demo("beta").deps(&["alpha"])],
-        "autostart = false",
+        &format!(
+            "autostart = false\n\n[[externals]]\nname = \"Ollama\"\nshort_name = \"ollama\"\n\
+             optional = true\n[externals.health_check]\ntype = \"tcp\"\n\
+             address = \"127.0.0.1:{closed}\"\ninterval = \"300ms\"\ntimeout = \"200ms\"\n"
+        ),
     );
     let _d = f.start();
     let mut c = client(&f).await;

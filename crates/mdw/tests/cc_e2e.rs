@@ -13,7 +13,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Fixture, MDW, Svc, wait_for};
 use rustix::termios::{LocalModes, Winsize, tcgetattr, tcsetwinsize};
@@ -194,7 +194,53 @@ fn cc_starts_stops_toggles_and_quits_cleanly() {
     cc.wait_rows(&["Alpha"], "● running", "after Enter on a stopped row");
     fixture.status();
 
-    // q → exit 0, normal screen, cooked terminal modes again.
+    // Push latency (measured, not asserted): the CLI's StopService returns once gamma is
+    // stopped, and the "stopped" event is out by then; the time until the screen shows it is
+    // the event → fetch → redraw path. The safety-net refresh alone would take up to 2 s.
+    let out = fixture.mdw(&["stop", "gamma"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stopped_at = Instant::now();
+    while !cc.row("Gamma").contains("○ stopped") && stopped_at.elapsed() < LONG {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    eprintln!(
+        "measured: StopService reply → row shows stopped in {:?}",
+        stopped_at.elapsed()
+    );
+    assert!(cc.row("Gamma").contains("○ stopped"), "{}", cc.text());
+
+    quit(&mut cc);
+}
+
+/// Started before Russell: the banner shows and retries; when Russell comes up, the table
+/// appears by itself.
+#[test]
+fn cc_waits_for_russell_and_recovers_by_itself() {
+    let fixture = Fixture::new(&[Svc::demo("alpha")], "");
+    let mut cc = Cc::start(&fixture.addr);
+    let banner = format!("Russell not reachable at {} — retrying", fixture.addr);
+    assert!(
+        wait_for(LONG, || cc.text().contains(&banner)),
+        "no banner:\n{}",
+        cc.text()
+    );
+    let _russell = fixture.start();
+    assert!(
+        wait_for(LONG, || !cc.row("Alpha").is_empty()
+            && !cc.text().contains(&banner)),
+        "did not recover after Russell came up:\n{}",
+        cc.text()
+    );
+    fixture.status();
+    quit(&mut cc);
+}
+
+/// `q` → exit 0, normal screen, cooked terminal modes again.
+fn quit(cc: &mut Cc) {
     cc.press(b"q");
     let mut status = None;
     assert!(

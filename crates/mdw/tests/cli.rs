@@ -291,3 +291,34 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+#[test]
+fn logs_follow_streams_new_lines() {
+    use std::io::BufRead;
+    let f = Fixture::new(&[Svc::demo("chatty").args(&["--log-rate", "20"])], "");
+    let _d = f.start();
+    f.wait_all_healthy(Duration::from_secs(20));
+    let mut logs = Command::new(MDW)
+        .args(["--russell", &f.addr, "logs", "-f", "-n", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = logs.id();
+    let stdout = logs.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .take(10)
+            .map(|l| l.unwrap())
+            .collect::<Vec<_>>()
+    });
+    let ok = common::wait_for(Duration::from_secs(15), || reader.is_finished());
+    common::signal(pid, rustix::process::Signal::KILL);
+    let _ = logs.wait();
+    assert!(ok, "fewer than 10 lines followed in 15s");
+    let lines = reader.join().unwrap();
+    assert!(
+        lines.iter().all(|l| l.starts_with("chatty     | ")),
+        "{lines:?}"
+    );
+}

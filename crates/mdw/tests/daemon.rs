@@ -157,3 +157,27 @@ fn state_dir_is_private() {
         .join("russell.pid")
         .exists()));
 }
+
+#[test]
+fn stopped_by_hand_stays_stopped_after_kill_9() {
+    let f = Fixture::new(&[Svc::demo("keep"), Svc::demo("halt")], "");
+    let mut d = f.start();
+    f.wait_all_healthy(Duration::from_secs(30));
+    let out = f.mdw(&["stop", "halt"]);
+    assert!(out.status.success());
+    let keep = Fixture::service(&f.status(), "keep")["pid"]
+        .as_u64()
+        .unwrap();
+    d.kill9();
+    let _d2 = f.start();
+    let mut st = serde_json::Value::Null;
+    assert!(wait_for(Duration::from_secs(20), || {
+        st = f.status();
+        Fixture::service(&st, "keep")["healthy"] == true
+    }));
+    assert_eq!(Fixture::service(&st, "keep")["pid"].as_u64().unwrap(), keep);
+    let halt = Fixture::service(&st, "halt");
+    assert_eq!(halt["state"], "stopped", "{halt}");
+    assert_eq!(halt["stopped_by_user"], true);
+    assert_eq!(halt["pid"], serde_json::Value::Null);
+}
