@@ -22,6 +22,9 @@ use crate::Error;
 const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
 /// The safety-net refresh period (push events do the real work).
 const REFRESH_PERIOD: Duration = Duration::from_secs(2);
+/// A second status fetch this long after an event-triggered one, to pick up what Russell
+/// published just after the event.
+const FOLLOW_UP: Duration = Duration::from_millis(250);
 /// Lines of log history requested when the log pane opens.
 const LOG_TAIL: u32 = 500;
 
@@ -353,18 +356,21 @@ async fn watch_events(
     }
 }
 
-/// Fetches the status when woken (coalescing bursts of events) and every few seconds.
+/// Fetches the status when woken (coalescing bursts of events), once more shortly after
+/// each event-triggered fetch, and every few seconds.
 async fn refresher(
     mut client: Client,
     ui: mpsc::UnboundedSender<Update>,
     refresh: Arc<Notify>,
     lost: mpsc::Sender<String>,
 ) {
+    let mut follow_up = false;
     loop {
-        tokio::select! {
-            () = refresh.notified() => {}
-            () = tokio::time::sleep(REFRESH_PERIOD) => {}
-        }
+        let wait = if follow_up { FOLLOW_UP } else { REFRESH_PERIOD };
+        follow_up = tokio::select! {
+            () = refresh.notified() => true,
+            () = tokio::time::sleep(wait) => false,
+        };
         match fetch_status(&mut client).await {
             Ok(status) => {
                 let _ = ui.send(Update::Status(Box::new(status)));

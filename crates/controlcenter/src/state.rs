@@ -114,6 +114,9 @@ pub struct State {
     /// Actions waiting for an answer, oldest first.
     pub pending: Vec<Pending>,
     pub message: Option<Message>,
+    /// Events applied since the last status. Russell may publish an event a moment before
+    /// its status shows it, so they are applied again on top of the next status.
+    unconfirmed: Vec<pb::Event>,
     next_id: u64,
 }
 
@@ -130,6 +133,7 @@ impl State {
             events: VecDeque::new(),
             pending: Vec::new(),
             message: None,
+            unconfirmed: Vec::new(),
             next_id: 0,
         }
     }
@@ -178,14 +182,21 @@ impl State {
             Update::Connected => self.connection = Connection::Connected,
             Update::Unreachable { error, attempt } => {
                 self.connection = Connection::Unreachable { error, attempt };
+                self.unconfirmed.clear();
             }
             Update::Status(status) => {
                 self.connection = Connection::Connected;
                 self.status = Some(*status);
+                for event in std::mem::take(&mut self.unconfirmed) {
+                    self.apply_event(&event);
+                }
                 self.clamp_selection();
             }
             Update::Event(event) => {
                 self.apply_event(&event);
+                if self.unconfirmed.len() < MAX_EVENTS {
+                    self.unconfirmed.push(event.clone());
+                }
                 if self.events.len() == MAX_EVENTS {
                     self.events.pop_front();
                 }
@@ -469,6 +480,27 @@ mod tests {
         assert_eq!((s.state.as_str(), s.healthy, s.pid), ("running", true, 42));
         assert_eq!(state.counts(), (1, 1, 1));
         assert_eq!(state.events.len(), 1);
+    }
+
+    #[test]
+    fn a_status_older_than_an_event_does_not_undo_it() {
+        let mut state = state_with(vec![svc("kant", "running", &[], None)]);
+        state.apply(Update::Event(pb::Event {
+            kind: "stopped".into(),
+            service: "kant".into(),
+            state: "stopped".into(),
+            ..Default::default()
+        }));
+        // Russell's status still says running (published a moment later): the event wins.
+        let stale = pb::OrchestratorStatus {
+            services: vec![svc("kant", "running", &[], None)],
+            ..Default::default()
+        };
+        state.apply(Update::Status(Box::new(stale.clone())));
+        assert_eq!(state.services()[0].state, "stopped");
+        // The next status is taken as it is.
+        state.apply(Update::Status(Box::new(stale)));
+        assert_eq!(state.services()[0].state, "running");
     }
 
     #[test]
