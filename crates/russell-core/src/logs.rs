@@ -4,9 +4,9 @@
 //! Children never write to a plain pipe (a dead Russell would SIGPIPE them): each gets two
 //! named FIFOs (see `process::fifo`) that it holds open read-write. A pump task per process
 //! reads both FIFOs line by line (a line is capped at [`MAX_LINE`] bytes; longer ones are
-//! split) and hands each line to the [`LogStore`]. Memory is bounded by
-//! `tail_lines × MAX_LINE` per service whatever a service prints; disk by
-//! `max_file_size × (max_files + 1)`.
+//! split) and hands each line to the [`LogStore`]. Memory is bounded whatever a service
+//! prints: per service `tail_lines` lines and at most [`RING_BYTES`], plus the follower
+//! broadcast; disk by `max_file_size × (max_files + 1)` per service.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
@@ -27,7 +27,16 @@ use crate::{LogLine, LogStream};
 pub const MAX_LINE: usize = 64 * 1024;
 
 /// Capacity of the follower broadcast (slow followers lag and skip).
-const FOLLOW_CAPACITY: usize = 4096;
+const FOLLOW_CAPACITY: usize = 1024;
+
+/// Text kept in memory per service at most, whatever `tail_lines` says.
+pub const RING_BYTES: usize = 4 << 20;
+
+#[derive(Default)]
+struct Ring {
+    lines: VecDeque<LogLine>,
+    bytes: usize,
+}
 
 /// All services' logs. Shared (`Arc`) by the handle (tails, subscriptions) and the pumps.
 pub(crate) struct LogStore {
@@ -38,9 +47,9 @@ pub(crate) struct LogStore {
 }
 
 struct ServiceLog {
-    /// The last `tail_lines` lines. A std mutex: held only to push or copy, never across
-    /// an await, so `log_tail` stays a cheap synchronous read.
-    ring: Mutex<VecDeque<LogLine>>,
+    /// The last `tail_lines` lines (and at most [`RING_BYTES`] of text). A std mutex: held
+    /// only to push or copy, never across an await, so `log_tail` stays a cheap read.
+    ring: Mutex<Ring>,
     /// The current log file. Held only while one line is written (a short blocking write).
     file: Mutex<RotatingFile>,
 }
@@ -52,7 +61,7 @@ impl LogStore {
             .iter()
             .map(|s| {
                 let log = ServiceLog {
-                    ring: Mutex::new(VecDeque::new()),
+                    ring: Mutex::new(Ring::default()),
                     file: Mutex::new(RotatingFile::new(
                         dir.join(format!("{s}.log")),
                         settings.max_file_size,
@@ -81,10 +90,14 @@ impl LogStore {
         }
         {
             let mut ring = log.ring.lock().unwrap_or_else(PoisonError::into_inner);
-            while ring.len() >= self.settings.tail_lines.max(1) {
-                ring.pop_front();
+            ring.bytes += line.line.len();
+            ring.lines.push_back(line.clone());
+            while ring.lines.len() > self.settings.tail_lines.max(1) || ring.bytes > RING_BYTES {
+                match ring.lines.pop_front() {
+                    Some(old) => ring.bytes -= old.line.len(),
+                    None => break,
+                }
             }
-            ring.push_back(line.clone());
         }
         // No receiver is fine.
         let _ = self.tx.send(line);
@@ -94,8 +107,8 @@ impl LogStore {
     pub(crate) fn tail(&self, service: Option<&str>, n: usize) -> Vec<LogLine> {
         let copy = |log: &ServiceLog| -> Vec<LogLine> {
             let ring = log.ring.lock().unwrap_or_else(PoisonError::into_inner);
-            let skip = ring.len().saturating_sub(n);
-            ring.iter().skip(skip).cloned().collect()
+            let skip = ring.lines.len().saturating_sub(n);
+            ring.lines.iter().skip(skip).cloned().collect()
         };
         match service {
             Some(s) => self.services.get(s).map(copy).unwrap_or_default(),
@@ -113,15 +126,25 @@ impl LogStore {
     }
 }
 
+/// The pump task of one process; dropping it stops the pump (so that a detached Russell
+/// leaves the FIFOs to the next one, and a replaced process's pump goes).
+pub(crate) struct Pump(tokio::task::JoinHandle<()>);
+
+impl Drop for Pump {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Reads a service's two FIFOs until both reach EOF (every writer closed them), pushing
-/// each line into the store. Aborted when the process is replaced or Russell detaches.
+/// each line into the store.
 pub(crate) fn spawn_pump(
     store: Arc<LogStore>,
     service: String,
     stdout: pipe::Receiver,
     stderr: pipe::Receiver,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+) -> Pump {
+    Pump(tokio::spawn(async move {
         let mut out = LineReader::new(BufReader::new(stdout));
         let mut err = LineReader::new(BufReader::new(stderr));
         let (mut out_done, mut err_done) = (false, false);
@@ -142,7 +165,7 @@ pub(crate) fn spawn_pump(
                 None => err_done = true,
             }
         }
-    })
+    }))
 }
 
 /// Splits a byte stream into lines of at most [`MAX_LINE`] bytes. Cancel-safe: the only

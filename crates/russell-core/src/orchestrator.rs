@@ -173,13 +173,14 @@ impl Orchestrator {
         let (dep_tx, dep_rx) = watch::channel(Arc::new(dep_view(&statuses, &externals, &[])));
 
         // What to adopt: records whose PID still runs with the same start time.
-        let adopt: Vec<Option<ProcessRecord>> = config
+        let known: Vec<Option<ProcessRecord>> = config
             .services
             .iter()
-            .map(|s| {
-                let rec = previous.as_ref()?.services.get(&s.short_name)?.process?;
-                (options.adopt && crate::process::alive(rec.pid, rec.start_time)).then_some(rec)
-            })
+            .map(|s| previous.as_ref()?.services.get(&s.short_name)?.process)
+            .collect();
+        let adopt: Vec<Option<ProcessRecord>> = known
+            .iter()
+            .map(|rec| rec.filter(|r| options.adopt && crate::process::alive(r.pid, r.start_time)))
             .collect();
 
         let mut task_txs = Vec::new();
@@ -197,7 +198,7 @@ impl Orchestrator {
                 cmds: rx,
                 status: statuses[idx].clone(),
             });
-            tasks.spawn(task.run(adopt[idx]));
+            tasks.spawn(task.run(adopt[idx], known[idx]));
         }
         for (idx, ext) in config.externals.iter().enumerate() {
             tasks.spawn(crate::service::external::run(

@@ -74,7 +74,7 @@ pub(crate) struct ServiceTask {
     status: ServiceStatus,
     epoch: u64,
     proc: Option<Proc>,
-    pump: Option<tokio::task::JoinHandle<()>>,
+    pump: Option<crate::logs::Pump>,
     /// Replies owed for the start under way.
     pending: Vec<oneshot::Sender<StartResult>>,
     /// Spawn attempts of the current start.
@@ -131,11 +131,12 @@ impl ServiceTask {
         }
     }
 
-    /// Runs until the actor goes away. Then the process is left running (detach): a
-    /// shutdown stops every service before it drops the command channels. `adopt` is a
-    /// process left by a previous Russell (alive, same start time).
-    pub(crate) async fn run(mut self, adopt: Option<ProcessRecord>) {
-        self.known.extend(adopt);
+    /// Runs until the actor goes away (or aborts it). Then the process is left running
+    /// (detach): a shutdown stops every service before it ends the tasks. `adopt` is a
+    /// process left by a previous Russell (alive, same start time); `known` is what the
+    /// state file recorded for this service (replaceable on a port conflict).
+    pub(crate) async fn run(mut self, adopt: Option<ProcessRecord>, known: Option<ProcessRecord>) {
+        self.known.extend(known);
         if let Some(rec) = adopt {
             self.adopt_left_behind(rec);
         }
@@ -153,9 +154,6 @@ impl ServiceTask {
                 Wake::ResetDue => self.status.restart_count = 0,
             }
             self.publish();
-        }
-        if let Some(pump) = self.pump.take() {
-            pump.abort();
         }
     }
 
@@ -203,7 +201,8 @@ impl ServiceTask {
                 reply,
             } => {
                 self.epoch = epoch;
-                self.status.stopped_by_user = by_user;
+                // A shutdown's stop keeps what the user asked for before.
+                self.status.stopped_by_user |= by_user;
                 self.stop_for_good("stopped").await;
                 self.reply(reply, ());
             }
@@ -435,9 +434,6 @@ impl ServiceTask {
         }
         match process::spawn(&self.svc, &self.shared.run_dir) {
             Ok(spawned) => {
-                if let Some(old) = self.pump.take() {
-                    old.abort();
-                }
                 self.pump = Some(crate::logs::spawn_pump(
                     self.shared.logs.clone(),
                     self.svc.short_name.clone(),
