@@ -13,7 +13,7 @@ use crate::Error;
 use crate::action::Action;
 use crate::api::{Api, Command, Update};
 use crate::input;
-use crate::state::{ActionKind, Overlay, State, api_name};
+use crate::state::{ActionKind, LogPane, Overlay, State, api_name};
 use crate::view;
 
 /// Lines one PgUp/PgDn moves the log pane.
@@ -56,29 +56,25 @@ pub fn handle(state: &mut State, action: Action, api: &mut dyn Api) -> Flow {
         Action::ToggleLogs => {
             if state.overlay == Overlay::Logs {
                 close_overlay(state, api);
-            } else if let Some(name) = state.selected_service().map(api_name) {
-                close_overlay(state, api);
-                let generation = state.next_id();
-                state.logs = crate::state::LogPane {
-                    service: name.clone(),
-                    generation,
-                    ..Default::default()
-                };
-                state.overlay = Overlay::Logs;
-                api.send(Command::Logs {
-                    generation,
-                    name: Some(name),
-                });
             } else {
-                state.say("no service selected", true);
+                close_overlay(state, api);
+                open_logs(state, api);
             }
         }
         Action::ToggleEvents => toggle_pane(state, api, Overlay::Events),
         Action::ToggleTiming => toggle_pane(state, api, Overlay::Timing),
-        Action::Up => state.selected = state.selected.saturating_sub(1),
-        Action::Down => {
+        Action::Up | Action::Down => {
+            let before = state.selected;
             let last = state.services().len().saturating_sub(1);
-            state.selected = (state.selected + 1).min(last);
+            state.selected = if action == Action::Up {
+                before.saturating_sub(1)
+            } else {
+                (before + 1).min(last)
+            };
+            // The log pane follows the cursor.
+            if state.overlay == Overlay::Logs && state.selected != before {
+                open_logs(state, api);
+            }
         }
         Action::PageUp => {
             let max = state.logs.visible().len().saturating_sub(1);
@@ -129,6 +125,25 @@ fn toggle_selected(state: &mut State, api: &mut dyn Api) {
             state.say(text, false);
         }
     }
+}
+
+/// Opens the log pane on the selected service (replacing any log stream).
+fn open_logs(state: &mut State, api: &mut dyn Api) {
+    let Some(name) = state.selected_service().map(api_name) else {
+        state.say("no service selected", true);
+        return;
+    };
+    let generation = state.next_id();
+    state.logs = LogPane {
+        service: name.clone(),
+        generation,
+        ..Default::default()
+    };
+    state.overlay = Overlay::Logs;
+    api.send(Command::Logs {
+        generation,
+        name: Some(name),
+    });
 }
 
 fn toggle_pane(state: &mut State, api: &mut dyn Api, pane: Overlay) {
@@ -353,6 +368,24 @@ mod tests {
             }]
         );
         assert_eq!(s.overlay, Overlay::None);
+    }
+
+    #[test]
+    fn the_log_pane_follows_the_cursor() {
+        let mut s = state();
+        let (sent, _) = press(
+            &mut s,
+            &[KeyCode::Char('l'), KeyCode::Down, KeyCode::Up, KeyCode::Up],
+        );
+        let logs = |generation, name: &str| Command::Logs {
+            generation,
+            name: Some(name.to_string()),
+        };
+        assert_eq!(
+            sent,
+            vec![logs(1, "kant"), logs(2, "turing"), logs(3, "kant")]
+        );
+        assert_eq!(s.logs.service, "kant");
     }
 
     #[test]
