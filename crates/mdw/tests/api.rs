@@ -600,3 +600,48 @@ async fn shutdown_rpc_stops_services_and_russell() {
         .expect("Russell did not exit");
     assert!(exit.success(), "{exit:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_log_reader_gets_a_notice_not_a_crash() {
+    let f = Fixture::new(&[Svc::demo("flood").args(&["--log-rate", "5000"])], "");
+    let _d = f.start();
+    f.wait_all_healthy(Duration::from_secs(20));
+    // A small receive window, so the lines pile up in Russell rather than in this client.
+    let ch = russell_api::client::endpoint(&f.addr)
+        .unwrap()
+        .initial_stream_window_size(Some(65_535))
+        .initial_connection_window_size(Some(65_535))
+        .connect()
+        .await
+        .unwrap();
+    let mut c = pb::russell_service_client::RussellServiceClient::with_interceptor(
+        ch,
+        russell_api::client::BearerAuth::default(),
+    );
+    let mut s = c
+        .stream_logs(pb::StreamLogsRequest {
+            name: String::new(),
+            tail: 0,
+            follow: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // Do not read for a while: the broadcast overtakes this reader.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let notice = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(l) = s.message().await.unwrap() {
+            if l.service == "russell" {
+                return Some(l.line);
+            }
+        }
+        None
+    })
+    .await
+    .unwrap();
+    let notice = notice.expect("the stream ended without a notice");
+    assert!(notice.contains("skipped"), "{notice}");
+    // The stream goes on, and Russell still answers.
+    assert!(s.message().await.unwrap().is_some());
+    assert_eq!(status(&mut c).await.total_services, 1);
+}
