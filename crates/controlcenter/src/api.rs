@@ -31,24 +31,16 @@ const LOG_TAIL: u32 = 500;
 /// A request from the UI. `id`s come from the state and come back in [`Update::Done`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    StartAll {
-        id: u64,
-    },
-    StopAll {
-        id: u64,
-    },
-    Start {
-        id: u64,
-        name: String,
-    },
-    Stop {
-        id: u64,
-        name: String,
-    },
-    Restart {
-        id: u64,
-        name: String,
-    },
+    /// StartAllServices.
+    StartAll { id: u64 },
+    /// StopAllServices.
+    StopAll { id: u64 },
+    /// StartService `name`.
+    Start { id: u64, name: String },
+    /// StopService `name`.
+    Stop { id: u64, name: String },
+    /// RestartService `name`.
+    Restart { id: u64, name: String },
     /// Follow the logs of `name` (replacing any previous log stream), or stop when `None`.
     Logs {
         generation: u64,

@@ -90,6 +90,7 @@ impl LogPane {
             .collect()
     }
 
+    /// Whether the pane shows the end of the log (and keeps showing it).
     pub fn following(&self) -> bool {
         self.scroll == 0
     }
@@ -121,6 +122,7 @@ pub struct State {
 }
 
 impl State {
+    /// An empty state for Russell at `addr`, before the first answer.
     pub fn new(addr: impl Into<String>, now: SystemTime) -> Self {
         Self {
             addr: addr.into(),
@@ -147,10 +149,12 @@ impl State {
         }
     }
 
+    /// Russell's services in config order (none before the first status).
     pub fn services(&self) -> &[pb::ServiceStatus] {
         self.status.as_ref().map_or(&[], |s| s.services.as_slice())
     }
 
+    /// The service under the cursor.
     pub fn selected_service(&self) -> Option<&pb::ServiceStatus> {
         self.services().get(self.selected)
     }
@@ -423,12 +427,14 @@ pub fn api_name(service: &pb::ServiceStatus) -> String {
     }
 }
 
+/// A protobuf timestamp as a `SystemTime` (before 1970 counts as 1970).
 pub fn to_system_time(ts: &prost_types::Timestamp) -> SystemTime {
     let secs = Duration::from_secs(u64::try_from(ts.seconds).unwrap_or(0));
     let nanos = Duration::from_nanos(u64::try_from(ts.nanos).unwrap_or(0));
     SystemTime::UNIX_EPOCH + secs + nanos
 }
 
+/// A protobuf duration as a std `Duration` (negative counts as zero).
 pub fn to_duration(d: &prost_types::Duration) -> Duration {
     Duration::from_secs(u64::try_from(d.seconds).unwrap_or(0))
         + Duration::from_nanos(u64::try_from(d.nanos).unwrap_or(0))

@@ -100,6 +100,7 @@ fn columns(width: usize, name_width: usize) -> (Vec<Col>, usize) {
     (cols, service)
 }
 
+/// Draws the table (header, rule, rows scrolled to keep the cursor visible) into `area`.
 pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     let services = state.services();
     if services.is_empty() {
