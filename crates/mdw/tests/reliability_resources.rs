@@ -29,7 +29,7 @@ async fn log_flood_keeps_memory_bounded_and_rotates() {
         "sh".into(),
         "-c".into(),
         format!(
-            "yes {line} & exec {MDW} demo --name flood --http-port {} --log-rate 100000",
+            "yes {line} >&2 & exec {MDW} demo --name flood --http-port {} --log-rate 100000",
             flood.http_port
         ),
     ]);
@@ -110,19 +110,50 @@ async fn log_flood_keeps_memory_bounded_and_rotates() {
         "Russell's RSS keeps growing under a log flood: {first_half_max} then {second_half_max}"
     );
 
+    // The quiet service is not starved by its noisy neighbour.
+    let st = env.status(&mut c).await;
+    assert_status_matches_reality(&st);
+    assert_eq!(by_name(&st)["quiet"].restart_count, 0, "{}", summary(&st));
+    eprintln!("flood: after the flood {}", summary(&st));
+
+    // Stopping the flood stops `yes` too.
+    let flood_pgrp = proc_stat(by_name(&st)["flood"].pid).unwrap().pgrp;
+    c.stop_service(env.req(pb::ServiceRequest { name: "flood".into() }))
+        .await
+        .expect("StopService flood");
+    assert!(
+        wait_for(Duration::from_secs(10), || procs_in_group(flood_pgrp).is_empty()),
+        "flood group still has {:?}",
+        procs_in_group(flood_pgrp)
+    );
+
     // Rotation: flood.log and flood.log.1 … .MAX_FILES, each at most the size plus a line.
-    let mut files: Vec<(String, u64)> = std::fs::read_dir(&logs)
-        .unwrap()
-        .flatten()
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                e.metadata().map_or(0, |m| m.len()),
-            )
-        })
-        .filter(|(n, _)| n.starts_with("flood.log"))
-        .collect();
-    files.sort();
+    // Russell may still drain the FIFOs for a moment after the group died: wait until the
+    // listing stops changing.
+    let listing = || {
+        let mut files: Vec<(String, u64)> = std::fs::read_dir(&logs)
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    e.metadata().map_or(0, |m| m.len()),
+                )
+            })
+            .filter(|(n, _)| n.starts_with("flood.log"))
+            .collect();
+        files.sort();
+        files
+    };
+    let mut files = listing();
+    let settled = wait_for(Duration::from_secs(5), || {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = listing();
+        let same = now == files;
+        files = now;
+        same
+    });
+    assert!(settled, "flood log files keep changing after the stop: {files:?}");
     eprintln!("flood log files: {files:?}");
     assert!(
         files.len() == MAX_FILES + 1,
@@ -140,71 +171,26 @@ async fn log_flood_keeps_memory_bounded_and_rotates() {
             );
         }
     }
-    // The quiet service is not starved by its noisy neighbour.
-    let st = env.status(&mut c).await;
-    assert_status_matches_reality(&st);
-    assert_eq!(by_name(&st)["quiet"].restart_count, 0, "{}", summary(&st));
-    eprintln!("flood: after the flood {}", summary(&st));
-
-    // Stopping the flood stops `yes` too.
-    let flood_pgrp = proc_stat(by_name(&st)["flood"].pid).unwrap().pgrp;
-    c.stop_service(env.req(pb::ServiceRequest { name: "flood".into() }))
-        .await
-        .expect("StopService flood");
-    assert!(
-        wait_for(Duration::from_secs(10), || procs_in_group(flood_pgrp).is_empty()),
-        "flood group still has {:?}",
-        procs_in_group(flood_pgrp)
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forking_service_is_fully_gone_after_stop() {
-    let mut env = Env::new();
-    let mut forker = Svc::demo("forker");
-    forker.command = Some(vec![
-        "sh".into(),
-        "-c".into(),
-        format!(
-            "i=0; while [ $i -lt 200 ]; do sleep 100000 & i=$((i+1)); done; \
-             exec {MDW} demo --name forker --http-port {}",
-            forker.http_port
-        ),
-    ]);
-    let other = Svc::demo("other");
-    env.write_services(&[forker, other]);
-    let mut c = env.start_russell().await;
-    let russell = env.russell_pid().unwrap();
-    let _ = c
-        .start_all_services(env.req(pb::StartAllRequest { force: false }))
-        .await;
-    let st = env.wait_all_running(&mut c, Duration::from_secs(30)).await;
-    let leader = by_name(&st)["forker"].pid;
-    let pgrp = proc_stat(leader).unwrap().pgrp;
-    let in_group = procs_in_group(pgrp).len();
-    assert!(in_group >= 201, "only {in_group} processes in the forker's group");
-
-    c.stop_service(env.req(pb::ServiceRequest { name: "forker".into() }))
-        .await
-        .expect("StopService forker");
-    assert!(
-        wait_for(Duration::from_secs(15), || procs_in_group(pgrp).is_empty()),
-        "{} of {in_group} processes survived the stop",
-        procs_in_group(pgrp).len()
-    );
-    let st = env.status(&mut c).await;
-    assert_eq!(by_name(&st)["forker"].state, "stopped", "{}", summary(&st));
-    assert_eq!(by_name(&st)["other"].state, "running", "{}", summary(&st));
-    // Only Russell and the other service's leader are left of this environment.
-    let other_pid = by_name(&st)["other"].pid;
-    let mut left = env.marked();
-    left.sort_unstable();
-    let mut want = vec![russell, other_pid];
-    want.sort_unstable();
-    assert_eq!(left, want, "left: {:?}", left.iter().map(|p| cmdline(*p)).collect::<Vec<_>>());
-    assert!(
-        wait_for(Duration::from_secs(3), || zombie_children(russell).is_empty()),
-        "zombies under Russell: {:?}",
-        zombie_children(russell)
-    );
+    // Nothing lost inside a file: the stand-in's numbered stdout lines (odd numbers)
+    // follow each other without a gap in every file.
+    let mut gaps = Vec::new();
+    for (name, _) in &files {
+        let text = std::fs::read_to_string(logs.join(name)).unwrap_or_default();
+        let mut prev: Option<u64> = None;
+        for l in text.lines() {
+            let Some(rest) = l.split("flood line ").nth(1) else {
+                continue;
+            };
+            let Some(n) = rest.strip_suffix(" stdout").and_then(|n| n.parse::<u64>().ok()) else {
+                continue;
+            };
+            if let Some(p) = prev
+                && n != p + 2
+            {
+                gaps.push(format!("{name}: line {p} then {n}"));
+            }
+            prev = Some(n);
+        }
+    }
+    assert!(gaps.is_empty(), "lines lost: {:?}", &gaps[..gaps.len().min(10)]);
 }
