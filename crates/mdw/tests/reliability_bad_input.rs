@@ -65,28 +65,56 @@ async fn grpc_bad_input_gets_proper_codes_and_no_crash() {
 
     for (name, label, want) in bad_names() {
         let n = || pb::ServiceRequest { name: name.clone() };
-        check(format!("StartService({label})"), code(c.start_service(env.req(n())).await), want);
-        check(format!("StopService({label})"), code(c.stop_service(env.req(n())).await), want);
-        check(format!("RestartService({label})"), code(c.restart_service(env.req(n())).await), want);
-        check(format!("Deregister({label})"), code(c.deregister(env.req(n())).await), want);
+        check(
+            format!("StartService({label})"),
+            code(c.start_service(env.req(n())).await),
+            want,
+        );
+        check(
+            format!("StopService({label})"),
+            code(c.stop_service(env.req(n())).await),
+            want,
+        );
+        check(
+            format!("RestartService({label})"),
+            code(c.restart_service(env.req(n())).await),
+            want,
+        );
+        check(
+            format!("Deregister({label})"),
+            code(c.deregister(env.req(n())).await),
+            want,
+        );
         check(
             format!("Heartbeat({label})"),
-            code(c.heartbeat(env.req(pb::HeartbeatRequest { name: name.clone() })).await),
+            code(
+                c.heartbeat(env.req(pb::HeartbeatRequest { name: name.clone() }))
+                    .await,
+            ),
             want,
         );
         check(
             format!("Discover({label})"),
-            code(c.discover(env.req(pb::DiscoverRequest { name: name.clone() })).await),
+            code(
+                c.discover(env.req(pb::DiscoverRequest { name: name.clone() }))
+                    .await,
+            ),
             want,
         );
         if !name.trim().is_empty() {
             // Empty = all services for logs; every other bad name is refused up front.
             let r = c
-                .stream_logs(env.req(pb::StreamLogsRequest { name: name.clone(), tail: 1, follow: false }))
+                .stream_logs(env.req(pb::StreamLogsRequest {
+                    name: name.clone(),
+                    tail: 1,
+                    follow: false,
+                }))
                 .await;
             check(format!("StreamLogs({label})"), code(r), want);
             let r = c
-                .watch_events(env.req(pb::WatchEventsRequest { names: vec![name.clone()] }))
+                .watch_events(env.req(pb::WatchEventsRequest {
+                    names: vec![name.clone()],
+                }))
                 .await;
             check(format!("WatchEvents({label})"), code(r), want);
         }
@@ -103,7 +131,11 @@ async fn grpc_bad_input_gets_proper_codes_and_no_crash() {
         } else {
             &[Code::InvalidArgument, Code::Ok]
         };
-        check(format!("Register({label})"), code(c.register(env.req(reg)).await), want_reg);
+        check(
+            format!("Register({label})"),
+            code(c.register(env.req(reg)).await),
+            want_reg,
+        );
     }
 
     // Numbers out of range.
@@ -127,13 +159,24 @@ async fn grpc_bad_input_gets_proper_codes_and_no_crash() {
         ("port 65536", reg(vec![("http", 65536)], None)),
         ("port u32::MAX", reg(vec![("http", u32::MAX)], None)),
         ("ttl -5s", reg(vec![("http", 80)], Some((-5, 0)))),
-        ("ttl i64::MAX s", reg(vec![("http", 80)], Some((i64::MAX, 0)))),
-        ("ttl 100 years", reg(vec![("http", 80)], Some((100 * 365 * 86400, 0)))),
+        (
+            "ttl i64::MAX s",
+            reg(vec![("http", 80)], Some((i64::MAX, 0))),
+        ),
+        (
+            "ttl 100 years",
+            reg(vec![("http", 80)], Some((100 * 365 * 86400, 0))),
+        ),
     ] {
-        check(format!("Register({label})"), code(c.register(env.req(r)).await), inv);
+        check(
+            format!("Register({label})"),
+            code(c.register(env.req(r)).await),
+            inv,
+        );
     }
-    let many: HashMap<String, String> =
-        (0..20_000).map(|i| (format!("k{i}"), "v".to_string())).collect();
+    let many: HashMap<String, String> = (0..20_000)
+        .map(|i| (format!("k{i}"), "v".to_string()))
+        .collect();
     let r = pb::RegisterRequest {
         name: "many".into(),
         address: "127.0.0.1".into(),
@@ -141,7 +184,11 @@ async fn grpc_bad_input_gets_proper_codes_and_no_crash() {
         metadata: many,
         ttl: None,
     };
-    check("Register(20000 metadata pairs)".into(), code(c.register(env.req(r)).await), inv);
+    check(
+        "Register(20000 metadata pairs)".into(),
+        code(c.register(env.req(r)).await),
+        inv,
+    );
     let r = pb::RegisterRequest {
         name: "noaddr".into(),
         address: String::new(),
@@ -149,7 +196,11 @@ async fn grpc_bad_input_gets_proper_codes_and_no_crash() {
         metadata: HashMap::new(),
         ttl: None,
     };
-    check("Register(empty address)".into(), code(c.register(env.req(r)).await), inv);
+    check(
+        "Register(empty address)".into(),
+        code(c.register(env.req(r)).await),
+        inv,
+    );
     let r = pb::RegisterRequest {
         name: "good".into(),
         address: "127.0.0.1".into(),
@@ -163,24 +214,54 @@ async fn grpc_bad_input_gets_proper_codes_and_no_crash() {
         &[Code::AlreadyExists, Code::FailedPrecondition],
     );
     let r = c
-        .stream_logs(env.req(pb::StreamLogsRequest { name: "good".into(), tail: u32::MAX, follow: false }))
+        .stream_logs(env.req(pb::StreamLogsRequest {
+            name: "good".into(),
+            tail: u32::MAX,
+            follow: false,
+        }))
         .await;
     check("StreamLogs(tail u32::MAX)".into(), code(r), inv);
     let r = c
-        .watch_events(env.req(pb::WatchEventsRequest { names: (0..100_000).map(|i| format!("n{i}")).collect() }))
+        .watch_events(env.req(pb::WatchEventsRequest {
+            names: (0..100_000).map(|i| format!("n{i}")).collect(),
+        }))
         .await;
-    check("WatchEvents(100000 names)".into(), code(r), &[Code::InvalidArgument, Code::NotFound]);
+    check(
+        "WatchEvents(100000 names)".into(),
+        code(r),
+        &[Code::InvalidArgument, Code::NotFound],
+    );
     // Deregister / Heartbeat of a managed service: not a registry entry.
-    let r = c.deregister(env.req(pb::ServiceRequest { name: "good".into() })).await;
-    check("Deregister(managed)".into(), code(r), &[Code::FailedPrecondition]);
+    let r = c
+        .deregister(env.req(pb::ServiceRequest {
+            name: "good".into(),
+        }))
+        .await;
+    check(
+        "Deregister(managed)".into(),
+        code(r),
+        &[Code::FailedPrecondition],
+    );
 
     // Russell survived all of it and nothing changed.
-    assert!(env.russell_running(), "Russell died:\n{}", env.russell_log());
+    assert!(
+        env.russell_running(),
+        "Russell died:\n{}",
+        env.russell_log()
+    );
     let after = env.status(&mut c).await;
     assert_eq!(after.pid, russell);
     assert_eq!(
-        before.services.iter().map(|s| (s.pid, s.restart_count)).collect::<Vec<_>>(),
-        after.services.iter().map(|s| (s.pid, s.restart_count)).collect::<Vec<_>>(),
+        before
+            .services
+            .iter()
+            .map(|s| (s.pid, s.restart_count))
+            .collect::<Vec<_>>(),
+        after
+            .services
+            .iter()
+            .map(|s| (s.pid, s.restart_count))
+            .collect::<Vec<_>>(),
         "bad input touched a service: {}",
         summary(&after)
     );
@@ -219,7 +300,12 @@ async fn register_rejects_out_of_range_duration_nanos() {
 fn bad_configs() -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../russell-config/tests/bad");
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -237,7 +323,11 @@ fn every_bad_config_is_refused_without_panic() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(!out.status.success(), "{} accepted:\n{text}", f.display());
-        assert!(!text.contains("panicked"), "{} panicked:\n{text}", f.display());
+        assert!(
+            !text.contains("panicked"),
+            "{} panicked:\n{text}",
+            f.display()
+        );
         assert!(text.trim().len() > 10, "{}: no message", f.display());
     }
 }
@@ -256,6 +346,10 @@ fn serve_refuses_bad_configs_without_panic() {
             "serve ran with {} (exit {code:?}):\n{text}",
             f.display()
         );
-        assert!(!text.contains("panicked"), "{} panicked:\n{text}", f.display());
+        assert!(
+            !text.contains("panicked"),
+            "{} panicked:\n{text}",
+            f.display()
+        );
     }
 }

@@ -90,8 +90,7 @@ async fn chaos(n_services: usize, kills: usize, min_duration: Duration) {
                     groups_seen.insert(p.pgrp);
                 }
             }
-            if pending.get(&s.short_name).is_some_and(|old| *old != s.pid) && s.state == "running"
-            {
+            if pending.get(&s.short_name).is_some_and(|old| *old != s.pid) && s.state == "running" {
                 pending.remove(&s.short_name);
             }
         }
@@ -103,8 +102,7 @@ async fn chaos(n_services: usize, kills: usize, min_duration: Duration) {
                     && s.healthy
                     && alive(s.pid)
                     && !pending.contains_key(&s.short_name)
-                    && killed.get(&s.short_name).copied().unwrap_or(0)
-                        <= max_retries[&s.short_name]
+                    && killed.get(&s.short_name).copied().unwrap_or(0) <= max_retries[&s.short_name]
             })
             .collect();
         if killable.is_empty() {
@@ -156,7 +154,12 @@ async fn chaos(n_services: usize, kills: usize, min_duration: Duration) {
                 "{}: restarts of a service that gave up",
                 s.short_name
             );
-            assert!(!alive(s.pid), "{}: failed but PID {} alive", s.short_name, s.pid);
+            assert!(
+                !alive(s.pid),
+                "{}: failed but PID {} alive",
+                s.short_name,
+                s.pid
+            );
         } else {
             assert_eq!(s.restart_count, k, "{}: restarts vs kills", s.short_name);
             assert!(
@@ -233,8 +236,7 @@ async fn chaos(n_services: usize, kills: usize, min_duration: Duration) {
         }
     }
     let gone = wait_for(Duration::from_secs(15), || {
-        groups_seen.iter().all(|g| procs_in_group(*g).is_empty())
-            && env.marked() == vec![russell]
+        groups_seen.iter().all(|g| procs_in_group(*g).is_empty()) && env.marked() == vec![russell]
     });
     assert!(
         gone,
@@ -247,7 +249,8 @@ async fn chaos(n_services: usize, kills: usize, min_duration: Duration) {
         env.marked()
     );
     assert!(
-        wait_for(Duration::from_secs(5), || zombie_children(russell).is_empty()),
+        wait_for(Duration::from_secs(5), || zombie_children(russell)
+            .is_empty()),
         "zombies under Russell after stop: {:?}",
         zombie_children(russell)
     );
@@ -300,7 +303,12 @@ async fn max_retries_obeyed_exactly() {
                 }
             })
             .await;
-        assert!(ok, "after kill {kill}: {}\n{}", summary(&st), env.russell_log());
+        assert!(
+            ok,
+            "after kill {kill}: {}\n{}",
+            summary(&st),
+            env.russell_log()
+        );
     }
     let st = env.status(&mut c).await;
     let limited = &by_name(&st)["limited"];
@@ -318,6 +326,9 @@ async fn max_retries_obeyed_exactly() {
             .iter()
             .all(|g| procs_in_group(*g).is_empty())),
         "orphans in the killed groups: {:?}",
-        groups.iter().map(|g| procs_in_group(*g)).collect::<Vec<_>>()
+        groups
+            .iter()
+            .map(|g| procs_in_group(*g))
+            .collect::<Vec<_>>()
     );
 }

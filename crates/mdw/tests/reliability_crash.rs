@@ -45,7 +45,11 @@ fn leaders_on(env: &Env, port: u16) -> Vec<u32> {
 fn assert_exactly_once(env: &Env, services: &[Svc], st: &pb::OrchestratorStatus, when: &str) {
     let names: Vec<String> = st.services.iter().map(|s| s.short_name.clone()).collect();
     let want: Vec<String> = services.iter().map(|s| s.short.clone()).collect();
-    assert_eq!(names.len(), want.len(), "{when}: services in status {names:?}");
+    assert_eq!(
+        names.len(),
+        want.len(),
+        "{when}: services in status {names:?}"
+    );
     let by = by_name(st);
     for s in services {
         let status = by
@@ -146,7 +150,12 @@ async fn russell_crash_loop() {
     let russell = env.russell_pid().unwrap();
     signal(russell, Signal::TERM);
     let code = env.wait_russell_exit(Duration::from_secs(30));
-    assert_eq!(code, Some(0), "Russell exit on SIGTERM\n{}", env.russell_log());
+    assert_eq!(
+        code,
+        Some(0),
+        "Russell exit on SIGTERM\n{}",
+        env.russell_log()
+    );
     assert!(
         wait_for(Duration::from_secs(5), || env.marked().is_empty()),
         "left after SIGTERM: {:?}",

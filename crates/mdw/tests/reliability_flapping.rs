@@ -60,14 +60,27 @@ async fn flapping_is_not_restarted_but_staying_unhealthy_is() {
             s.pid != sick_pid && s.restart_count == 1 && s.state == "running" && s.healthy
         })
         .await;
-    assert!(ok, "sick not restarted: {}\n{}", summary(&st), env.russell_log());
-    assert!(!alive(sick_pid), "the unhealthy process {sick_pid} still runs");
+    assert!(
+        ok,
+        "sick not restarted: {}\n{}",
+        summary(&st),
+        env.russell_log()
+    );
+    assert!(
+        !alive(sick_pid),
+        "the unhealthy process {sick_pid} still runs"
+    );
 
     // The flapping one was never restarted.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let st = env.status(&mut c).await;
     let f = &by_name(&st)["flap"];
-    assert_eq!(f.pid, flap_pid, "flapping service was restarted: {}", summary(&st));
+    assert_eq!(
+        f.pid,
+        flap_pid,
+        "flapping service was restarted: {}",
+        summary(&st)
+    );
     assert_eq!(f.restart_count, 0, "{}", summary(&st));
     assert!(alive(flap_pid));
     assert_eq!(f.state, "running", "{}", summary(&st));

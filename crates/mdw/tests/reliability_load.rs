@@ -81,7 +81,9 @@ async fn load(total: Duration, rounds: u32) {
                 while Instant::now() < end {
                     n += 1;
                     if i < 100 {
-                        let r = client.get_orchestrator_status(authed(pb::StatusRequest {}, token.as_deref())).await;
+                        let r = client
+                            .get_orchestrator_status(authed(pb::StatusRequest {}, token.as_deref()))
+                            .await;
                         if let Ok(st) = &r {
                             let st = st.get_ref();
                             assert_eq!(st.total_services, 4, "status total");
@@ -95,29 +97,50 @@ async fn load(total: Duration, rounds: u32) {
                         record(&codes, "status", code_of(&r));
                         continue;
                     }
-                    k = k.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    k = k
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     let name = names[(k >> 33) as usize % names.len()].clone();
                     match (k >> 40) % 5 {
                         0 => {
                             let r = client
-                                .start_all_services(authed(pb::StartAllRequest { force: k % 2 == 0 }, token.as_deref()))
+                                .start_all_services(authed(
+                                    pb::StartAllRequest {
+                                        force: k.is_multiple_of(2),
+                                    },
+                                    token.as_deref(),
+                                ))
                                 .await;
                             record(&codes, "start_all", code_of(&r));
                         }
                         1 => {
-                            let r = client.stop_all_services(authed(pb::Empty {}, token.as_deref())).await;
+                            let r = client
+                                .stop_all_services(authed(pb::Empty {}, token.as_deref()))
+                                .await;
                             record(&codes, "stop_all", code_of(&r));
                         }
                         2 => {
-                            let r = client.restart_service(authed(pb::ServiceRequest { name }, token.as_deref())).await;
+                            let r = client
+                                .restart_service(authed(
+                                    pb::ServiceRequest { name },
+                                    token.as_deref(),
+                                ))
+                                .await;
                             record(&codes, "restart", code_of(&r));
                         }
                         3 => {
-                            let r = client.start_service(authed(pb::ServiceRequest { name }, token.as_deref())).await;
+                            let r = client
+                                .start_service(authed(
+                                    pb::ServiceRequest { name },
+                                    token.as_deref(),
+                                ))
+                                .await;
                             record(&codes, "start", code_of(&r));
                         }
                         _ => {
-                            let r = client.stop_service(authed(pb::ServiceRequest { name }, token.as_deref())).await;
+                            let r = client
+                                .stop_service(authed(pb::ServiceRequest { name }, token.as_deref()))
+                                .await;
                             record(&codes, "stop", code_of(&r));
                         }
                     }
@@ -140,14 +163,16 @@ async fn load(total: Duration, rounds: u32) {
     eprintln!("load: {status_calls} status calls; codes {codes:?}; RSS per round {rss:?}");
     let bad: Vec<&String> = codes
         .keys()
-        .filter(|k| {
-            !ALLOWED
-                .iter()
-                .any(|c| k.ends_with(&format!(":{c:?}")))
-        })
+        .filter(|k| !ALLOWED.iter().any(|c| k.ends_with(&format!(":{c:?}"))))
         .collect();
-    assert!(bad.is_empty(), "undocumented codes under load: {bad:?} (all: {codes:?})");
-    assert!(status_calls > 100, "status calls barely ran: {status_calls}");
+    assert!(
+        bad.is_empty(),
+        "undocumented codes under load: {bad:?} (all: {codes:?})"
+    );
+    assert!(
+        status_calls > 100,
+        "status calls barely ran: {status_calls}"
+    );
 
     // Memory flat: the last round is within 50 % or 20 MiB of the first (warm) round.
     let first = rss[0];
@@ -158,7 +183,11 @@ async fn load(total: Duration, rounds: u32) {
     );
 
     // Consistent final state: start all, every service exactly once, status = reality.
-    assert!(env.russell_running(), "Russell died:\n{}", env.russell_log());
+    assert!(
+        env.russell_running(),
+        "Russell died:\n{}",
+        env.russell_log()
+    );
     let _ = c
         .start_all_services(env.req(pb::StartAllRequest { force: false }))
         .await;
@@ -182,7 +211,10 @@ async fn load(total: Duration, rounds: u32) {
         leaders.len(),
         services.len(),
         "stand-ins alive after the storm: {:?}",
-        leaders.iter().map(|p| (*p, cmdline(*p))).collect::<Vec<_>>()
+        leaders
+            .iter()
+            .map(|p| (*p, cmdline(*p)))
+            .collect::<Vec<_>>()
     );
     assert!(zombie_children(russell).is_empty(), "zombies under Russell");
 }

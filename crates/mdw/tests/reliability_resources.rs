@@ -118,11 +118,14 @@ async fn log_flood_keeps_memory_bounded_and_rotates() {
 
     // Stopping the flood stops `yes` too.
     let flood_pgrp = proc_stat(by_name(&st)["flood"].pid).unwrap().pgrp;
-    c.stop_service(env.req(pb::ServiceRequest { name: "flood".into() }))
-        .await
-        .expect("StopService flood");
+    c.stop_service(env.req(pb::ServiceRequest {
+        name: "flood".into(),
+    }))
+    .await
+    .expect("StopService flood");
     assert!(
-        wait_for(Duration::from_secs(10), || procs_in_group(flood_pgrp).is_empty()),
+        wait_for(Duration::from_secs(10), || procs_in_group(flood_pgrp)
+            .is_empty()),
         "flood group still has {:?}",
         procs_in_group(flood_pgrp)
     );
@@ -153,7 +156,10 @@ async fn log_flood_keeps_memory_bounded_and_rotates() {
         files = now;
         same
     });
-    assert!(settled, "flood log files keep changing after the stop: {files:?}");
+    assert!(
+        settled,
+        "flood log files keep changing after the stop: {files:?}"
+    );
     eprintln!("flood log files: {files:?}");
     assert!(
         files.len() == MAX_FILES + 1,
@@ -181,7 +187,10 @@ async fn log_flood_keeps_memory_bounded_and_rotates() {
             let Some(rest) = l.split("flood line ").nth(1) else {
                 continue;
             };
-            let Some(n) = rest.strip_suffix(" stdout").and_then(|n| n.parse::<u64>().ok()) else {
+            let Some(n) = rest
+                .strip_suffix(" stdout")
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
                 continue;
             };
             if let Some(p) = prev
@@ -192,5 +201,9 @@ async fn log_flood_keeps_memory_bounded_and_rotates() {
             prev = Some(n);
         }
     }
-    assert!(gaps.is_empty(), "lines lost: {:?}", &gaps[..gaps.len().min(10)]);
+    assert!(
+        gaps.is_empty(),
+        "lines lost: {:?}",
+        &gaps[..gaps.len().min(10)]
+    );
 }

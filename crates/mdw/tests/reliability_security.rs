@@ -32,7 +32,13 @@ impl Stranger {
     fn start(marker: &str) -> Self {
         let port = free_port();
         let child = Command::new(MDW)
-            .args(["demo", "--name", "stranger", "--http-port", &port.to_string()])
+            .args([
+                "demo",
+                "--name",
+                "stranger",
+                "--http-port",
+                &port.to_string(),
+            ])
             .env(MARKER_VAR, marker)
             .process_group(0)
             .stdout(Stdio::null())
@@ -98,8 +104,14 @@ async fn default_bind_is_loopback_and_remote_needs_a_flag() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "0.0.0.0 bind accepted without --allow-remote");
-    assert!(text.contains("allow-remote"), "message does not name the flag: {text}");
+    assert!(
+        !out.status.success(),
+        "0.0.0.0 bind accepted without --allow-remote"
+    );
+    assert!(
+        text.contains("allow-remote"),
+        "message does not name the flag: {text}"
+    );
     env.write_config(&format!(
         "[russell]\nlisten = \"0.0.0.0:{port}\"\nstate_dir = {}\nautostart = false\n",
         q(env.dir.path().join("s3").to_str().unwrap())
@@ -122,7 +134,9 @@ async fn call_all(c: &mut Client, token: Option<&str>) -> Vec<(&'static str, Cod
     fn code<T>(r: Result<tonic::Response<T>, tonic::Status>) -> Code {
         r.map_or_else(|s| s.code(), |_| Code::Ok)
     }
-    let svc = || pb::ServiceRequest { name: "guarded".into() };
+    let svc = || pb::ServiceRequest {
+        name: "guarded".into(),
+    };
     let reg = pb::RegisterRequest {
         name: "probe-entry".into(),
         address: "127.0.0.1".into(),
@@ -131,20 +145,102 @@ async fn call_all(c: &mut Client, token: Option<&str>) -> Vec<(&'static str, Cod
         ttl: None,
     };
     vec![
-        ("GetOrchestratorStatus", code(c.get_orchestrator_status(authed(pb::StatusRequest {}, token)).await)),
-        ("StartService", code(c.start_service(authed(svc(), token)).await)),
-        ("RestartService", code(c.restart_service(authed(svc(), token)).await)),
-        ("StartAllServices", code(c.start_all_services(authed(pb::StartAllRequest { force: false }, token)).await)),
-        ("StreamLogs", code(c.stream_logs(authed(pb::StreamLogsRequest { name: String::new(), tail: 1, follow: false }, token)).await)),
-        ("WatchEvents", code(c.watch_events(authed(pb::WatchEventsRequest { names: vec![] }, token)).await)),
+        (
+            "GetOrchestratorStatus",
+            code(
+                c.get_orchestrator_status(authed(pb::StatusRequest {}, token))
+                    .await,
+            ),
+        ),
+        (
+            "StartService",
+            code(c.start_service(authed(svc(), token)).await),
+        ),
+        (
+            "RestartService",
+            code(c.restart_service(authed(svc(), token)).await),
+        ),
+        (
+            "StartAllServices",
+            code(
+                c.start_all_services(authed(pb::StartAllRequest { force: false }, token))
+                    .await,
+            ),
+        ),
+        (
+            "StreamLogs",
+            code(
+                c.stream_logs(authed(
+                    pb::StreamLogsRequest {
+                        name: String::new(),
+                        tail: 1,
+                        follow: false,
+                    },
+                    token,
+                ))
+                .await,
+            ),
+        ),
+        (
+            "WatchEvents",
+            code(
+                c.watch_events(authed(pb::WatchEventsRequest { names: vec![] }, token))
+                    .await,
+            ),
+        ),
         ("Register", code(c.register(authed(reg, token)).await)),
-        ("Heartbeat", code(c.heartbeat(authed(pb::HeartbeatRequest { name: "probe-entry".into() }, token)).await)),
-        ("Discover", code(c.discover(authed(pb::DiscoverRequest { name: "probe-entry".into() }, token)).await)),
-        ("ListServices", code(c.list_services(authed(pb::Empty {}, token)).await)),
-        ("Deregister", code(c.deregister(authed(pb::ServiceRequest { name: "probe-entry".into() }, token)).await)),
-        ("StopService", code(c.stop_service(authed(svc(), token)).await)),
-        ("StopAllServices", code(c.stop_all_services(authed(pb::Empty {}, token)).await)),
-        ("Shutdown", code(c.shutdown(authed(pb::Empty {}, token)).await)),
+        (
+            "Heartbeat",
+            code(
+                c.heartbeat(authed(
+                    pb::HeartbeatRequest {
+                        name: "probe-entry".into(),
+                    },
+                    token,
+                ))
+                .await,
+            ),
+        ),
+        (
+            "Discover",
+            code(
+                c.discover(authed(
+                    pb::DiscoverRequest {
+                        name: "probe-entry".into(),
+                    },
+                    token,
+                ))
+                .await,
+            ),
+        ),
+        (
+            "ListServices",
+            code(c.list_services(authed(pb::Empty {}, token)).await),
+        ),
+        (
+            "Deregister",
+            code(
+                c.deregister(authed(
+                    pb::ServiceRequest {
+                        name: "probe-entry".into(),
+                    },
+                    token,
+                ))
+                .await,
+            ),
+        ),
+        (
+            "StopService",
+            code(c.stop_service(authed(svc(), token)).await),
+        ),
+        (
+            "StopAllServices",
+            code(c.stop_all_services(authed(pb::Empty {}, token)).await),
+        ),
+        (
+            "Shutdown",
+            code(c.shutdown(authed(pb::Empty {}, token)).await),
+        ),
     ]
 }
 
@@ -156,7 +252,10 @@ async fn token_guards_every_call_but_health() {
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
     std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let svc = Svc::demo("guarded");
-    let mut toml = env.header(&format!("token_file = {}", q(token_file.to_str().unwrap())), "");
+    let mut toml = env.header(
+        &format!("token_file = {}", q(token_file.to_str().unwrap())),
+        "",
+    );
     toml.push_str(&svc.toml());
     env.write_config(&toml);
     env.token = Some(token.into());
@@ -167,7 +266,7 @@ async fn token_guards_every_call_but_health() {
     let st = env.wait_all_running(&mut c, Duration::from_secs(30)).await;
     let pid = by_name(&st)["guarded"].pid;
 
-    let wrong_prefix = format!("{token}");
+    let raw_token = token.to_string();
     for (label, bad) in [
         ("no token", None),
         ("wrong token", Some("wrong")),
@@ -181,18 +280,32 @@ async fn token_guards_every_call_but_health() {
     }
     // No "Bearer " scheme: the raw token in the header is refused too.
     let mut r = tonic::Request::new(pb::StatusRequest {});
-    r.metadata_mut().insert("authorization", wrong_prefix.parse().unwrap());
-    let code = c.get_orchestrator_status(r).await.map_or_else(|s| s.code(), |_| Code::Ok);
+    r.metadata_mut()
+        .insert("authorization", raw_token.parse().unwrap());
+    let code = c
+        .get_orchestrator_status(r)
+        .await
+        .map_or_else(|s| s.code(), |_| Code::Ok);
     assert_eq!(code, Code::Unauthenticated, "raw token without Bearer");
 
     // Nothing happened: the service runs with the same PID, Russell still answers.
     let st = env.status(&mut c).await;
-    assert_eq!(by_name(&st)["guarded"].pid, pid, "an unauthenticated call touched the service");
+    assert_eq!(
+        by_name(&st)["guarded"].pid,
+        pid,
+        "an unauthenticated call touched the service"
+    );
     assert!(alive(pid));
-    assert!(env.russell_running(), "an unauthenticated Shutdown stopped Russell");
+    assert!(
+        env.russell_running(),
+        "an unauthenticated Shutdown stopped Russell"
+    );
 
     // grpc.health answers without a token.
-    let health = Probe::Grpc { addr: env.addr(), service: String::new() };
+    let health = Probe::Grpc {
+        addr: env.addr(),
+        service: String::new(),
+    };
     russell_core::health::probe(&health, Duration::from_secs(3))
         .await
         .expect("grpc.health without a token");
@@ -202,7 +315,11 @@ async fn token_guards_every_call_but_health() {
     for (rpc, code) in &got {
         assert_ne!(*code, Code::Unauthenticated, "{rpc} with the right token");
     }
-    assert_eq!(env.wait_russell_exit(Duration::from_secs(30)), Some(0), "Shutdown with the token");
+    assert_eq!(
+        env.wait_russell_exit(Duration::from_secs(30)),
+        Some(0),
+        "Shutdown with the token"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,9 +349,15 @@ async fn registry_entries_are_never_signalled() {
     for name in ["intruder", "squatter", "INTRUDER"] {
         let n = || pb::ServiceRequest { name: name.into() };
         let codes = [
-            c.restart_service(env.req(n())).await.map_or_else(|s| s.code(), |_| Code::Ok),
-            c.stop_service(env.req(n())).await.map_or_else(|s| s.code(), |_| Code::Ok),
-            c.start_service(env.req(n())).await.map_or_else(|s| s.code(), |_| Code::Ok),
+            c.restart_service(env.req(n()))
+                .await
+                .map_or_else(|s| s.code(), |_| Code::Ok),
+            c.stop_service(env.req(n()))
+                .await
+                .map_or_else(|s| s.code(), |_| Code::Ok),
+            c.start_service(env.req(n()))
+                .await
+                .map_or_else(|s| s.code(), |_| Code::Ok),
         ];
         for code in codes {
             assert!(
@@ -249,53 +372,109 @@ async fn registry_entries_are_never_signalled() {
     assert_eq!(listeners_on_port(stranger.port), 1);
     assert!(matches!(http_get(stranger.port, "/health"), Some((200, _))));
     let st = env.status(&mut c).await;
-    assert_eq!(by_name(&st)["managed"].pid, managed_before, "{}", summary(&st));
-    assert!(st.services.iter().all(|s| s.short_name == "managed"), "registry entry became managed");
+    assert_eq!(
+        by_name(&st)["managed"].pid,
+        managed_before,
+        "{}",
+        summary(&st)
+    );
+    assert!(
+        st.services.iter().all(|s| s.short_name == "managed"),
+        "registry entry became managed"
+    );
     // StopAll stops the managed service only.
-    c.stop_all_services(env.req(pb::Empty {})).await.expect("StopAll");
+    c.stop_all_services(env.req(pb::Empty {}))
+        .await
+        .expect("StopAll");
     assert!(wait_for(Duration::from_secs(10), || !alive(managed_before)));
     assert!(alive(spid), "StopAll killed a registry entry's process");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn state_dir_and_files_are_private() {
-    let mut env = Env::new();
-    let svc = Svc::demo("private");
-    env.write_services(std::slice::from_ref(&svc));
-    let mut c = env.start_russell().await;
-    let _ = c
-        .start_all_services(env.req(pb::StartAllRequest { force: false }))
-        .await;
-    env.wait_all_running(&mut c, Duration::from_secs(30)).await;
-    let mode = std::fs::metadata(&env.state_dir).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o700, "state_dir mode {mode:o}");
-    let logs = env.state_dir.join("logs");
-    assert!(
-        wait_for(Duration::from_secs(5), || logs.join("private.log").exists()),
-        "no private.log in {}",
-        logs.display()
-    );
+/// Files in the state dir others may not read: logs, the state file, the FIFOs. The lock and
+/// PID files hold nothing secret but must not be writable by others either.
+fn open_files(env: &Env) -> Vec<String> {
     let mut open = Vec::new();
     for f in env.state_files() {
         let md = std::fs::symlink_metadata(&f).unwrap();
         let m = md.permissions().mode() & 0o777;
-        let is_log = f.file_name().unwrap().to_string_lossy().contains(".log");
-        if (is_log && m != 0o600) || m & 0o077 != 0 {
-            open.push(format!("{} {m:o}{}", f.display(), if md.file_type().is_fifo() { " (fifo)" } else { "" }));
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        let private =
+            name.contains(".log") || name.starts_with("state") || md.file_type().is_fifo();
+        let bad = if name.ends_with(".log") || name.contains(".log.") {
+            m != 0o600
+        } else if private {
+            m & 0o077 != 0
+        } else {
+            m & 0o022 != 0
+        };
+        if bad {
+            open.push(format!(
+                "{} {m:o}{}",
+                f.display(),
+                if md.file_type().is_fifo() {
+                    " (fifo)"
+                } else {
+                    ""
+                }
+            ));
         }
     }
-    for d in [logs.clone()] {
-        let m = std::fs::metadata(&d).unwrap().permissions().mode() & 0o777;
+    let logs = env.state_dir.join("logs");
+    if let Ok(md) = std::fs::metadata(&logs) {
+        let m = md.permissions().mode() & 0o777;
         if m & 0o077 != 0 {
-            open.push(format!("{} {m:o} (dir)", d.display()));
+            open.push(format!("{} {m:o} (dir)", logs.display()));
         }
     }
-    assert!(open.is_empty(), "files readable by others:\n{}", open.join("\n"));
+    open
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_dir_and_files_are_private() {
+    for pre_existing in [false, true] {
+        let mut env = Env::new();
+        if pre_existing {
+            // A state dir the user created with a lax umask is tightened, not trusted.
+            std::fs::create_dir(&env.state_dir).unwrap();
+            std::fs::set_permissions(&env.state_dir, std::fs::Permissions::from_mode(0o755))
+                .unwrap();
+        }
+        let svc = Svc::demo("private");
+        env.write_services(std::slice::from_ref(&svc));
+        let mut c = env.start_russell().await;
+        let _ = c
+            .start_all_services(env.req(pb::StartAllRequest { force: false }))
+            .await;
+        env.wait_all_running(&mut c, Duration::from_secs(30)).await;
+        let mode = std::fs::metadata(&env.state_dir)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(
+            mode, 0o700,
+            "state_dir mode {mode:o} (pre-existing: {pre_existing})"
+        );
+        let logs = env.state_dir.join("logs");
+        assert!(
+            wait_for(Duration::from_secs(5), || logs.join("private.log").exists()),
+            "no private.log in {}",
+            logs.display()
+        );
+        let open = open_files(&env);
+        assert!(
+            open.is_empty(),
+            "files open to others (pre-existing: {pre_existing}):\n{}",
+            open.join("\n")
+        );
+    }
 }
 
 #[test]
 fn short_name_cannot_escape_the_log_folder() {
-    for bad in ["../x", "..", "a/b", "/tmp/x", ".hidden", "x\\..\\y", "a b", "Kant"] {
+    for bad in [
+        "../x", "..", "a/b", "/tmp/x", ".hidden", "x\\..\\y", "a b", "Kant",
+    ] {
         let mut env = Env::new();
         let mut s = Svc::demo("placeholder");
         s.short = bad.into();
@@ -308,8 +487,14 @@ fn short_name_cannot_escape_the_log_folder() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(!out.status.success(), "short_name {bad:?} accepted:\n{text}");
-        assert!(text.contains("short_name"), "message for {bad:?} does not name short_name: {text}");
+        assert!(
+            !out.status.success(),
+            "short_name {bad:?} accepted:\n{text}"
+        );
+        assert!(
+            text.contains("short_name"),
+            "message for {bad:?} does not name short_name: {text}"
+        );
         assert!(!text.contains("panicked"), "{text}");
         // The daemon refuses it too, and writes nothing outside its state dir.
         env.spawn_russell();
@@ -324,6 +509,9 @@ fn short_name_cannot_escape_the_log_folder() {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| n != "services.toml" && n != "state" && !n.starts_with("russell-"))
             .collect();
-        assert!(stray.is_empty(), "files next to the state dir for {bad:?}: {stray:?}");
+        assert!(
+            stray.is_empty(),
+            "files next to the state dir for {bad:?}: {stray:?}"
+        );
     }
 }

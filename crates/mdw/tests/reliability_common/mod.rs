@@ -522,12 +522,9 @@ impl Env {
     pub fn spawn_russell(&mut self) -> u32 {
         assert!(self.russell.is_none(), "a Russell is already running");
         self.starts += 1;
-        let log = std::fs::File::create(
-            self.dir
-                .path()
-                .join(format!("russell-{}.log", self.starts)),
-        )
-        .unwrap();
+        let log =
+            std::fs::File::create(self.dir.path().join(format!("russell-{}.log", self.starts)))
+                .unwrap();
         let child = self
             .russell_command()
             .stdout(log.try_clone().unwrap())
@@ -786,7 +783,12 @@ pub fn assert_status_matches_reality(st: &pb::OrchestratorStatus) {
         if s.state != "running" {
             continue;
         }
-        assert!(alive(s.pid), "{}: status PID {} is not alive", s.short_name, s.pid);
+        assert!(
+            alive(s.pid),
+            "{}: status PID {} is not alive",
+            s.short_name,
+            s.pid
+        );
         if s.http_port != 0 {
             let port = s.http_port as u16;
             assert_eq!(
