@@ -1121,7 +1121,16 @@ async fn sample_resources(
             continue;
         }
         let pgids: Vec<u32> = groups.iter().map(|(_, g)| *g).collect();
-        let usage = sampler.sample(&pgids);
+        // One /proc scan: blocking work, off the runtime's worker threads.
+        let Ok((back, usage)) = tokio::task::spawn_blocking(move || {
+            let usage = sampler.sample(&pgids);
+            (sampler, usage)
+        })
+        .await
+        else {
+            return;
+        };
+        sampler = back;
         let out = groups
             .into_iter()
             .map(|(i, g)| {

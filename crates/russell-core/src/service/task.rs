@@ -653,7 +653,10 @@ impl ServiceTask {
         match (self.status.state, ok) {
             (ServiceState::Starting, true) => return self.became_healthy(),
             (ServiceState::Starting, false) => {
-                self.next_probe = now + FAST_PROBE.min(hc.interval);
+                // 10 ms, 20 ms, 40 ms, then every FAST_PROBE (never above interval).
+                self.failures += 1;
+                let ramp = Duration::from_millis(10) * (1 << self.failures.min(3)) / 2;
+                self.next_probe = now + ramp.min(FAST_PROBE).min(hc.interval);
                 return;
             }
             (ServiceState::Running, true) => self.failures = 0,
