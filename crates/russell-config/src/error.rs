@@ -100,16 +100,23 @@ impl<'a> IntoIterator for &'a ConfigErrors {
 }
 
 /// 1-based (line, column) of a byte offset in `text`; the column counts characters.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+/// `line_starts` holds the byte offset of each line's start (see [`line_starts`]).
+pub(crate) fn line_col(text: &str, line_starts: &[usize], offset: usize) -> (usize, usize) {
     let mut offset = offset.min(text.len());
     while !text.is_char_boundary(offset) {
         offset -= 1;
     }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
+    let line = line_starts.partition_point(|&start| start <= offset).max(1);
+    let start = line_starts.get(line - 1).copied().unwrap_or(0);
+    let column = text[start..offset].chars().count() + 1;
     (line, column)
+}
+
+/// Byte offset of the start of every line of `text`.
+pub(crate) fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
 }
 
 /// Who a problem belongs to.
@@ -127,6 +134,7 @@ pub(crate) enum Subject {
 #[derive(Debug)]
 pub(crate) struct Collector<'a> {
     pub text: &'a str,
+    line_starts: Vec<usize>,
     pub file: PathBuf,
     pub errors: Vec<ConfigError>,
 }
@@ -135,9 +143,15 @@ impl<'a> Collector<'a> {
     pub fn new(text: &'a str, file: PathBuf) -> Self {
         Self {
             text,
+            line_starts: line_starts(text),
             file,
             errors: Vec::new(),
         }
+    }
+
+    /// 1-based (line, column) of a byte offset in the text.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        line_col(self.text, &self.line_starts, offset)
     }
 
     /// Records a problem at byte `span` (if known) of the text.
@@ -151,7 +165,7 @@ impl<'a> Collector<'a> {
     ) {
         let (line, column) = match span {
             Some(span) => {
-                let (l, c) = line_col(self.text, span.start);
+                let (l, c) = self.line_col(span.start);
                 (Some(l), Some(c))
             }
             None => (None, None),
@@ -217,11 +231,13 @@ mod tests {
     #[test]
     fn line_col_counts_lines_and_characters() {
         let text = "a = 1\nbé = 2\n";
-        assert_eq!(line_col(text, 0), (1, 1));
-        assert_eq!(line_col(text, 6), (2, 1));
-        assert_eq!(line_col(text, 9), (2, 3));
-        assert_eq!(line_col(text, 8), (2, 2), "inside a character: rounds down");
-        assert_eq!(line_col(text, 1000), (3, 1));
+        let starts = line_starts(text);
+        let at = |offset| line_col(text, &starts, offset);
+        assert_eq!(at(0), (1, 1));
+        assert_eq!(at(6), (2, 1));
+        assert_eq!(at(9), (2, 3));
+        assert_eq!(at(8), (2, 2), "inside a character: rounds down");
+        assert_eq!(at(1000), (3, 1));
     }
 
     #[test]

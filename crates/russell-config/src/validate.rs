@@ -1209,11 +1209,8 @@ fn unique_names(
                     reported.push(*other);
                     let owner_spans = service_spans.iter().chain(external_spans).nth(*other);
                     let line = owner_spans.map(|o| {
-                        crate::error::line_col(
-                            c.text,
-                            o.name.clone().unwrap_or(o.entry.clone()).start,
-                        )
-                        .0
+                        c.line_col(o.name.clone().unwrap_or(o.entry.clone()).start)
+                            .0
                     });
                     let what = match owner_spans.map(Spans::subject) {
                         Some(Subject::External(_)) => "external",
@@ -1261,7 +1258,7 @@ fn unique_ports(
                      span: Range<usize>,
                      subject: Subject,
                      c: &mut Collector<'_>| {
-        let line = crate::error::line_col(c.text, span.start).0;
+        let line = c.line_col(span.start).0;
         if let Some((owner, owner_field, owner_line, _, _)) = owners.get(&port) {
             let (message, hint) = if matches!(subject, Subject::External(_)) {
                 (
