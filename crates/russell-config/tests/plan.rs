@@ -236,5 +236,20 @@ fn random_graphs_with_a_back_edge_are_rejected_as_cycles() {
             path.len() >= 3 && path.first() == path.last(),
             "seed {seed}: {first}"
         );
+        for e in &errors {
+            let path: Vec<usize> = e
+                .message
+                .trim_start_matches("dependency cycle: ")
+                .split(" → ")
+                .map(|s| s.trim_start_matches('s').parse().unwrap())
+                .collect();
+            for pair in path.windows(2) {
+                assert!(
+                    deps[pair[0]].contains(&pair[1]),
+                    "seed {seed}: {} does not follow the edges",
+                    e.message
+                );
+            }
+        }
     }
 }
