@@ -207,3 +207,65 @@ async fn log_flood_keeps_memory_bounded_and_rotates() {
         &gaps[..gaps.len().min(10)]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forking_service_is_fully_gone_after_stop() {
+    let mut env = Env::new();
+    let mut forker = Svc::demo("forker");
+    forker.command = Some(vec![
+        "sh".into(),
+        "-c".into(),
+        format!(
+            "i=0; while [ $i -lt 200 ]; do sleep 100000 & i=$((i+1)); done; \
+             exec {MDW} demo --name forker --http-port {}",
+            forker.http_port
+        ),
+    ]);
+    let other = Svc::demo("other");
+    env.write_services(&[forker, other]);
+    let mut c = env.start_russell().await;
+    let russell = env.russell_pid().unwrap();
+    let _ = c
+        .start_all_services(env.req(pb::StartAllRequest { force: false }))
+        .await;
+    let st = env.wait_all_running(&mut c, Duration::from_secs(30)).await;
+    let leader = by_name(&st)["forker"].pid;
+    let pgrp = proc_stat(leader).unwrap().pgrp;
+    let in_group = procs_in_group(pgrp).len();
+    assert!(
+        in_group >= 201,
+        "only {in_group} processes in the forker's group"
+    );
+
+    c.stop_service(env.req(pb::ServiceRequest {
+        name: "forker".into(),
+    }))
+    .await
+    .expect("StopService forker");
+    assert!(
+        wait_for(Duration::from_secs(15), || procs_in_group(pgrp).is_empty()),
+        "{} of {in_group} processes survived the stop",
+        procs_in_group(pgrp).len()
+    );
+    let st = env.status(&mut c).await;
+    assert_eq!(by_name(&st)["forker"].state, "stopped", "{}", summary(&st));
+    assert_eq!(by_name(&st)["other"].state, "running", "{}", summary(&st));
+    // Only Russell and the other service's leader are left of this environment.
+    let other_pid = by_name(&st)["other"].pid;
+    let mut left = env.marked();
+    left.sort_unstable();
+    let mut want = vec![russell, other_pid];
+    want.sort_unstable();
+    assert_eq!(
+        left,
+        want,
+        "left: {:?}",
+        left.iter().map(|p| cmdline(*p)).collect::<Vec<_>>()
+    );
+    assert!(
+        wait_for(Duration::from_secs(3), || zombie_children(russell)
+            .is_empty()),
+        "zombies under Russell: {:?}",
+        zombie_children(russell)
+    );
+}
