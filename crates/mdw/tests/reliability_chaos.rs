@@ -21,6 +21,13 @@ use russell_api::pb;
 /// Services with this many retries are killed one time more than that, to see `failed`.
 const LIMITED_RETRIES: u32 = 2;
 
+/// An event's timestamp as a duration since the epoch.
+fn ts(e: &pb::Event) -> Duration {
+    e.timestamp
+        .map(|t| Duration::new(t.seconds as u64, t.nanos as u32))
+        .unwrap_or_default()
+}
+
 async fn chaos(n_services: usize, kills: usize, min_duration: Duration) {
     let mut rng = Rng::from_env();
     let mut env = Env::new();
@@ -213,6 +220,19 @@ async fn chaos(n_services: usize, kills: usize, min_duration: Duration) {
                 .map(|d| Duration::new(d.seconds as u64, d.nanos as u32))
                 .unwrap_or_default();
             assert_eq!(got, want, "{name}: backoff of attempt {attempt}");
+            // The next spawn waits out the delay.
+            let at = ts(e);
+            let next = evs
+                .iter()
+                .filter(|n| n.service.eq_ignore_ascii_case(name) && n.kind == "starting")
+                .map(ts)
+                .find(|t| *t >= at);
+            let next = next.unwrap_or_else(|| panic!("{name}: no start after attempt {attempt}"));
+            assert!(
+                next + Duration::from_millis(5) >= at + want,
+                "{name}: attempt {attempt} started {:?} after `restarting`, before its {want:?} delay",
+                next - at
+            );
         }
         let failed = evs
             .iter()

@@ -91,6 +91,7 @@ async fn russell_crash_loop() {
     }
     env.write_services(&services);
 
+    let mut cut_starts = 0;
     for round in 0..10 {
         let during_start = round % 2 == 1;
         if during_start {
@@ -111,9 +112,14 @@ async fn russell_crash_loop() {
             let call = tokio::spawn(async move { c.start_all_services(req).await });
             let delay = Duration::from_millis(20 + rng.below(600) as u64);
             tokio::time::sleep(delay).await;
+            let in_flight = !call.is_finished();
             env.kill_russell();
             call.abort();
-            eprintln!("crash loop: round {round}: killed Russell {delay:?} into StartAll");
+            cut_starts += usize::from(in_flight);
+            eprintln!(
+                "crash loop: round {round}: killed Russell {delay:?} into StartAll \
+                 (call still running: {in_flight})"
+            );
         } else {
             let mut c = env.start_russell().await;
             let _ = c
@@ -127,6 +133,8 @@ async fn russell_crash_loop() {
         }
         assert_state_file_parses(&env, &format!("after kill in round {round}"));
     }
+
+    assert!(cut_starts > 0, "no kill landed during a running StartAll");
 
     // The last Russell brings up exactly the config, once each.
     let mut c = env.start_russell().await;

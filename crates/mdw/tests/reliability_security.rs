@@ -515,3 +515,39 @@ fn short_name_cannot_escape_the_log_folder() {
         );
     }
 }
+
+/// A blank, missing or non-ASCII token file would weaken or break auth: Russell refuses
+/// to start instead (an empty expected token would match `Bearer ` with nothing after it).
+#[test]
+fn unusable_token_files_are_refused() {
+    for (label, content) in [
+        ("blank", Some(" \n\t\n")),
+        ("missing", None),
+        ("control chars", Some("ab\u{1}cd\n")),
+    ] {
+        let mut env = Env::new();
+        let token_file = env.dir.path().join("russell.token");
+        if let Some(text) = content {
+            std::fs::write(&token_file, text).unwrap();
+        }
+        let mut toml = env.header(
+            &format!("token_file = {}", q(token_file.to_str().unwrap())),
+            "",
+        );
+        toml.push_str(&Svc::demo("t").toml());
+        env.write_config(&toml);
+        env.spawn_russell();
+        let code = env.wait_russell_exit(Duration::from_secs(20));
+        let log = env.russell_log();
+        assert!(
+            code.is_some_and(|c| c != 0),
+            "Russell ran with a {label} token file (exit {code:?}):\n{log}"
+        );
+        assert!(
+            log.contains("token"),
+            "{label}: message does not say token:\n{log}"
+        );
+        assert!(!log.contains("panicked"), "{log}");
+        assert!(env.marked().is_empty(), "{label}: services started anyway");
+    }
+}
