@@ -551,3 +551,88 @@ fn unusable_token_files_are_refused() {
         assert!(env.marked().is_empty(), "{label}: services started anyway");
     }
 }
+
+/// PID reuse: after a crash of Russell its service dies too and the PID in state.json now
+/// belongs to a stranger (same PID and group, another start time). The next Russell must
+/// neither adopt nor signal the stranger; it starts the service afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reused_pid_in_state_file_is_not_touched() {
+    let mut env = Env::new();
+    let svc = Svc::demo("svc");
+    env.write_services(std::slice::from_ref(&svc));
+    let mut c = env.start_russell().await;
+    let _ = c
+        .start_all_services(env.req(pb::StartAllRequest { force: false }))
+        .await;
+    let st = env.wait_all_running(&mut c, Duration::from_secs(30)).await;
+    let old = by_name(&st)["svc"].pid;
+    env.kill_russell();
+    kill9_group(proc_stat(old).unwrap().pgrp);
+    assert!(wait_for(Duration::from_secs(5), || !alive(old)));
+
+    let stranger = Stranger::start(&env.marker);
+    let spid = stranger.child.id();
+    let path = env.state_dir.join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let rec = &mut state["services"]["svc"]["process"];
+    assert!(rec.is_object(), "no process record for svc: {state}");
+    rec["pid"] = spid.into();
+    rec["pgid"] = spid.into();
+    std::fs::write(&path, serde_json::to_vec(&state).unwrap()).unwrap();
+
+    let mut c = env.start_russell().await;
+    let _ = c
+        .start_all_services(env.req(pb::StartAllRequest { force: false }))
+        .await;
+    let st = env.wait_all_running(&mut c, Duration::from_secs(30)).await;
+    let s = &by_name(&st)["svc"];
+    assert_ne!(s.pid, spid, "the stranger was adopted: {}", summary(&st));
+    assert!(!s.adopted, "{}", summary(&st));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(alive(spid), "the stranger with the reused PID was killed");
+    assert!(matches!(http_get(stranger.port, "/health"), Some((200, _))));
+    // And a stop of the service does not reach it either.
+    c.stop_all_services(env.req(pb::Empty {}))
+        .await
+        .expect("StopAll");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        alive(spid),
+        "StopAll killed the stranger with the reused PID"
+    );
+}
+
+/// A state file cut short (an old crash mid-write, a full disk) never makes Russell panic:
+/// it either starts, or refuses naming the file.
+#[test]
+fn truncated_state_file_is_handled() {
+    let mut env = Env::new();
+    env.write_services(&[Svc::demo("t")]);
+    std::fs::create_dir_all(&env.state_dir).unwrap();
+    std::fs::set_permissions(&env.state_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(
+        env.state_dir.join("state.json"),
+        "{\"version\":1,\"services\":{\"t\":{\"process\":{\"pid\":1,\"pg",
+    )
+    .unwrap();
+    env.spawn_russell();
+    let code = env.wait_russell_exit(Duration::from_secs(5));
+    let log = env.russell_log();
+    assert!(!log.contains("panicked"), "{log}");
+    match code {
+        Some(c) => {
+            assert_ne!(c, 0, "{log}");
+            assert!(
+                log.contains("state.json"),
+                "refusal does not name the file:\n{log}"
+            );
+        }
+        None => {
+            // Still running after 5 s: it started; PID 1 was not signalled (we would not be
+            // here otherwise) and it answers.
+            assert!(env.russell_running());
+        }
+    }
+    eprintln!("truncated state file: exit {code:?}\n{log}");
+}
