@@ -31,6 +31,7 @@ impl Server {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             };
+            let _ = stream.set_nodelay(true);
             let server = server.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req| {
