@@ -322,7 +322,14 @@ async fn run_part(env: &Env, part: Part, cache: &mut Cache, rows: &mut Vec<Row>)
                     Row::value(
                         "GetOrchestratorStatus (200) throughput",
                         a.requests_per_sec,
-                        format!("{} errors, {} s window", a.errors, b.api_window.as_secs()),
+                        format!(
+                            "{} errors, {} s; CPU Russell {:.0} %, load generator {:.0} %; reply {} KiB",
+                            a.errors,
+                            b.api_window.as_secs(),
+                            a.russell_cpu,
+                            a.bench_cpu,
+                            a.reply_bytes / 1024
+                        ),
                         Unit::PerSec,
                         Goal::AtLeast(20_000.0),
                     ),

@@ -7,6 +7,7 @@ use anyhow::Context;
 use russell_api::pb;
 
 use crate::lineup::Spec;
+use crate::procs::CpuSample;
 use crate::russell::{EventLog, connect};
 use crate::scenario::Env;
 use crate::stats::Summary;
@@ -23,6 +24,11 @@ pub struct ApiResult {
     /// Request latency, ms.
     pub latency: Summary,
     pub errors: usize,
+    /// CPU of Russell and of the bench itself during the load window, % of one core.
+    pub russell_cpu: f64,
+    pub bench_cpu: f64,
+    /// Encoded size of one GetOrchestratorStatus reply, bytes.
+    pub reply_bytes: usize,
     /// StopService call → first event for that service at the subscriber, ms.
     pub watch: Summary,
 }
@@ -34,8 +40,13 @@ pub async fn run(env: &Env, n: usize) -> anyhow::Result<ApiResult> {
         d.until_ports().await?;
         let mut client = d.russell.client(Duration::from_secs(10)).await?;
         d.until_running(&mut client, false).await?;
+        let reply_bytes = prost::Message::encoded_len(&d.russell.status(&mut client).await?);
+        let pid = d.russell.id.pid;
+        let me = std::process::id() as i32;
+        let (r0, b0) = (CpuSample::take(pid)?, CpuSample::take(me)?);
         let (requests_per_sec, latency, errors) =
             load(d.russell.addr, env.budget.api_window).await?;
+        let (r1, b1) = (CpuSample::take(pid)?, CpuSample::take(me)?);
         let mut events = EventLog::subscribe(&mut client, Vec::new()).await?;
         tokio::time::sleep(Duration::from_millis(200)).await;
         let mut watch = Vec::new();
@@ -63,6 +74,9 @@ pub async fn run(env: &Env, n: usize) -> anyhow::Result<ApiResult> {
             requests_per_sec,
             latency,
             errors,
+            russell_cpu: r0.percent_until(&r1),
+            bench_cpu: b0.percent_until(&b1),
+            reply_bytes,
             watch: Summary::of(&watch).context("no watch samples")?,
         })
     }
