@@ -10,7 +10,8 @@
 
 use std::collections::HashSet;
 
-use procfs::net::TcpState;
+use procfs::FromBufReadSI;
+use procfs::net::{TcpNetEntries, TcpNetEntry, TcpState};
 use procfs::process::{FDTarget, Process};
 
 /// A process holding a listening socket.
@@ -27,14 +28,41 @@ pub struct PortHolder {
 
 /// Socket inodes of every LISTEN row (IPv4 and IPv6, any local address) on `port`.
 fn listening_inodes(port: u16) -> HashSet<u64> {
-    let v4 = procfs::net::tcp().unwrap_or_default();
-    let v6 = procfs::net::tcp6().unwrap_or_default();
-    v4.into_iter()
-        .chain(v6)
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .into_iter()
+        .flat_map(|path| listen_rows(path, port))
         .filter(|row| row.state == TcpState::Listen && row.local_address.port() == port)
         .map(|row| row.inode)
         .filter(|&inode| inode != 0)
         .collect()
+}
+
+/// The rows of one /proc/net table that are LISTEN on `port`, parsed by procfs.
+///
+/// A busy host has thousands of rows (mostly TIME_WAIT); only the few candidate lines are
+/// handed to the parser: state field `0A` (LISTEN) and local address ending in `:PORT` (hex).
+fn listen_rows(path: &str, port: u16) -> Vec<TcpNetEntry> {
+    let Ok(table) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let mut lines = table.lines();
+    let Some(header) = lines.next() else {
+        return Vec::new();
+    };
+    let port_suffix = format!(":{port:04X}");
+    let mut candidates = format!("{header}\n");
+    for line in lines {
+        let mut fields = line.split_whitespace();
+        let local = fields.nth(1);
+        let state = fields.nth(1);
+        if state == Some("0A") && local.is_some_and(|l| l.ends_with(&port_suffix)) {
+            candidates.push_str(line);
+            candidates.push('\n');
+        }
+    }
+    TcpNetEntries::from_buf_read(candidates.as_bytes(), procfs::current_system_info())
+        .map(|entries| entries.0)
+        .unwrap_or_default()
 }
 
 /// True when some socket listens on `port` (any address). Reads only /proc/net/tcp{,6}.
@@ -109,6 +137,19 @@ mod tests {
         drop(listener);
         assert!(!is_listening(port));
         assert!(listening_holders(port).is_empty());
+    }
+
+    #[test]
+    fn ipv6_listener_is_found() {
+        // Hosts without IPv6 cannot bind [::1]; nothing to check there.
+        let Ok(listener) = std::net::TcpListener::bind("[::1]:0") else {
+            return;
+        };
+        let port = listener.local_addr().expect("addr").port();
+        assert!(is_listening(port));
+        let holders = listening_holders(port);
+        assert_eq!(holders.len(), 1, "{holders:?}");
+        assert_eq!(holders[0].pid, std::process::id());
     }
 
     #[test]

@@ -54,23 +54,31 @@ pub async fn wait_for_async(what: &str, timeout: Duration, mut cond: impl FnMut(
 /// `cargo test -p russell-core` does not build other packages' binaries, so the first call
 /// runs `cargo build -p mdw-demo --bin mdw-demo` (a no-op when it is up to date).
 pub fn demo_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test> -> target/<profile>/mdw-demo
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .to_path_buf();
     static BUILD: Once = Once::new();
     BUILD.call_once(|| {
         let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "mdw-demo", "--bin", "mdw-demo"])
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo.args(["build", "-q", "-p", "mdw-demo", "--bin", "mdw-demo"]);
+        if profile_dir
+            .file_name()
+            .is_some_and(|name| name == "release")
+        {
+            cargo.arg("--release");
+        }
+        let status = cargo
             .current_dir(workspace)
             .status()
             .expect("run cargo build for mdw-demo");
         assert!(status.success(), "cargo build -p mdw-demo failed");
     });
-    let exe = std::env::current_exe().expect("current_exe");
-    // target/debug/deps/<test> -> target/debug/mdw-demo
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    dir.join("mdw-demo")
+    profile_dir.join("mdw-demo")
 }
 
 /// A running stand-in in its own process group; the group is SIGKILLed on drop.
