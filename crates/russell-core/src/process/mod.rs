@@ -247,13 +247,16 @@ impl Proc {
     }
 
     /// Whether any (non-zombie) process of its group, or the process itself, is left.
-    pub(crate) fn anything_left(&self) -> bool {
-        match self.pgid {
-            Some(g) => crate::resources::group_members(g)
-                .into_iter()
-                .any(|p| !is_zombie(p)),
-            None => alive(self.pid, self.start_time),
-        }
+    /// A /proc scan, run on the blocking pool.
+    pub(crate) async fn anything_left(&self) -> bool {
+        let (pgid, pid, start_time) = (self.pgid, self.pid, self.start_time);
+        tokio::task::spawn_blocking(move || match pgid {
+            // group_members skips zombies already.
+            Some(g) => !crate::resources::group_members(g).is_empty(),
+            None => alive(pid, start_time),
+        })
+        .await
+        .unwrap_or(true)
     }
 }
 
@@ -282,7 +285,7 @@ pub(crate) async fn stop(proc: &mut Proc, sig: Signal, grace: Duration) -> Stopp
     let deadline = Instant::now() + grace;
     let graceful = timeout_at(deadline, async {
         let exit = proc.wait().await;
-        while proc.anything_left() {
+        while proc.anything_left().await {
             sleep(POLL).await;
         }
         exit
@@ -312,7 +315,7 @@ pub(crate) async fn kill(proc: &mut Proc) -> (ExitInfo, bool) {
         Err(_) => return (ExitInfo::default(), true),
     };
     let deadline = Instant::now() + KILL_WAIT;
-    while proc.anything_left() {
+    while proc.anything_left().await {
         if Instant::now() >= deadline {
             return (exit, true);
         }

@@ -508,10 +508,25 @@ impl ServiceTask {
     async fn check_ports(&mut self) -> Result<Option<Proc>, String> {
         let name = self.svc.short_name.clone();
         for port in self.svc.ports() {
-            if !crate::ports::is_listening(port) {
+            if port_is_free(port) {
                 continue;
             }
-            let holders = crate::ports::listening_holders(port);
+            // The /proc scans are slow on a busy host (thousands of sockets): off the
+            // runtime's threads.
+            let (listening, holders) = tokio::task::spawn_blocking(move || {
+                let listening = crate::ports::is_listening(port);
+                let holders = if listening {
+                    crate::ports::listening_holders(port)
+                } else {
+                    Vec::new()
+                };
+                (listening, holders)
+            })
+            .await
+            .unwrap_or_default();
+            if !listening {
+                continue;
+            }
             let Some(h) = holders.first() else {
                 return Err(format!(
                     "port {port} of '{name}' is in use by a process Russell cannot see (another user?); free the port or change it in the config"
@@ -611,7 +626,7 @@ impl ServiceTask {
         ev.signal = info.signal;
         self.shared.emit(ev);
         // The leader is gone; what is left of its group (grandchildren) goes too.
-        if proc.anything_left() {
+        if proc.anything_left().await {
             process::stop(
                 &mut proc,
                 process::stop_signal(&self.svc),
@@ -907,6 +922,13 @@ impl ServiceTask {
             process: self.proc.as_ref().map(Proc::record),
         });
     }
+}
+
+/// Fast path of the port check: if we can bind the port on every address ourselves, nobody
+/// listens on it (std sets SO_REUSEADDR, so TIME_WAIT leftovers do not count). The probe
+/// listener is closed at once. Any failure means "look closer" (the /proc scan).
+fn port_is_free(port: u16) -> bool {
+    std::net::TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, port)).is_ok()
 }
 
 async fn wait_proc(proc: &mut Option<Proc>) -> ExitInfo {

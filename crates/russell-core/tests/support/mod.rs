@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use russell_config::{
@@ -116,8 +116,10 @@ pub fn config(dir: &Path, services: Vec<Service>, externals: Vec<External>) -> C
 pub struct Harness {
     pub orch: Orchestrator,
     pub join: Option<tokio::task::JoinHandle<()>>,
-    pub events: Arc<Mutex<Vec<Event>>>,
-    pids: Arc<Mutex<BTreeSet<u32>>>,
+    /// Every event so far; filled from `rx` whenever a test looks (events are sent
+    /// before a command's answer, so after an answer they are all there).
+    events: Mutex<Vec<Event>>,
+    rx: Mutex<tokio::sync::broadcast::Receiver<Event>>,
 }
 
 impl Harness {
@@ -125,24 +127,29 @@ impl Harness {
         let (orch, join) = Orchestrator::spawn(config, SpawnOptions { adopt })
             .await
             .expect("spawn orchestrator");
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let pids = Arc::new(Mutex::new(BTreeSet::new()));
-        let mut rx = orch.events();
-        let (ev, ps) = (events.clone(), pids.clone());
-        tokio::spawn(async move {
-            while let Ok(e) = rx.recv().await {
-                if let Some(p) = e.pid {
-                    ps.lock().unwrap().insert(p);
-                }
-                ev.lock().unwrap().push(e);
-            }
-        });
+        let rx = Mutex::new(orch.events());
         Self {
             orch,
             join: Some(join),
-            events,
-            pids,
+            events: Mutex::new(Vec::new()),
+            rx,
         }
+    }
+
+    /// All events so far, in order.
+    pub fn events(&self) -> Vec<Event> {
+        let mut events = self.events.lock().unwrap();
+        let mut rx = self.rx.lock().unwrap();
+        loop {
+            match rx.try_recv() {
+                Ok(e) => events.push(e),
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
+                    panic!("the test fell {n} events behind")
+                }
+                Err(_) => break,
+            }
+        }
+        events.clone()
     }
 
     pub fn status(&self, short: &str) -> ServiceStatus {
@@ -156,18 +163,15 @@ impl Harness {
     }
 
     pub fn events_of(&self, short: &str, kind: EventKind) -> Vec<Event> {
-        self.events
-            .lock()
-            .unwrap()
-            .iter()
+        self.events()
+            .into_iter()
             .filter(|e| e.service == short && e.kind == kind)
-            .cloned()
             .collect()
     }
 
     /// Every PID seen in an event or a snapshot so far.
     pub fn seen_pids(&self) -> BTreeSet<u32> {
-        let mut all = self.pids.lock().unwrap().clone();
+        let mut all: BTreeSet<u32> = self.events().iter().filter_map(|e| e.pid).collect();
         all.extend(self.orch.snapshot().services.iter().filter_map(|s| s.pid));
         all
     }
