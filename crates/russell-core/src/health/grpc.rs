@@ -48,7 +48,7 @@ pub(super) async fn probe(
         .map_err(|status| ProbeError::Grpc {
             target: target.to_string(),
             code: status.code(),
-            message: status.message().to_string(),
+            message: status_message(&status),
         })?;
     match response.into_inner().status() {
         ServingStatus::Serving => Ok(()),
@@ -56,5 +56,13 @@ pub(super) async fn probe(
             target: target.to_string(),
             status: other.as_str_name(),
         }),
+    }
+}
+
+/// The status message, plus the underlying cause when tonic only says "transport error".
+fn status_message(status: &tonic::Status) -> String {
+    match std::error::Error::source(status) {
+        Some(cause) => format!("{}: {}", status.message(), innermost(cause)),
+        None => status.message().to_string(),
     }
 }
