@@ -14,6 +14,10 @@
 //! unhealthy verdict (stop, then restart by policy); below it the state is `unhealthy`
 //! but the service still counts as healthy; `success_threshold` consecutive successes make
 //! it `running` again.
+//!
+//! What a spawn (first start, restart, manual restart) reads: `env_file` is read again at
+//! every spawn (so editing it takes effect at the next restart); command, working_dir,
+//! `env` and every other setting come from the config Russell was started with.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -147,7 +151,11 @@ impl ServiceTask {
                 Wake::Cmd(Some(cmd)) => self.on_command(cmd).await,
                 Wake::Exit(info) => self.on_exit(info).await,
                 Wake::ProbeDone(r) => self.on_probe(r).await,
-                Wake::ProbeDue => self.launch_probe(),
+                Wake::ProbeDue => {
+                    // Nothing visible changed: no snapshot.
+                    self.launch_probe();
+                    continue;
+                }
                 Wake::Deps => self.check_deps().await,
                 Wake::StartTimeout => self.on_start_timeout().await,
                 Wake::BackoffOver => self.enter_waiting(),
