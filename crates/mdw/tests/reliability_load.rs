@@ -4,7 +4,8 @@
 //! and Russell's RSS stays flat across rounds.
 //!
 //! Fast (default): 3 s. Long (ignored): 20 s —
-//! `cargo test -p mdw --test reliability_load -- --ignored --nocapture`.
+//! `cargo test -p mdw --test reliability_load -- --ignored --nocapture`
+//! (`RELIABILITY_LOAD_SECS=120` for a longer soak).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -227,5 +228,11 @@ async fn load_three_seconds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "long: 20 s of load; run with --ignored"]
 async fn load_twenty_seconds() {
-    load(Duration::from_secs(20), 10).await;
+    // RELIABILITY_LOAD_SECS=N runs longer (rounds of 2 s).
+    let secs: u64 = std::env::var("RELIABILITY_LOAD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20)
+        .max(4);
+    load(Duration::from_secs(secs), (secs / 2) as u32).await;
 }
