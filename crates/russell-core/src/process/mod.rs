@@ -250,6 +250,13 @@ impl Proc {
     /// A /proc scan, run on the blocking pool.
     pub(crate) async fn anything_left(&self) -> bool {
         let (pgid, pid, start_time) = (self.pgid, self.pid, self.start_time);
+        // Cheap first: no process at all in the group (not even a zombie) is the usual
+        // case once the leader is reaped, and needs one syscall instead of a scan.
+        if let Some(g) = pgid.and_then(|g| Pid::from_raw(g as i32))
+            && rustix::process::test_kill_process_group(g) == Err(rustix::io::Errno::SRCH)
+        {
+            return false;
+        }
         tokio::task::spawn_blocking(move || match pgid {
             // group_members skips zombies already.
             Some(g) => !crate::resources::group_members(g).is_empty(),
