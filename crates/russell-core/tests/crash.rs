@@ -76,12 +76,17 @@ async fn kill_9_of_russell_costs_the_services_nothing() {
         lines.any(|l| l.is_ok_and(|l| l.contains("HOST-UP"))),
         "the host did not come up"
     );
-    let state: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("state/state.json")).unwrap(),
-    )
-    .unwrap();
-    let pid_of = |s: &str| state["services"][s]["process"]["pid"].as_u64().unwrap() as u32;
-    let (ticker, web) = (pid_of("ticker"), pid_of("web"));
+    // The state file is written right after each change, by its own task.
+    let state_file = dir.path().join("state/state.json");
+    let pid_of = |s: &str| -> Option<u32> {
+        let text = std::fs::read_to_string(&state_file).ok()?;
+        let state: serde_json::Value = serde_json::from_str(&text).ok()?;
+        Some(state["services"][s]["process"]["pid"].as_u64()? as u32)
+    };
+    common::wait_for("both PIDs in the state file", common::WAIT, || {
+        pid_of("ticker").is_some() && pid_of("web").is_some()
+    });
+    let (ticker, web) = (pid_of("ticker").unwrap(), pid_of("web").unwrap());
 
     signal(host.id(), Signal::KILL);
     host.wait().unwrap();
