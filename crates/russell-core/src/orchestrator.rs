@@ -62,7 +62,7 @@ struct Inner {
     cmd_tx: mpsc::UnboundedSender<Command>,
     /// The actor publishes after every change; handles read.
     snapshot_rx: watch::Receiver<Arc<Snapshot>>,
-    /// Tasks send; handles subscribe.
+    /// The actor sends (after the snapshot that shows the event's state); handles subscribe.
     events: broadcast::Sender<Event>,
     logs: Arc<LogStore>,
     /// Lowercase name or short_name → (short_name, is external).
@@ -137,7 +137,6 @@ impl Orchestrator {
         let shared = Arc::new(Shared {
             run_dir: state_dir.join("run"),
             logs: logs.clone(),
-            events: events.clone(),
             to_actor,
         });
 
@@ -268,6 +267,7 @@ impl Orchestrator {
                 .map(|(i, s)| (s.clone(), i))
                 .collect(),
             deliveries: Vec::new(),
+            events: events.clone(),
         };
         let join = tokio::spawn(actor.run());
         let handle = Self {
@@ -783,8 +783,11 @@ struct Actor {
     writer: tokio::task::JoinHandle<()>,
     started_at: SystemTime,
     by_short: HashMap<String, usize>,
-    /// Answers from tasks, delivered after the next publish.
+    /// Answers and events from tasks, delivered after the next publish in arrival order
+    /// (so whoever gets one and then reads the snapshot sees at least that state).
     deliveries: Vec<Box<dyn FnOnce() + Send>>,
+    /// The actor broadcasts the tasks' events; `Orchestrator::events` hands out receivers.
+    events: broadcast::Sender<Event>,
 }
 
 impl Actor {
@@ -885,6 +888,13 @@ impl Actor {
                 }
             }
             ActorMsg::Deliver(reply) => self.deliveries.push(reply),
+            ActorMsg::Event(event) => {
+                let tx = self.events.clone();
+                self.deliveries.push(Box::new(move || {
+                    // No receiver is fine.
+                    let _ = tx.send(event);
+                }));
+            }
             ActorMsg::Usage(usage) => {
                 for (idx, cpu, rss) in usage {
                     if let Some(s) = self.statuses.get_mut(idx) {

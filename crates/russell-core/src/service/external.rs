@@ -68,13 +68,22 @@ pub(crate) async fn run(idx: usize, ext: Arc<External>, shared: Arc<Shared>) {
                     format!("unhealthy: {}", status.last_error),
                 ),
             };
+            let sent = shared.to_actor.send(ActorMsg::External {
+                idx,
+                status: status.clone(),
+            });
+            if sent.is_err() {
+                return;
+            }
             shared.emit(event(kind, &ext.short_name, msg, state, None));
-        }
-        let sent = shared.to_actor.send(ActorMsg::External {
-            idx,
-            status: status.clone(),
-        });
-        if sent.is_err() {
+        } else if shared
+            .to_actor
+            .send(ActorMsg::External {
+                idx,
+                status: status.clone(),
+            })
+            .is_err()
+        {
             return;
         }
         let period = if status.state == ExternalState::Healthy {

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::logs::LogStore;
 use crate::state_file::ProcessRecord;
@@ -65,6 +65,8 @@ pub(crate) enum ActorMsg {
     Usage(Vec<(usize, f32, u64)>),
     /// A command's answer, delivered by the actor after its next snapshot.
     Deliver(Box<dyn FnOnce() + Send>),
+    /// An event, broadcast by the actor after its next snapshot.
+    Event(Event),
 }
 
 /// What a waiting service needs to know about each node (services, then externals).
@@ -101,15 +103,16 @@ pub(crate) struct Shared {
     /// `state_dir/run`: the FIFOs.
     pub run_dir: PathBuf,
     pub logs: Arc<LogStore>,
-    /// Tasks send; `Orchestrator::events` hands out receivers; no receiver is fine.
-    pub events: broadcast::Sender<Event>,
     /// Tasks send; the actor receives; closed when the actor ends.
     pub to_actor: mpsc::UnboundedSender<ActorMsg>,
 }
 
 impl Shared {
+    /// Hands an event to the actor, which broadcasts it after its next snapshot: a
+    /// client that reads the status after an event sees at least that event's state.
+    /// Send the status the event is about first.
     pub(crate) fn emit(&self, event: Event) {
         tracing::debug!(service = %event.service, kind = event.kind.as_str(), "{}", event.message);
-        let _ = self.events.send(event);
+        let _ = self.to_actor.send(ActorMsg::Event(event));
     }
 }
