@@ -1157,3 +1157,135 @@ async fn sample_resources(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use russell_config::{
+        External, HealthCheck, LogSettings, PortConflictPolicy, Probe, RussellSettings, StopSignal,
+    };
+
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    fn hc(start_timeout: Duration) -> HealthCheck {
+        HealthCheck {
+            probe: Probe::None,
+            interval: S,
+            timeout: S,
+            failure_threshold: 3,
+            success_threshold: 1,
+            start_timeout,
+        }
+    }
+
+    fn svc(short: &str, deps: &[&str], start_order: i64) -> Service {
+        Service {
+            name: short.into(),
+            short_name: short.into(),
+            description: String::new(),
+            grpc_port: None,
+            http_port: None,
+            command: vec!["true".into()],
+            working_dir: "/".into(),
+            env: BTreeMap::new(),
+            env_file: None,
+            dependencies: deps.iter().map(|d| d.to_string()).collect(),
+            start_order,
+            max_retries: 2,
+            stop_signal: StopSignal {
+                number: 15,
+                name: "SIGTERM",
+            },
+            stop_timeout: S,
+            on_port_conflict: PortConflictPolicy::Adopt,
+            restart_backoff: S,
+            restart_backoff_max: 10 * S,
+            restart_reset_after: 60 * S,
+            restart_dependents: false,
+            health_check: hc(10 * S),
+        }
+    }
+
+    fn cfg(services: Vec<Service>, externals: Vec<External>) -> Config {
+        Config {
+            source: "/x/services.toml".into(),
+            russell: RussellSettings {
+                listen: ([127, 0, 0, 1], 9100).into(),
+                state_dir: "/x/.russell".into(),
+                token_file: None,
+                autostart: true,
+            },
+            logs: LogSettings {
+                max_file_size: 1,
+                max_files: 1,
+                tail_lines: 1,
+            },
+            services,
+            externals,
+        }
+    }
+
+    /// a ← b ← c, d alone (start_order -1 puts it first among level 0), e needs db.
+    fn graph() -> Graph {
+        let db = External {
+            name: "db".into(),
+            short_name: "db".into(),
+            description: String::new(),
+            optional: true,
+            health_check: hc(5 * S),
+        };
+        Graph::new(&cfg(
+            vec![
+                svc("c", &["b"], 0),
+                svc("b", &["a"], 0),
+                svc("a", &[], 0),
+                svc("d", &[], -1),
+                svc("e", &["db"], 0),
+            ],
+            vec![db],
+        ))
+    }
+
+    #[test]
+    fn levels_and_start_order() {
+        let g = graph();
+        assert_eq!(g.level, [2, 1, 0, 0, 0]);
+        // level 0: d (start_order -1), a, e (file order); then b, then c
+        assert_eq!(g.order, [3, 2, 4, 1, 0]);
+    }
+
+    #[test]
+    fn stop_rounds_put_dependents_first() {
+        assert_eq!(graph().stop_rounds(), [vec![0], vec![1], vec![2, 3, 4]]);
+    }
+
+    #[test]
+    fn transitive_service_dependencies_skip_externals() {
+        let g = graph();
+        let mut deps = g.service_deps(0);
+        deps.sort_unstable();
+        assert_eq!(deps, [1, 2]);
+        assert!(g.service_deps(4).is_empty());
+    }
+
+    #[test]
+    fn budgets_add_up_along_the_chain() {
+        let g = graph();
+        // own: 2 attempts × 10 s + 1 s backoff + 1 s stop_timeout = 22 s
+        assert_eq!(g.budget[2], 22 * S);
+        assert_eq!(g.budget[1], 44 * S);
+        assert_eq!(g.budget[0], 66 * S);
+        // e waits for db (5 s) before its own 22 s
+        assert_eq!(g.budget[4], 27 * S);
+        // the external itself: its start_timeout, and it is optional
+        assert_eq!(g.budget[5], 5 * S);
+        assert_eq!(g.optional[5], Some(5 * S));
+        let specs = g.dep_specs(4);
+        assert_eq!(specs.len(), 1);
+        assert_eq!(specs[0].node, 5);
+        assert_eq!(specs[0].optional_after, Some(5 * S));
+    }
+}
