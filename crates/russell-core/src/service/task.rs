@@ -414,15 +414,19 @@ impl ServiceTask {
     async fn try_spawn(&mut self) {
         self.attempts += 1;
         self.set_state(ServiceState::Starting);
-        let max = if self.supervising {
-            self.svc.max_retries
+        let what = if self.supervising {
+            format!(
+                "restarting (restart {}/{})",
+                self.status.restart_count, self.svc.max_retries
+            )
         } else {
-            start_attempts(self.svc.max_retries)
+            format!(
+                "starting (attempt {}/{})",
+                self.attempts,
+                start_attempts(self.svc.max_retries)
+            )
         };
-        self.emit(
-            EventKind::Starting,
-            format!("starting (attempt {}/{max})", self.attempts),
-        );
+        self.emit(EventKind::Starting, what);
         match self.check_ports().await {
             Ok(Some(holder)) => {
                 let msg = format!(
