@@ -52,6 +52,7 @@ async fn chaos(n_services: usize, kills: usize, min_duration: Duration) {
     let st = env.wait_all_running(&mut c, Duration::from_secs(60)).await;
     assert_status_matches_reality(&st);
     let russell = env.russell_pid().unwrap();
+    let fds_before = fd_count(russell);
 
     // Collect every event while the chaos runs.
     let events: Arc<Mutex<Vec<pb::Event>>> = Arc::default();
@@ -179,6 +180,14 @@ async fn chaos(n_services: usize, kills: usize, min_duration: Duration) {
     assert_status_matches_reality(&st);
     let zombies = zombie_children(russell);
     assert!(zombies.is_empty(), "zombies under Russell: {zombies:?}");
+    // No descriptor leak per restart (FIFOs, pidfds, sockets): the event stream adds one
+    // connection; allow a little slack for probe connections in flight.
+    let fds_after = fd_count(russell);
+    eprintln!("chaos: Russell fds {fds_before} before, {fds_after} after {done} restarts");
+    assert!(
+        fds_after <= fds_before + 8,
+        "Russell's open fds grew from {fds_before} to {fds_after} over {done} kills"
+    );
 
     // Every crashed leader's group is empty: its grandchild went with it.
     for s in &st.services {
@@ -351,4 +360,133 @@ async fn max_retries_obeyed_exactly() {
             .map(|g| procs_in_group(*g))
             .collect::<Vec<_>>()
     );
+}
+
+/// A hung service (SIGSTOP: the process exists, the port accepts, nothing answers) is found
+/// by its probe and replaced: SIGTERM cannot reach a stopped process, so the stop has to
+/// escalate to SIGKILL; the old process must not be left behind, stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hung_service_is_replaced() {
+    let mut env = Env::new();
+    let mut hung = Svc::demo("hung");
+    hung.stop_timeout = "1s";
+    env.write_services(&[hung, Svc::demo("fine")]);
+    let mut c = env.start_russell().await;
+    let _ = c
+        .start_all_services(env.req(pb::StartAllRequest { force: false }))
+        .await;
+    let st = env.wait_all_running(&mut c, Duration::from_secs(30)).await;
+    let old = by_name(&st)["hung"].pid;
+    signal(old, rustix::process::Signal::STOP);
+    let (st, ok) = env
+        .wait_status(&mut c, Duration::from_secs(20), |st| {
+            let s = &by_name(st)["hung"];
+            s.pid != old && s.state == "running" && s.healthy && s.restart_count == 1
+        })
+        .await;
+    assert!(
+        ok,
+        "hung service not replaced: {}\n{}",
+        summary(&st),
+        env.russell_log()
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || !alive(old)),
+        "the hung process {old} is still there: {:?}",
+        proc_stat(old)
+    );
+    assert_eq!(by_name(&st)["fine"].restart_count, 0);
+    assert_status_matches_reality(&st);
+}
+
+/// A service that dies at once: a start makes exactly max_retries attempts, then the
+/// service is `failed` with its last error; max_retries = 0 means a crash is not restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_attempts_and_no_restart_obey_max_retries() {
+    let mut env = Env::new();
+    let mut dud = Svc::demo("dud");
+    dud.command = Some(vec![
+        "sh".into(),
+        "-c".into(),
+        "echo dying >&2; exit 3".into(),
+    ]);
+    dud.max_retries = 3;
+    let mut once = Svc::demo("once");
+    once.max_retries = 0;
+    let mut toml = env.header("autostart = false", "");
+    toml.push_str(&dud.toml());
+    toml.push_str(&once.toml());
+    env.write_config(&toml);
+    let mut c = env.start_russell().await;
+    let mut stream = c
+        .clone()
+        .watch_events(env.req(pb::WatchEventsRequest {
+            names: vec!["dud".into()],
+        }))
+        .await
+        .expect("WatchEvents")
+        .into_inner();
+    let events: Arc<Mutex<Vec<pb::Event>>> = Arc::default();
+    let sink = events.clone();
+    let watcher = tokio::spawn(async move {
+        while let Ok(Some(ev)) = stream.message().await {
+            sink.lock().unwrap().push(ev);
+        }
+    });
+    let res = c
+        .start_service(env.req(pb::ServiceRequest { name: "dud".into() }))
+        .await
+        .expect("StartService dud")
+        .into_inner();
+    assert!(
+        !res.success,
+        "a service that exits at once started: {res:?}"
+    );
+    assert_eq!(res.attempts, 3, "start attempts: {res:?}");
+    assert!(!res.error.is_empty(), "no error in {res:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let st = env.status(&mut c).await;
+    let d = &by_name(&st)["dud"];
+    assert_eq!(d.state, "failed", "{}", summary(&st));
+    assert!(!d.last_error.is_empty(), "failed without last_error");
+    let spawns = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == "started")
+        .count();
+    assert_eq!(spawns, 3, "spawns for max_retries 3");
+    watcher.abort();
+
+    // max_retries = 0: killed once, it stays down.
+    c.start_service(env.req(pb::ServiceRequest {
+        name: "once".into(),
+    }))
+    .await
+    .expect("StartService once");
+    let (st, ok) = env
+        .wait_status(&mut c, Duration::from_secs(20), |st| {
+            by_name(st)["once"].state == "running"
+        })
+        .await;
+    assert!(ok, "{}", summary(&st));
+    let pid = by_name(&st)["once"].pid;
+    kill9(pid);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let st = env.status(&mut c).await;
+    let o = &by_name(&st)["once"];
+    assert_ne!(
+        o.state,
+        "running",
+        "max_retries 0 was restarted: {}",
+        summary(&st)
+    );
+    assert_eq!(o.restart_count, 0, "{}", summary(&st));
+    assert!(!alive(o.pid), "{}", summary(&st));
+    let leaders = env
+        .marked()
+        .into_iter()
+        .filter(|p| cmdline(*p).contains("--name once"))
+        .count();
+    assert_eq!(leaders, 0, "a new `once` process runs");
 }

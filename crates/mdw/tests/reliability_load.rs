@@ -49,6 +49,7 @@ async fn load(total: Duration, rounds: u32) {
         .await;
     env.wait_all_running(&mut c, Duration::from_secs(30)).await;
     let russell = env.russell_pid().unwrap();
+    let fds_before = fd_count(russell);
 
     // 120 separate connections.
     let url = format!("http://{}", env.addr());
@@ -218,6 +219,18 @@ async fn load(total: Duration, rounds: u32) {
             .collect::<Vec<_>>()
     );
     assert!(zombie_children(russell).is_empty(), "zombies under Russell");
+    // Connections closed, restarts done: Russell's descriptors are back near where they were.
+    drop(clients);
+    let settled = wait_for(Duration::from_secs(10), || fd_count(russell) <= fds_before + 8);
+    eprintln!(
+        "load: Russell fds {fds_before} before, {} after",
+        fd_count(russell)
+    );
+    assert!(
+        settled,
+        "Russell's open fds grew from {fds_before} to {} after the load",
+        fd_count(russell)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
