@@ -56,6 +56,9 @@ pub struct Options {
     /// Markdown output; default: `mdw-bench-results.md` next to this executable.
     pub out: Option<PathBuf>,
     pub seed: u64,
+    /// Load generator: concurrent request loops and HTTP/2 connections.
+    pub api_tasks: usize,
+    pub api_channels: usize,
 }
 
 /// Bound on one part, whatever happens inside it.
@@ -92,6 +95,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             Budget::full()
         },
         seed: opts.seed,
+        api_tasks: opts.api_tasks,
+        api_channels: opts.api_channels,
     };
     let mut parts = if opts.only.is_empty() {
         vec![
@@ -113,6 +118,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         if opts.quick { "quick" } else { "full" }
     );
 
+    let load_before = loadavg();
     let mut cache = Cache::default();
     let mut rows = Vec::new();
     for part in parts {
@@ -139,6 +145,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             machine_line()
         ),
         format!(
+            "Load average (1 min) before and after the run: {load_before} → {}; other work on the machine shows up in every figure.",
+            loadavg()
+        ),
+        format!(
             "Stand-in: `{}`; load generator: {} tasks over {} connections.",
             env.standin
                 .iter()
@@ -147,8 +157,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                     .map_or(s.clone(), |f| f.to_string_lossy().into_owned()))
                 .collect::<Vec<_>>()
                 .join(" "),
-            api::TASKS,
-            api::CHANNELS
+            env.api_tasks,
+            env.api_channels
         ),
     ];
     let md = report::markdown(&heading, &rows);
@@ -323,9 +333,11 @@ async fn run_part(env: &Env, part: Part, cache: &mut Cache, rows: &mut Vec<Row>)
                         "GetOrchestratorStatus (200) throughput",
                         a.requests_per_sec,
                         format!(
-                            "{} errors, {} s; CPU Russell {:.0} %, load generator {:.0} %; reply {} KiB",
+                            "{} errors, {} s; CPU per request: Russell {:.0} µs, load generator {:.0} µs (of {:.0} % / {:.0} % of a core); reply {} KiB",
                             a.errors,
                             b.api_window.as_secs(),
+                            a.russell_cpu * 1e4 / a.requests_per_sec.max(1.0),
+                            a.bench_cpu * 1e4 / a.requests_per_sec.max(1.0),
                             a.russell_cpu,
                             a.bench_cpu,
                             a.reply_bytes / 1024
@@ -407,6 +419,14 @@ fn crash_rows(label: &str, c: &crash::CrashResult, port_goal: Goal) -> Vec<Row> 
         port_goal,
     ));
     rows
+}
+
+/// The 1-minute load average from /proc/loadavg.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
 /// "2 × AMD EPYC, 23.5 GiB, Linux 6.x": the machine the figures come from.

@@ -29,6 +29,12 @@ struct Cli {
     /// Seed of the random kill moments and victims.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Load generator: concurrent GetOrchestratorStatus loops.
+    #[arg(long, default_value_t = mdw_bench::scenario::api::TASKS)]
+    api_tasks: usize,
+    /// Load generator: HTTP/2 connections the loops share.
+    #[arg(long, default_value_t = mdw_bench::scenario::api::CHANNELS)]
+    api_channels: usize,
 }
 
 fn main() -> ExitCode {
@@ -40,6 +46,8 @@ fn main() -> ExitCode {
         standin: cli.standin,
         out: cli.out,
         seed: cli.seed,
+        api_tasks: cli.api_tasks,
+        api_channels: cli.api_channels,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

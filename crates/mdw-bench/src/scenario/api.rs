@@ -12,9 +12,9 @@ use crate::russell::{EventLog, connect};
 use crate::scenario::Env;
 use crate::stats::Summary;
 
-/// Concurrent request loops of the load generator.
+/// Concurrent request loops of the load generator (default).
 pub const TASKS: usize = 16;
-/// HTTP/2 connections they share.
+/// HTTP/2 connections they share (default).
 pub const CHANNELS: usize = 4;
 
 /// Results of the API figures.
@@ -41,12 +41,14 @@ pub async fn run(env: &Env, n: usize) -> anyhow::Result<ApiResult> {
         let mut client = d.russell.client(Duration::from_secs(10)).await?;
         d.until_running(&mut client, false).await?;
         let reply_bytes = prost::Message::encoded_len(&d.russell.status(&mut client).await?);
-        let pid = d.russell.id.pid;
-        let me = std::process::id() as i32;
-        let (r0, b0) = (CpuSample::take(pid)?, CpuSample::take(me)?);
-        let (requests_per_sec, latency, errors) =
-            load(d.russell.addr, env.budget.api_window).await?;
-        let (r1, b1) = (CpuSample::take(pid)?, CpuSample::take(me)?);
+        let l = load(
+            d.russell.addr,
+            d.russell.id.pid,
+            env.budget.api_window,
+            env.api_tasks,
+            env.api_channels,
+        )
+        .await?;
         let mut events = EventLog::subscribe(&mut client, Vec::new()).await?;
         tokio::time::sleep(Duration::from_millis(200)).await;
         let mut watch = Vec::new();
@@ -71,11 +73,11 @@ pub async fn run(env: &Env, n: usize) -> anyhow::Result<ApiResult> {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok::<_, anyhow::Error>(ApiResult {
-            requests_per_sec,
-            latency,
-            errors,
-            russell_cpu: r0.percent_until(&r1),
-            bench_cpu: b0.percent_until(&b1),
+            requests_per_sec: l.requests_per_sec,
+            latency: l.latency,
+            errors: l.errors,
+            russell_cpu: l.russell_cpu,
+            bench_cpu: l.bench_cpu,
             reply_bytes,
             watch: Summary::of(&watch).context("no watch samples")?,
         })
@@ -85,21 +87,35 @@ pub async fn run(env: &Env, n: usize) -> anyhow::Result<ApiResult> {
     result
 }
 
-/// [`TASKS`] loops over [`CHANNELS`] connections call GetOrchestratorStatus back to back for
-/// `window` (after 0.5 s of warm-up, not counted). Returns (req/s, latency ms, errors).
+/// What the load generator saw in its measured window.
+struct Load {
+    requests_per_sec: f64,
+    latency: Summary,
+    errors: usize,
+    russell_cpu: f64,
+    bench_cpu: f64,
+}
+
+/// `tasks` loops over `channels` connections call GetOrchestratorStatus back to back for
+/// `window` (after 0.5 s of warm-up, not counted); the CPU of Russell (`pid`) and of the
+/// bench itself is sampled over the same window.
 async fn load(
     addr: std::net::SocketAddr,
+    pid: i32,
     window: Duration,
-) -> anyhow::Result<(f64, Summary, usize)> {
+    tasks: usize,
+    channels: usize,
+) -> anyhow::Result<Load> {
     let mut clients = Vec::new();
-    for _ in 0..CHANNELS {
+    let (tasks_n, channels) = (tasks.max(1), channels.max(1));
+    for _ in 0..channels {
         clients.push(connect(addr).await?);
     }
     let warm = Instant::now() + Duration::from_millis(500);
     let end = warm + window;
     let mut tasks = Vec::new();
-    for i in 0..TASKS {
-        let mut c = clients[i % CHANNELS].clone();
+    for i in 0..tasks_n {
+        let mut c = clients[i % channels].clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(65536);
             let mut errors = 0usize;
@@ -123,6 +139,11 @@ async fn load(
             (lat, errors)
         }));
     }
+    let me = std::process::id() as i32;
+    tokio::time::sleep_until(warm.into()).await;
+    let (r0, b0) = (CpuSample::take(pid)?, CpuSample::take(me)?);
+    tokio::time::sleep_until(end.into()).await;
+    let (r1, b1) = (CpuSample::take(pid)?, CpuSample::take(me)?);
     let mut all = Vec::new();
     let mut errors = 0;
     for t in tasks {
@@ -130,7 +151,11 @@ async fn load(
         all.extend(lat);
         errors += e;
     }
-    let rps = all.len() as f64 / window.as_secs_f64();
-    let s = Summary::of(&all).context("no successful GetOrchestratorStatus call")?;
-    Ok((rps, s, errors))
+    Ok(Load {
+        requests_per_sec: all.len() as f64 / window.as_secs_f64(),
+        latency: Summary::of(&all).context("no successful GetOrchestratorStatus call")?,
+        errors,
+        russell_cpu: r0.percent_until(&r1),
+        bench_cpu: b0.percent_until(&b1),
+    })
 }

@@ -26,6 +26,9 @@ pub struct Env {
     pub budget: Budget,
     /// Seed of the random kill moments and victims.
     pub seed: u64,
+    /// Load generator: concurrent request loops and the connections they share.
+    pub api_tasks: usize,
+    pub api_channels: usize,
 }
 
 /// Repetitions and windows; `--quick` shrinks every one.
