@@ -103,13 +103,9 @@ impl CpuSample {
         })
     }
 
-    /// Percent of one core used between `self` and the later sample `end`: the larger of
-    /// the two estimates, so neither a vanished thread nor the tick grain hides CPU use.
-    pub fn percent_until(&self, end: &CpuSample) -> f64 {
-        let wall = end.at.duration_since(self.at).as_secs_f64();
-        if wall <= 0.0 {
-            return 0.0;
-        }
+    /// CPU seconds used between `self` and the later sample `end`: the larger of the two
+    /// estimates, so neither a vanished thread nor the tick grain hides CPU use.
+    pub fn cpu_seconds_until(&self, end: &CpuSample) -> f64 {
         let ns: u64 = end
             .thread_ns
             .iter()
@@ -118,7 +114,16 @@ impl CpuSample {
         let by_threads = ns as f64 / 1e9;
         let by_ticks =
             end.ticks.saturating_sub(self.ticks) as f64 / procfs::ticks_per_second() as f64;
-        100.0 * by_threads.max(by_ticks) / wall
+        by_threads.max(by_ticks)
+    }
+
+    /// Percent of one core used between `self` and the later sample `end`.
+    pub fn percent_until(&self, end: &CpuSample) -> f64 {
+        let wall = end.at.duration_since(self.at).as_secs_f64();
+        if wall <= 0.0 {
+            return 0.0;
+        }
+        100.0 * self.cpu_seconds_until(end) / wall
     }
 }
 
@@ -182,17 +187,29 @@ mod tests {
     }
 
     #[test]
-    fn cpu_percent_sees_a_busy_thread() {
+    fn cpu_time_counts_a_busy_thread() {
+        // Spin until the samples show 100 ms of CPU (however loaded the machine is).
         let me = std::process::id() as i32;
         let a = CpuSample::take(me).unwrap();
         let t = Instant::now();
         let mut x = 0u64;
-        while t.elapsed() < Duration::from_millis(200) {
-            x = std::hint::black_box(x.wrapping_add(1));
+        loop {
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+            let b = CpuSample::take(me).unwrap();
+            let used = a.cpu_seconds_until(&b);
+            if used >= 0.1 {
+                let pct = a.percent_until(&b);
+                let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+                assert!(pct > 0.0 && pct <= 100.0 * cores + 5.0, "{pct}");
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "only {used} s of CPU counted"
+            );
         }
-        let b = CpuSample::take(me).unwrap();
-        let pct = a.percent_until(&b);
-        assert!(pct > 50.0, "{pct}");
     }
 
     #[test]
