@@ -421,7 +421,7 @@ fn filter<'i, T: DeserializeOwned>(
                 type_message(err.message()),
                 match example(name) {
                     Some(example) => format!("write it like {example}"),
-                    None => "see docs/CONFIG.md for this key".to_owned(),
+                    None => "see the configuration reference in README.md".to_owned(),
                 },
             ),
         }

@@ -1356,9 +1356,9 @@ fn errors_list_all_in_the_documented_format_and_serialize() {
 }
 
 #[test]
-fn examples_in_the_config_reference_are_valid() {
+fn toml_examples_in_the_readme_are_valid() {
     let doc =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/CONFIG.md"))
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
             .unwrap();
     let blocks: Vec<&str> = doc
         .split("```toml\n")
