@@ -173,3 +173,140 @@ async fn russell_crash_loop() {
             .collect::<Vec<_>>()
     );
 }
+
+/// After a crash the next Russell adopts the running services; an adopted service is still
+/// watched (a kill -9 is noticed and restarted once) and still stopped as a group (its
+/// grandchild too), although it is no longer Russell's child.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adopted_services_are_watched_and_stopped() {
+    let mut env = Env::new();
+    let mut a = Svc::demo("a");
+    a.demo_args.push("--spawn-grandchild".into());
+    let mut b = Svc::demo("b");
+    b.demo_args.push("--spawn-grandchild".into());
+    env.write_services(&[a, b]);
+    let mut c = env.start_russell().await;
+    let _ = c
+        .start_all_services(env.req(pb::StartAllRequest { force: false }))
+        .await;
+    let before = env.wait_all_running(&mut c, Duration::from_secs(30)).await;
+    env.kill_russell();
+    let mut c = env.start_russell().await;
+    let st = env.wait_all_running(&mut c, Duration::from_secs(30)).await;
+    for s in &st.services {
+        assert!(s.adopted, "{} not adopted: {}", s.short_name, summary(&st));
+        assert_eq!(
+            s.pid,
+            by_name(&before)[&s.short_name].pid,
+            "{} restarted instead of adopted",
+            s.short_name
+        );
+    }
+    let a_pid = by_name(&st)["a"].pid;
+    let a_group = proc_stat(a_pid).unwrap().pgrp;
+    kill9(a_pid);
+    let (st, ok) = env
+        .wait_status(&mut c, Duration::from_secs(20), |st| {
+            let s = &by_name(st)["a"];
+            s.pid != a_pid && s.state == "running" && s.healthy
+        })
+        .await;
+    assert!(
+        ok,
+        "adopted service not restarted after kill -9: {}\n{}",
+        summary(&st),
+        env.russell_log()
+    );
+    assert_eq!(by_name(&st)["a"].restart_count, 1, "{}", summary(&st));
+    assert!(
+        wait_for(Duration::from_secs(5), || procs_in_group(a_group)
+            .is_empty()),
+        "grandchild of the adopted, killed service left: {:?}",
+        procs_in_group(a_group)
+    );
+    let b_group = proc_stat(by_name(&st)["b"].pid).unwrap().pgrp;
+    c.stop_service(env.req(pb::ServiceRequest { name: "b".into() }))
+        .await
+        .expect("StopService b");
+    assert!(
+        wait_for(Duration::from_secs(10), || procs_in_group(b_group)
+            .is_empty()),
+        "adopted b's group after stop: {:?}",
+        procs_in_group(b_group)
+    );
+    let russell = env.russell_pid().unwrap();
+    signal(russell, Signal::TERM);
+    assert_eq!(env.wait_russell_exit(Duration::from_secs(30)), Some(0));
+    assert!(
+        wait_for(Duration::from_secs(5), || env.marked().is_empty()),
+        "left after SIGTERM: {:?}",
+        env.marked()
+            .iter()
+            .map(|p| (*p, cmdline(*p)))
+            .collect::<Vec<_>>()
+    );
+}
+
+/// kill -9 of Russell while 20 clients storm it with StartAll/StopAll/Restart: three times.
+/// Each next Russell ends with every service exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn russell_killed_under_a_storm() {
+    let mut rng = Rng::from_env();
+    let mut env = Env::new();
+    let services: Vec<Svc> = (0..4).map(|i| Svc::demo(&format!("m{i}"))).collect();
+    env.write_services(&services);
+    for round in 0..3 {
+        let c = env.start_russell().await;
+        let mut storm = Vec::new();
+        for i in 0..20u64 {
+            let mut c = c.clone();
+            let token = env.token.clone();
+            storm.push(tokio::spawn(async move {
+                for k in 0u64.. {
+                    let name = format!("m{}", (i + k) % 4);
+                    let t = token.as_deref();
+                    let _ = match (i + k) % 4 {
+                        0 => c
+                            .start_all_services(authed(pb::StartAllRequest { force: true }, t))
+                            .await
+                            .map(|_| ()),
+                        1 => c
+                            .stop_all_services(authed(pb::Empty {}, t))
+                            .await
+                            .map(|_| ()),
+                        2 => c
+                            .restart_service(authed(pb::ServiceRequest { name }, t))
+                            .await
+                            .map(|_| ()),
+                        _ => c
+                            .start_service(authed(pb::ServiceRequest { name }, t))
+                            .await
+                            .map(|_| ()),
+                    };
+                }
+            }));
+        }
+        let delay = Duration::from_millis(300 + rng.below(1200) as u64);
+        tokio::time::sleep(delay).await;
+        env.kill_russell();
+        for t in storm {
+            t.abort();
+        }
+        assert_state_file_parses(&env, &format!("storm round {round}"));
+        eprintln!("storm: round {round}: killed Russell after {delay:?} of storm");
+    }
+    let mut c = env.start_russell().await;
+    let _ = c
+        .start_all_services(env.req(pb::StartAllRequest { force: false }))
+        .await;
+    let st = env.wait_all_running(&mut c, Duration::from_secs(40)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let st2 = env.status(&mut c).await;
+    assert_eq!(
+        st.services.iter().map(|s| s.pid).collect::<Vec<_>>(),
+        st2.services.iter().map(|s| s.pid).collect::<Vec<_>>(),
+        "PIDs changed in steady state: {}",
+        summary(&st2)
+    );
+    assert_exactly_once(&env, &services, &st2, "after the storms");
+}
