@@ -103,8 +103,9 @@ impl CpuSample {
         })
     }
 
-    /// CPU seconds used between `self` and the later sample `end`: the larger of the two
-    /// estimates, so neither a vanished thread nor the tick grain hides CPU use.
+    /// CPU seconds used between `self` and the later sample `end`: the per-thread sum,
+    /// unless the tick counter proves more was used (by threads that exited). Both tick
+    /// readings are truncated, so only `delta - 1` ticks are certain.
     pub fn cpu_seconds_until(&self, end: &CpuSample) -> f64 {
         let ns: u64 = end
             .thread_ns
@@ -112,8 +113,8 @@ impl CpuSample {
             .map(|(tid, &e)| e.saturating_sub(self.thread_ns.get(tid).copied().unwrap_or(0)))
             .sum();
         let by_threads = ns as f64 / 1e9;
-        let by_ticks =
-            end.ticks.saturating_sub(self.ticks) as f64 / procfs::ticks_per_second() as f64;
+        let certain_ticks = end.ticks.saturating_sub(self.ticks).saturating_sub(1);
+        let by_ticks = certain_ticks as f64 / procfs::ticks_per_second() as f64;
         by_threads.max(by_ticks)
     }
 
