@@ -2,6 +2,8 @@
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
@@ -39,12 +41,25 @@ where
 /// Connect loop over `ports` (one sequential sweep over the ports not yet answering, then
 /// a 1 ms pause), on a blocking thread so the async runtime stays free. Returns the moment
 /// the last port answered, or fails after `timeout` naming the ports still silent.
+/// Dropping the future stops the thread at its next sweep.
 pub async fn all_ports_answer(ports: &[u16], timeout: Duration) -> anyhow::Result<Instant> {
+    /// Sets the flag when the waiting future goes away (finished or dropped).
+    struct StopOnDrop(Arc<AtomicBool>);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
     let ports = ports.to_vec();
+    let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
+    let stopped = stop.0.clone();
     tokio::task::spawn_blocking(move || {
         let deadline = Instant::now() + timeout;
         let mut pending = ports;
         loop {
+            if stopped.load(Ordering::Relaxed) {
+                bail!("the wait for {} ports was given up", pending.len());
+            }
             pending.retain(|&p| !port_answers(p));
             let now = Instant::now();
             if pending.is_empty() {

@@ -123,14 +123,24 @@ impl Deployment {
     /// Time from launching Russell until every service port answers.
     pub async fn until_ports(&mut self) -> anyhow::Result<Duration> {
         let n = self.lineup.services.len();
-        let done = crate::wait::all_ports_answer(&self.lineup.ports(), start_bound(n))
-            .await
-            .with_context(|| {
-                format!(
-                    "the line-up of {n} did not come up; Russell's log:\n{}",
-                    crate::russell::log_tail(&self.russell.log, 20)
-                )
-            })?;
+        let port_list = self.lineup.ports();
+        let ports = crate::wait::all_ports_answer(&port_list, start_bound(n));
+        let russell = &mut self.russell;
+        let exited = async {
+            while russell.is_running() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        let done = tokio::select! {
+            r = ports => r,
+            () = exited => Err(anyhow::anyhow!("Russell exited")),
+        }
+        .with_context(|| {
+            format!(
+                "the line-up of {n} did not come up; Russell's log:\n{}",
+                crate::russell::log_tail(&self.russell.log, 20)
+            )
+        })?;
         Ok(done.duration_since(self.russell.launched_at))
     }
 
