@@ -396,17 +396,27 @@ async fn run_part(env: &Env, part: Part, cache: &mut Cache, rows: &mut Vec<Row>)
 fn crash_rows(label: &str, c: &crash::CrashResult, port_goal: Goal) -> Vec<Row> {
     let mut rows = Vec::new();
     match &c.to_process {
-        Some(s) => rows.push(Row::value(
-            format!("kill -9 → new process, p50 ({label})"),
-            s.p50,
-            format!(
-                "{}; {} kills without an event",
-                spread(s, Unit::Ms),
-                c.missed_events
-            ),
-            Unit::Ms,
-            Goal::Info,
-        )),
+        Some(s) => {
+            let by_russell = match (&c.exit_seen, &c.spawned) {
+                (Some(e), Some(sp)) => format!(
+                    "; by Russell's event times: exit seen {}, new PID spawned {} (p50)",
+                    Unit::Ms.fmt(e.p50),
+                    Unit::Ms.fmt(sp.p50)
+                ),
+                _ => String::new(),
+            };
+            rows.push(Row::value(
+                format!("kill -9 → new process, p50 ({label})"),
+                s.p50,
+                format!(
+                    "{}; {} kills without an event{by_russell}",
+                    spread(s, Unit::Ms),
+                    c.missed_events
+                ),
+                Unit::Ms,
+                Goal::Info,
+            ));
+        }
         None => rows.push(Row::failed(
             format!("kill -9 → new process ({label})"),
             "no WatchEvents event named the new PID",

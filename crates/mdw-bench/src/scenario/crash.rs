@@ -2,7 +2,7 @@
 //! from the kill until Russell has a new process for it (the first WatchEvents event that
 //! names a new PID, checked in /proc) and until its port answers again.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use rustix::process::Signal;
@@ -23,6 +23,10 @@ pub struct CrashResult {
     pub to_port: Summary,
     /// Kills after which no event with the new PID arrived.
     pub missed_events: usize,
+    /// By Russell's own event timestamps (same host clock), ms after the kill: when it
+    /// saw the exit, and when it had spawned the new process.
+    pub exit_seen: Option<Summary>,
+    pub spawned: Option<Summary>,
 }
 
 /// `kills` kill -9s over 20 services. `zero_backoff`: `restart_backoff = "0s"` and
@@ -50,6 +54,8 @@ pub async fn run(env: &Env, zero_backoff: bool, kills: usize) -> anyhow::Result<
         let mut to_process = Vec::new();
         let mut to_port = Vec::new();
         let mut missed = 0;
+        let mut exit_seen = Vec::new();
+        let mut spawned = Vec::new();
         for k in 0..kills {
             let victim = if zero_backoff {
                 rng.range(0, N as u64) as usize
@@ -70,16 +76,25 @@ pub async fn run(env: &Env, zero_backoff: bool, kills: usize) -> anyhow::Result<
                 .with_context(|| format!("PID {pid} of {} is not in /proc", svc.short_name))?;
             events.drain();
             let port = svc.http_port;
-            let (killed_at, answered_at) =
+            let (killed_at, killed_wall, answered_at) =
                 tokio::task::spawn_blocking(move || kill_and_wait_port(old, port)).await??;
             to_port.push(answered_at.duration_since(killed_at).as_secs_f64() * 1e3);
+            let mut exited_ts = None;
             let new = events
                 .first(Instant::now() + Duration::from_secs(2), |ev| {
-                    (ev.service == svc.short_name || ev.service == svc.name)
-                        && ev.pid != 0
-                        && ev.pid as i32 != old.pid
+                    let mine = ev.service == svc.short_name || ev.service == svc.name;
+                    if mine && ev.kind == "exited" && exited_ts.is_none() {
+                        exited_ts = event_time(ev);
+                    }
+                    mine && ev.pid != 0 && ev.pid as i32 != old.pid
                 })
                 .await;
+            let after_kill = |t: Option<SystemTime>| {
+                t.and_then(|t| t.duration_since(killed_wall).ok())
+                    .map(|d| d.as_secs_f64() * 1e3)
+            };
+            exit_seen.extend(after_kill(exited_ts));
+            spawned.extend(after_kill(new.as_ref().and_then(|(_, ev)| event_time(ev))));
             match new {
                 Some((at, ev)) if ProcId::of(ev.pid as i32).is_some() || at <= answered_at => {
                     to_process.push(at.saturating_duration_since(killed_at).as_secs_f64() * 1e3);
@@ -91,6 +106,8 @@ pub async fn run(env: &Env, zero_backoff: bool, kills: usize) -> anyhow::Result<
             to_process: Summary::of(&to_process),
             to_port: Summary::of(&to_port).context("no kills")?,
             missed_events: missed,
+            exit_seen: Summary::of(&exit_seen),
+            spawned: Summary::of(&spawned),
         })
     }
     .await;
@@ -98,9 +115,21 @@ pub async fn run(env: &Env, zero_backoff: bool, kills: usize) -> anyhow::Result<
     result
 }
 
+/// An event's timestamp (Russell's wall clock).
+fn event_time(ev: &russell_api::pb::Event) -> Option<SystemTime> {
+    let ts = ev.timestamp.as_ref()?;
+    let d = Duration::new(
+        u64::try_from(ts.seconds).ok()?,
+        u32::try_from(ts.nanos).ok()?,
+    );
+    SystemTime::UNIX_EPOCH.checked_add(d)
+}
+
 /// SIGKILL `old`, wait until it is dead, then connect to `port` until it answers: every
-/// 100 µs for the first 50 ms, then every ms (bounded at 60 s). Returns (kill, answer).
-fn kill_and_wait_port(old: ProcId, port: u16) -> anyhow::Result<(Instant, Instant)> {
+/// 100 µs for the first 50 ms, then every ms (bounded at 60 s). Returns the kill's instant
+/// and wall time, and the instant the port answered.
+fn kill_and_wait_port(old: ProcId, port: u16) -> anyhow::Result<(Instant, SystemTime, Instant)> {
+    let killed_wall = SystemTime::now();
     let killed_at = Instant::now();
     if !signal(old.pid, Signal::KILL) {
         bail!("cannot send SIGKILL to PID {}", old.pid);
@@ -113,7 +142,7 @@ fn kill_and_wait_port(old: ProcId, port: u16) -> anyhow::Result<(Instant, Instan
     }
     loop {
         if port_answers(port) {
-            return Ok((killed_at, Instant::now()));
+            return Ok((killed_at, killed_wall, Instant::now()));
         }
         let waited = killed_at.elapsed();
         if waited > Duration::from_secs(60) {
