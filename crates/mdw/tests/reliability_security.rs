@@ -329,6 +329,23 @@ async fn token_guards_every_call_but_health() {
         Some(0),
         "Shutdown with the token"
     );
+    // The token appears in no output of Russell and no file of its state dir.
+    assert!(
+        !env.russell_log().contains(token),
+        "Russell printed the token"
+    );
+    for f in env.state_files() {
+        // Regular files only: opening a FIFO for reading would block.
+        if !std::fs::symlink_metadata(&f).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(token),
+            "{} contains the token",
+            f.display()
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
