@@ -269,3 +269,54 @@ async fn forking_service_is_fully_gone_after_stop() {
         zombie_children(russell)
     );
 }
+
+/// The registry is open to every client (no token on loopback by default): its memory must
+/// have a bound far below the machine's. Registers 100 entries of the largest accepted
+/// shape (64 metadata pairs of 4000-byte keys and values, TTL 1 h) and projects the growth
+/// to the registry's entry limit (10 000).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: Register stores up to 10 000 entries x 64 pairs x 2 x 4096 bytes (~5 GiB) with no total cap; 100 max-size entries grow Russell by ~51 MiB"]
+async fn registry_memory_is_bounded() {
+    const ENTRIES: u64 = 100;
+    const ENTRY_LIMIT: u64 = 10_000;
+    let mut env = Env::new();
+    env.write_services(&[Svc::demo("r")]);
+    let mut c = env.start_russell().await;
+    let russell = env.russell_pid().unwrap();
+    let before = rss_bytes(russell).unwrap();
+    let mut accepted = 0u64;
+    for i in 0..ENTRIES {
+        let metadata = (0..64)
+            .map(|k| (format!("{k:04}{}", "k".repeat(3996)), "v".repeat(4000)))
+            .collect();
+        let mut r = pb::RegisterRequest {
+            name: format!("big{i}"),
+            address: "127.0.0.1".into(),
+            ports: Default::default(),
+            metadata,
+            ttl: Some(Default::default()),
+        };
+        if let Some(d) = r.ttl.as_mut() {
+            d.seconds = 3600;
+        }
+        if c.register(env.req(r)).await.is_ok() {
+            accepted += 1;
+        }
+    }
+    let after = rss_bytes(russell).unwrap();
+    let growth = after.saturating_sub(before);
+    let projected = growth / ENTRIES.max(1) * ENTRY_LIMIT;
+    eprintln!(
+        "registry: {accepted}/{ENTRIES} max-size entries accepted; RSS {} → {} KiB; \
+         projected at {ENTRY_LIMIT} entries: {} MiB",
+        before / 1024,
+        after / 1024,
+        projected >> 20
+    );
+    assert!(env.russell_running());
+    assert!(
+        accepted < ENTRIES || projected < (1 << 30),
+        "a client can grow Russell by ~{} MiB through Register alone",
+        projected >> 20
+    );
+}
