@@ -320,3 +320,66 @@ async fn registry_memory_is_bounded() {
         projected >> 20
     );
 }
+
+/// Followers that never read: StreamLogs(follow) streams on a service printing 60 KB lines
+/// as fast as it can. Each stream buffers up to 256 *lines*, whatever their size, and the
+/// number of streams is not limited: 20 stalled streams are enough to measure the cost per
+/// stream, which is projected to 1000 streams (a handful of clients).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: each stalled StreamLogs follower buffers 256 lines of up to 64 KiB (~15 MiB) and streams are unlimited: 200 followers grew Russell to 3.1 GB"]
+async fn stalled_log_followers_stay_bounded() {
+    const STREAMS: u64 = 20;
+    const PROJECTED_STREAMS: u64 = 1000;
+    let mut env = Env::new();
+    let mut loud = Svc::demo("loud");
+    loud.command = Some(vec![
+        "sh".into(),
+        "-c".into(),
+        format!(
+            "yes {} & exec {MDW} demo --name loud --http-port {}",
+            "L".repeat(60_000),
+            loud.http_port
+        ),
+    ]);
+    env.write_services(&[loud]);
+    let mut c = env.start_russell().await;
+    env.wait_all_running(&mut c, Duration::from_secs(30)).await;
+    let russell = env.russell_pid().unwrap();
+    let before = rss_bytes(russell).unwrap();
+    let mut held = Vec::new();
+    for _ in 0..STREAMS {
+        let s = c
+            .stream_logs(env.req(pb::StreamLogsRequest {
+                name: "loud".into(),
+                tail: 0,
+                follow: true,
+            }))
+            .await
+            .expect("StreamLogs")
+            .into_inner();
+        held.push(s);
+    }
+    let mut max = before;
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        max = max.max(rss_bytes(russell).expect("Russell died"));
+    }
+    drop(held);
+    let per_stream = max.saturating_sub(before) / STREAMS;
+    eprintln!(
+        "stalled followers: {STREAMS} streams; RSS {} KiB before, max {} KiB; \
+         {} KiB per stalled stream, {} MiB projected for {PROJECTED_STREAMS}",
+        before / 1024,
+        max / 1024,
+        per_stream / 1024,
+        (per_stream * PROJECTED_STREAMS) >> 20
+    );
+    assert!(env.russell_running());
+    let st = env.status(&mut c).await;
+    assert_eq!(st.services.len(), 1);
+    assert!(
+        per_stream * PROJECTED_STREAMS < (1 << 30),
+        "{PROJECTED_STREAMS} stalled log followers would hold ~{} MiB in Russell",
+        (per_stream * PROJECTED_STREAMS) >> 20
+    );
+}
