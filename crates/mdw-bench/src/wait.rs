@@ -1,6 +1,5 @@
-//! Waiting for conditions with bounds: ports that answer, predicates that turn true.
+//! Waiting, with bounds, for ports to answer.
 
-use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,29 +12,6 @@ use anyhow::bail;
 pub fn port_answers(port: u16) -> bool {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-}
-
-/// Polls `cond` every `every` until it holds, or fails naming `what` after `timeout`.
-pub async fn wait_for<F, Fut>(
-    what: &str,
-    timeout: Duration,
-    every: Duration,
-    mut cond: F,
-) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond().await {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            bail!("timed out after {timeout:?} waiting for {what}");
-        }
-        tokio::time::sleep(every).await;
-    }
 }
 
 /// Connect loop over `ports` (one sequential sweep over the ports not yet answering, then
@@ -112,14 +88,5 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.to_string().contains(&ports[0].to_string()), "{e}");
-        let e = wait_for(
-            "nothing",
-            Duration::from_millis(20),
-            Duration::from_millis(5),
-            || async { false },
-        )
-        .await
-        .unwrap_err();
-        assert!(e.to_string().contains("nothing"));
     }
 }
