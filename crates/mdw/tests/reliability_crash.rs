@@ -310,3 +310,75 @@ async fn russell_killed_under_a_storm() {
     );
     assert_exactly_once(&env, &services, &st2, "after the storms");
 }
+
+/// Russell's own stdout and stderr go away (`mdw serve russell 2>&1 | head`, a closed
+/// terminal): writing a log line then fails with EPIPE, which must not take Russell down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: with stderr closed Russell exits 101 at its first log line (tracing-subscriber's log_internal_errors eprintln! panics on EPIPE)"]
+async fn russell_survives_a_closed_terminal() {
+    let mut env = Env::new();
+    env.write_services(&[Svc::demo("t0"), Svc::demo("t1")]);
+    let mut child = env
+        .russell_command()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read ends at once: every later write by Russell gets EPIPE.
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let pid = child.id();
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            kill9(self.0.id());
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Reap(child);
+    let url = format!("http://{}", env.addr());
+    let mut c = None;
+    for _ in 0..200 {
+        if !matches!(child.0.try_wait(), Ok(None)) {
+            break;
+        }
+        if let Ok(ch) = tonic::transport::Endpoint::from_shared(url.clone())
+            .unwrap()
+            .connect()
+            .await
+        {
+            c = Some(russell_api::pb::russell_service_client::RussellServiceClient::new(ch));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let Some(mut c) = c else {
+        panic!(
+            "Russell never listened; it exited with {:?} (101 = panic)",
+            child.0.try_wait()
+        );
+    };
+    // Make it log: starts, a crash, a restart, a stop.
+    let _ = c
+        .start_all_services(env.req(pb::StartAllRequest { force: false }))
+        .await;
+    let st = env.wait_all_running(&mut c, Duration::from_secs(30)).await;
+    kill9(by_name(&st)["t0"].pid);
+    let (st, ok) = env
+        .wait_status(&mut c, Duration::from_secs(20), |st| {
+            by_name(st)["t0"].restart_count == 1 && by_name(st)["t0"].state == "running"
+        })
+        .await;
+    assert!(ok, "{}", summary(&st));
+    c.stop_service(env.req(pb::ServiceRequest { name: "t1".into() }))
+        .await
+        .expect("StopService");
+    assert!(
+        matches!(child.0.try_wait(), Ok(None)),
+        "Russell died writing to a closed terminal: {:?}",
+        child.0.try_wait()
+    );
+    assert!(alive(pid));
+    let st = env.status(&mut c).await;
+    assert_eq!(by_name(&st)["t1"].state, "stopped", "{}", summary(&st));
+}
