@@ -82,6 +82,7 @@ async fn chaos(n_services: usize, kills: usize, min_duration: Duration) {
     let started = Instant::now();
     let deadline = started + min_duration * 3 + Duration::from_secs(60);
     let mut done = 0;
+    let mut lies: Vec<String> = Vec::new();
     while done < kills {
         assert!(
             Instant::now() < deadline,
@@ -100,6 +101,16 @@ async fn chaos(n_services: usize, kills: usize, min_duration: Duration) {
             }
             if pending.get(&s.short_name).is_some_and(|old| *old != s.pid) && s.state == "running" {
                 pending.remove(&s.short_name);
+            }
+            // Status = reality all along: a running service we did not kill has a live PID
+            // (only our kills end processes here).
+            if s.state == "running" && !pending.contains_key(&s.short_name) && !alive(s.pid) {
+                lies.push(format!(
+                    "{} running with dead PID {} at {:?}",
+                    s.short_name,
+                    s.pid,
+                    started.elapsed()
+                ));
             }
         }
         let killable: Vec<&pb::ServiceStatus> = st
@@ -131,6 +142,10 @@ async fn chaos(n_services: usize, kills: usize, min_duration: Duration) {
         tokio::time::sleep(pace).await;
     }
     let chaos_time = started.elapsed();
+    assert!(
+        lies.is_empty(),
+        "status disagreed with /proc during chaos: {lies:?}"
+    );
 
     // Everything under its limit comes back; the limited ones killed past it are failed.
     let exhausted = |name: &str, killed: &BTreeMap<String, u32>| {
