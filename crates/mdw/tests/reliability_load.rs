@@ -221,7 +221,9 @@ async fn load(total: Duration, rounds: u32) {
     assert!(zombie_children(russell).is_empty(), "zombies under Russell");
     // Connections closed, restarts done: Russell's descriptors are back near where they were.
     drop(clients);
-    let settled = wait_for(Duration::from_secs(10), || fd_count(russell) <= fds_before + 8);
+    let settled = wait_for(Duration::from_secs(10), || {
+        fd_count(russell) <= fds_before + 8
+    });
     eprintln!(
         "load: Russell fds {fds_before} before, {} after",
         fd_count(russell)
