@@ -273,7 +273,6 @@ async fn grpc_bad_input_gets_proper_codes_and_no_crash() {
 /// A google.protobuf.Duration with nanos outside ±999,999,999 is malformed by the proto's
 /// own definition; Russell normalizes it (1 s + 2e9 ns = 3 s) and accepts the Register.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: Register accepts a ttl Duration with nanos = 2e9 (out of range) instead of INVALID_ARGUMENT"]
 async fn register_rejects_out_of_range_duration_nanos() {
     let mut env = Env::new();
     env.write_services(&[Svc::demo("good")]);

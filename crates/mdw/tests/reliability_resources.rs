@@ -271,23 +271,26 @@ async fn forking_service_is_fully_gone_after_stop() {
 }
 
 /// The registry is open to every client (no token on loopback by default): its memory must
-/// have a bound far below the machine's. Registers 100 entries of the largest accepted
-/// shape (64 metadata pairs of 4000-byte keys and values, TTL 1 h) and projects the growth
-/// to the registry's entry limit (10 000).
+/// have a bound far below the machine's. Russell caps an entry at 64 KiB and all entries
+/// together at 16 MiB (russell-api `server/registry.rs`). The largest shape the field
+/// limits once allowed (64 metadata pairs of 4000-byte keys and values, ~0.5 MiB) is
+/// refused; then entries of the largest accepted shape (64 pairs of 200-byte keys and
+/// 700-byte values, TTL 1 h) are registered until the registry is full, and Russell's
+/// growth is measured.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: Register stores up to 10 000 entries x 64 pairs x 2 x 4096 bytes (~5 GiB) with no total cap; 100 max-size entries grow Russell by ~51 MiB"]
 async fn registry_memory_is_bounded() {
-    const ENTRIES: u64 = 100;
-    const ENTRY_LIMIT: u64 = 10_000;
+    const ENTRIES: u64 = 400;
+    const BOUND: u64 = 64 << 20;
     let mut env = Env::new();
     env.write_services(&[Svc::demo("r")]);
     let mut c = env.start_russell().await;
     let russell = env.russell_pid().unwrap();
-    let before = rss_bytes(russell).unwrap();
-    let mut accepted = 0u64;
-    for i in 0..ENTRIES {
+    let entry = |i: u64, key_len: usize, value_len: usize| {
         let metadata = (0..64)
-            .map(|k| (format!("{k:04}{}", "k".repeat(3996)), "v".repeat(4000)))
+            .map(|k| {
+                let key = format!("{k:04}{}", "k".repeat(key_len - 4));
+                (key, "v".repeat(value_len))
+            })
             .collect();
         let mut r = pb::RegisterRequest {
             name: format!("big{i}"),
@@ -299,25 +302,40 @@ async fn registry_memory_is_bounded() {
         if let Some(d) = r.ttl.as_mut() {
             d.seconds = 3600;
         }
-        if c.register(env.req(r)).await.is_ok() {
-            accepted += 1;
+        r
+    };
+    let huge = c.register(env.req(entry(0, 4000, 4000))).await;
+    assert_eq!(
+        huge.map(|_| ()).map_err(|s| s.code()),
+        Err(tonic::Code::InvalidArgument)
+    );
+    let before = rss_bytes(russell).unwrap();
+    let (mut accepted, mut full) = (0u64, 0u64);
+    for i in 0..ENTRIES {
+        match c.register(env.req(entry(i, 200, 700))).await {
+            Ok(_) => accepted += 1,
+            Err(s) if s.code() == tonic::Code::ResourceExhausted => full += 1,
+            Err(s) => panic!("Register big{i}: {s:?}"),
         }
     }
     let after = rss_bytes(russell).unwrap();
     let growth = after.saturating_sub(before);
-    let projected = growth / ENTRIES.max(1) * ENTRY_LIMIT;
     eprintln!(
-        "registry: {accepted}/{ENTRIES} max-size entries accepted; RSS {} → {} KiB; \
-         projected at {ENTRY_LIMIT} entries: {} MiB",
+        "registry: {accepted}/{ENTRIES} entries of ~62 KiB accepted, {full} refused as full; \
+         RSS {} → {} KiB (+{} MiB)",
         before / 1024,
         after / 1024,
-        projected >> 20
+        growth >> 20
     );
     assert!(env.russell_running());
     assert!(
-        accepted < ENTRIES || projected < (1 << 30),
-        "a client can grow Russell by ~{} MiB through Register alone",
-        projected >> 20
+        full > 0,
+        "all {accepted} entries of ~62 KiB accepted: no total cap"
+    );
+    assert!(
+        growth < BOUND,
+        "a client grew Russell by {} MiB through Register alone",
+        growth >> 20
     );
 }
 
@@ -326,7 +344,6 @@ async fn registry_memory_is_bounded() {
 /// number of streams is not limited: 20 stalled streams are enough to measure the cost per
 /// stream, which is projected to 1000 streams (a handful of clients).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: each stalled StreamLogs follower buffers 256 lines of up to 64 KiB (~15 MiB) and streams are unlimited: 200 followers grew Russell to 3.1 GB"]
 async fn stalled_log_followers_stay_bounded() {
     const STREAMS: u64 = 20;
     const PROJECTED_STREAMS: u64 = 1000;

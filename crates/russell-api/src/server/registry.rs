@@ -3,6 +3,10 @@
 //! heartbeat an entry turns unhealthy; past twice its TTL it is dropped. Managed services
 //! appear by themselves (source "managed"). Registry entries are only data: nothing here
 //! starts, stops or signals a process.
+//!
+//! Any local client may register, so the registry's memory is bounded: an entry counts its
+//! names, address, ports and metadata (plus bookkeeping) and is at most [`MAX_ENTRY_BYTES`];
+//! all entries together are at most [`MAX_TOTAL_BYTES`] (RESOURCE_EXHAUSTED beyond).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,21 +27,106 @@ const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 const MAX_ENTRIES: usize = 10_000;
 /// Most ports and metadata pairs per entry.
 const MAX_PAIRS: usize = 64;
-/// Longest address, metadata key or value.
+/// Longest address or metadata value.
 const MAX_TEXT: usize = 4096;
+/// Longest port name or metadata key.
+const MAX_KEY: usize = 256;
+/// Most bytes one entry counts for (see [`entry_bytes`]).
+pub const MAX_ENTRY_BYTES: usize = 64 * 1024;
+/// Most bytes all entries together count for.
+pub const MAX_TOTAL_BYTES: usize = 16 << 20;
+/// Bookkeeping bytes counted per entry on top of its text.
+const ENTRY_OVERHEAD: usize = 256;
+/// Bookkeeping bytes counted per port or metadata pair on top of its text.
+const PAIR_OVERHEAD: usize = 64;
 
 /// The announced services, keyed by lowercase name.
 #[derive(Debug, Default)]
 pub struct Registry {
     /// A std Mutex: every critical section is a short map operation, never across `.await`.
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<Entries>,
     /// Source of registration ids.
     next_id: AtomicU64,
+}
+
+/// The entries and the bytes they count for together.
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<String, Entry>,
+    bytes: usize,
+}
+
+impl Entries {
+    /// Adds or replaces the entry under `key`, if the total stays within `limit` bytes.
+    fn insert(&mut self, key: String, entry: Entry, limit: usize) -> Result<(), Status> {
+        let old = self.map.get(&key).map_or(0, |e| e.bytes);
+        if !self.map.contains_key(&key) && self.map.len() >= MAX_ENTRIES {
+            return Err(Status::resource_exhausted(format!(
+                "the registry holds {MAX_ENTRIES} entries, its limit; deregister some first"
+            )));
+        }
+        let total = self.bytes - old + entry.bytes;
+        if total > limit {
+            return Err(Status::resource_exhausted(format!(
+                "the registry is full: its entries hold {} KiB of its {} KiB limit and '{}' \
+                 needs {} KiB more; deregister some entries or register less metadata",
+                self.bytes / 1024,
+                limit / 1024,
+                entry.name,
+                (entry.bytes - old.min(entry.bytes)).div_ceil(1024)
+            )));
+        }
+        self.bytes = total;
+        self.map.insert(key, entry);
+        Ok(())
+    }
+
+    fn remove(&mut self, key: &str) -> bool {
+        match self.map.remove(key) {
+            Some(e) => {
+                self.bytes -= e.bytes;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn drop_expired(&mut self, now: Instant) {
+        let mut freed = 0;
+        self.map.retain(|_, e| {
+            let keep = !e.expired(now);
+            if !keep {
+                freed += e.bytes;
+            }
+            keep
+        });
+        self.bytes -= freed;
+    }
+}
+
+/// Bytes a registration counts for: its text plus bookkeeping. The name is counted twice
+/// (as given and as the lowercase key), and once more for the id.
+fn entry_bytes(
+    name: &str,
+    address: &str,
+    ports: &HashMap<String, u32>,
+    metadata: &HashMap<String, String>,
+) -> usize {
+    ENTRY_OVERHEAD
+        + 3 * name.len()
+        + address.len()
+        + ports.keys().map(|k| k.len() + PAIR_OVERHEAD).sum::<usize>()
+        + metadata
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + PAIR_OVERHEAD)
+            .sum::<usize>()
 }
 
 #[derive(Debug, Clone)]
 struct Entry {
     id: String,
+    /// What this entry counts for (see [`entry_bytes`]).
+    bytes: usize,
     name: String,
     address: String,
     ports: HashMap<String, u32>,
@@ -71,10 +160,10 @@ impl Entry {
 
 impl Registry {
     /// Runs `f` on the entries after dropping the expired ones.
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Entry>, Instant) -> T) -> T {
+    fn with<T>(&self, f: impl FnOnce(&mut Entries, Instant) -> T) -> T {
         let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.retain(|_, e| !e.expired(now));
+        entries.drop_expired(now);
         f(&mut entries, now)
     }
 }
@@ -114,13 +203,46 @@ fn is_managed(api: &RussellApi, name: &str) -> bool {
     api.orch.resolve(name).is_ok()
 }
 
-fn check_text(field: &str, text: &str) -> Result<(), Status> {
-    if text.len() > MAX_TEXT || text.chars().any(char::is_control) {
+fn check_text(field: &str, text: &str, max: usize) -> Result<(), Status> {
+    if text.len() > max || text.chars().any(char::is_control) {
         return Err(Status::invalid_argument(format!(
-            "{field} must be at most {MAX_TEXT} bytes without control characters"
+            "{field} must be at most {max} bytes without control characters"
         )));
     }
     Ok(())
+}
+
+/// The ttl of a Register: none or zero is the default; anything else must be a valid
+/// google.protobuf.Duration (seconds ≥ 0 here, nanos within 0..=999 999 999) of at most
+/// [`MAX_TTL`]. Checked before converting, which would normalise out-of-range nanos.
+fn check_ttl(ttl: Option<prost_types::Duration>) -> Result<Duration, Status> {
+    let Some(d) = ttl else {
+        return Ok(DEFAULT_TTL);
+    };
+    if d.seconds == 0 && d.nanos == 0 {
+        return Ok(DEFAULT_TTL);
+    }
+    let out_of_range = || {
+        Status::invalid_argument(format!(
+            "ttl {{seconds: {}, nanos: {}}} is out of range: seconds must be 0 to {} and \
+             nanos 0 to 999999999 (0 = default {}s)",
+            d.seconds,
+            d.nanos,
+            MAX_TTL.as_secs(),
+            DEFAULT_TTL.as_secs()
+        ))
+    };
+    let (Ok(seconds), Ok(nanos)) = (u64::try_from(d.seconds), u32::try_from(d.nanos)) else {
+        return Err(out_of_range());
+    };
+    if nanos > 999_999_999 {
+        return Err(out_of_range());
+    }
+    let ttl = Duration::new(seconds, nanos);
+    if ttl > MAX_TTL {
+        return Err(out_of_range());
+    }
+    Ok(ttl)
 }
 
 pub(super) fn register(
@@ -134,14 +256,14 @@ pub(super) fn register(
             "address is empty: give the host or IP where the service listens",
         ));
     }
-    check_text("address", &req.address)?;
+    check_text("address", &req.address, MAX_TEXT)?;
     if req.ports.len() > MAX_PAIRS || req.metadata.len() > MAX_PAIRS {
         return Err(Status::invalid_argument(format!(
             "at most {MAX_PAIRS} ports and {MAX_PAIRS} metadata entries per service"
         )));
     }
     for (key, port) in &req.ports {
-        check_text("port name", key)?;
+        check_text("port name", key, MAX_KEY)?;
         if *port == 0 || *port > u32::from(u16::MAX) {
             return Err(Status::invalid_argument(format!(
                 "port '{key}' = {port} is out of range (1-65535)"
@@ -149,23 +271,20 @@ pub(super) fn register(
         }
     }
     for (key, value) in &req.metadata {
-        check_text("metadata key", key)?;
-        check_text("metadata value", value)?;
+        check_text("metadata key", key, MAX_KEY)?;
+        check_text("metadata value", value, MAX_TEXT)?;
     }
-    let ttl = match req.ttl {
-        None => DEFAULT_TTL,
-        Some(d) if d.seconds == 0 && d.nanos == 0 => DEFAULT_TTL,
-        Some(d) => match Duration::try_from(d) {
-            Ok(ttl) if ttl <= MAX_TTL => ttl,
-            _ => {
-                return Err(Status::invalid_argument(format!(
-                    "ttl {}s is out of range (0 = default 30s, at most {}s)",
-                    d.seconds,
-                    MAX_TTL.as_secs()
-                )));
-            }
-        },
-    };
+    let ttl = check_ttl(req.ttl)?;
+    let address = req.address.trim().to_string();
+    let bytes = entry_bytes(&name, &address, &req.ports, &req.metadata);
+    if bytes > MAX_ENTRY_BYTES {
+        return Err(Status::invalid_argument(format!(
+            "the entry for '{name}' is {} KiB (name, address, ports and metadata); an entry \
+             is at most {} KiB",
+            bytes.div_ceil(1024),
+            MAX_ENTRY_BYTES / 1024
+        )));
+    }
     if is_managed(api, &name) {
         return Err(Status::already_exists(format!(
             "'{name}' is a service Russell manages; it is listed by itself and needs no Register"
@@ -174,27 +293,22 @@ pub(super) fn register(
     let fresh_id = api.registry.next_id.fetch_add(1, Ordering::Relaxed) + 1;
     api.registry.with(|entries, now| {
         let key = name.to_lowercase();
-        if !entries.contains_key(&key) && entries.len() >= MAX_ENTRIES {
-            return Err(Status::resource_exhausted(format!(
-                "the registry holds {MAX_ENTRIES} entries; deregister some first"
-            )));
-        }
         let id = entries
+            .map
             .get(&key)
             .map_or_else(|| format!("{key}-{fresh_id}"), |e| e.id.clone());
-        entries.insert(
-            key,
-            Entry {
-                id: id.clone(),
-                name,
-                address: req.address.trim().to_string(),
-                ports: req.ports,
-                metadata: req.metadata,
-                ttl,
-                last_heartbeat: now,
-                last_heartbeat_wall: SystemTime::now(),
-            },
-        );
+        let entry = Entry {
+            id: id.clone(),
+            bytes,
+            name,
+            address,
+            ports: req.ports,
+            metadata: req.metadata,
+            ttl,
+            last_heartbeat: now,
+            last_heartbeat_wall: SystemTime::now(),
+        };
+        entries.insert(key, entry, MAX_TOTAL_BYTES)?;
         Ok(pb::RegisterResponse { id })
     })
 }
@@ -203,7 +317,7 @@ pub(super) fn deregister(api: &RussellApi, name: &str) -> Result<pb::Empty, Stat
     check_name("name", name)?;
     let removed = api
         .registry
-        .with(|entries, _| entries.remove(&name.trim().to_lowercase()).is_some());
+        .with(|entries, _| entries.remove(&name.trim().to_lowercase()));
     if removed {
         Ok(pb::Empty {})
     } else if is_managed(api, name.trim()) {
@@ -223,6 +337,7 @@ pub(super) fn heartbeat(api: &RussellApi, name: &str) -> Result<pb::Empty, Statu
     check_name("name", name)?;
     let found = api.registry.with(|entries, now| {
         entries
+            .map
             .get_mut(&name.trim().to_lowercase())
             .map(|e| {
                 e.last_heartbeat = now;
@@ -258,7 +373,7 @@ pub(super) fn discover(api: &RussellApi, name: &str) -> Result<pb::DiscoverRespo
         })
         .collect();
     api.registry.with(|entries, now| {
-        if let Some(e) = entries.get(&wanted) {
+        if let Some(e) = entries.map.get(&wanted) {
             endpoints.push(e.endpoint(now));
         }
     });
@@ -275,6 +390,7 @@ pub(super) fn list(api: &RussellApi) -> pb::ListServicesResponse {
     let mut services = managed(api);
     let mut registered = api.registry.with(|entries, now| {
         entries
+            .map
             .values()
             .map(|e| e.endpoint(now))
             .collect::<Vec<_>>()
@@ -292,6 +408,7 @@ mod tests {
         let now = Instant::now();
         Entry {
             id: "x".into(),
+            bytes: 100,
             name: "x".into(),
             address: "127.0.0.1".into(),
             ports: HashMap::new(),
@@ -312,5 +429,102 @@ mod tests {
         assert!(!stale.healthy(now) && !stale.expired(now));
         let gone = entry(ttl, Duration::from_secs(25));
         assert!(!gone.healthy(now) && gone.expired(now));
+    }
+
+    fn sized(name: &str, bytes: usize, age: Duration) -> Entry {
+        Entry {
+            name: name.into(),
+            bytes,
+            ..entry(Duration::from_secs(10), age)
+        }
+    }
+
+    fn code<T>(r: Result<T, Status>) -> Option<tonic::Code> {
+        r.err().map(|s| s.code())
+    }
+
+    #[test]
+    fn total_bytes_are_capped() {
+        let now = Instant::now();
+        let fresh = Duration::ZERO;
+        let mut e = Entries::default();
+        assert!(e.insert("a".into(), sized("a", 600, fresh), 1000).is_ok());
+        let full = e.insert("b".into(), sized("b", 600, fresh), 1000);
+        let msg = full.as_ref().err().map(|s| s.message().to_string());
+        assert_eq!(code(full), Some(tonic::Code::ResourceExhausted));
+        assert!(msg.is_some_and(|m| m.contains("registry is full") && m.contains("'b'")));
+        assert_eq!((e.map.len(), e.bytes), (1, 600));
+        // Replacing an entry counts only the difference.
+        assert!(e.insert("a".into(), sized("a", 900, fresh), 1000).is_ok());
+        assert_eq!(e.bytes, 900);
+        assert!(e.remove("a") && !e.remove("a"));
+        assert_eq!(e.bytes, 0);
+        // Expired entries give their bytes back.
+        assert!(
+            e.insert(
+                "old".into(),
+                sized("old", 700, Duration::from_secs(25)),
+                1000
+            )
+            .is_ok()
+        );
+        assert!(
+            e.insert("new".into(), sized("new", 200, fresh), 1000)
+                .is_ok()
+        );
+        e.drop_expired(now);
+        assert_eq!((e.map.len(), e.bytes), (1, 200));
+    }
+
+    #[test]
+    fn entry_bytes_count_every_text() {
+        let ports = HashMap::from([("http".to_string(), 80)]);
+        let metadata = HashMap::from([("k".to_string(), "v".repeat(1000))]);
+        let bytes = entry_bytes("svc", "127.0.0.1", &ports, &metadata);
+        assert_eq!(
+            bytes,
+            ENTRY_OVERHEAD + 9 + 9 + (4 + PAIR_OVERHEAD) + (1 + 1000 + PAIR_OVERHEAD)
+        );
+        // The largest entry the per-field limits allow is refused as a whole.
+        let widest: HashMap<String, String> = (0..MAX_PAIRS)
+            .map(|k| {
+                (
+                    format!("{k:0width$}", width = MAX_KEY),
+                    "v".repeat(MAX_TEXT),
+                )
+            })
+            .collect();
+        assert!(entry_bytes("x", "h", &HashMap::new(), &widest) > MAX_ENTRY_BYTES);
+    }
+
+    #[test]
+    fn ttl_must_be_a_valid_duration() {
+        let d = |seconds, nanos| Some(prost_types::Duration { seconds, nanos });
+        assert_eq!(check_ttl(None).ok(), Some(DEFAULT_TTL));
+        assert_eq!(check_ttl(d(0, 0)).ok(), Some(DEFAULT_TTL));
+        assert_eq!(
+            check_ttl(d(10, 500_000_000)).ok(),
+            Some(Duration::from_millis(10_500))
+        );
+        assert_eq!(check_ttl(d(86_400, 0)).ok(), Some(MAX_TTL));
+        for (seconds, nanos) in [
+            (1, 2_000_000_000),
+            (0, 1_000_000_000),
+            (1, -1),
+            (0, -5),
+            (-1, 0),
+            (-1, -999_999_999),
+            (86_400, 1),
+            (i64::MAX, 0),
+        ] {
+            let err = check_ttl(d(seconds, nanos));
+            let msg = err.as_ref().err().map(|s| s.message().to_string());
+            assert_eq!(
+                code(err),
+                Some(tonic::Code::InvalidArgument),
+                "{seconds} {nanos}"
+            );
+            assert!(msg.is_some_and(|m| m.contains("out of range")));
+        }
     }
 }
