@@ -17,15 +17,20 @@
 //! A dependency that ends `failed` fails its dependents at once, transitively.
 //!
 //! Desired state and crash survival: `state_dir/state.json` (see [`crate::state_file`]).
+//!
+//! CPU and RSS of the services are sampled from /proc every [`SAMPLE_EVERY`], but only
+//! while somebody reads snapshots: a round whose predecessor saw no read parks the sampler
+//! until the next read, which wakes it at once ([`Orchestrator::fresh_snapshot`] then
+//! waits for that sample, so a one-off `mdw status` shows current figures).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use russell_config::{Config, Service};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::logs::LogStore;
@@ -42,6 +47,8 @@ use crate::{
 const EVENT_CAPACITY: usize = 1024;
 /// How often CPU and memory of the services are sampled.
 const SAMPLE_EVERY: Duration = Duration::from_secs(3);
+/// How long [`Orchestrator::fresh_snapshot`] waits for a sample from a parked sampler.
+const FRESH_WAIT: Duration = Duration::from_millis(250);
 
 /// Options for [`Orchestrator::spawn`].
 #[derive(Debug, Clone, Default)]
@@ -67,6 +74,31 @@ struct Inner {
     logs: Arc<LogStore>,
     /// Lowercase name or short_name → (short_name, is external).
     names: HashMap<String, (String, bool)>,
+    /// Whether anybody wants CPU/RSS figures; shared with the sampler.
+    demand: Arc<Demand>,
+}
+
+/// Read demand for resource samples, between snapshot readers and the sampler.
+#[derive(Debug)]
+struct Demand {
+    /// Set by every snapshot read; the sampler clears it at each round.
+    wanted: AtomicBool,
+    /// True while the sampler sleeps until the next read.
+    parked: AtomicBool,
+    /// Wakes a parked sampler.
+    wake: Notify,
+    /// Counts sample rounds, bumped once the snapshot carrying the round is published.
+    sampled: watch::Sender<u64>,
+}
+
+impl Demand {
+    /// Records a read; wakes the sampler if it was idle. Returns whether it was parked.
+    fn mark(&self) -> bool {
+        if !self.wanted.load(Ordering::Relaxed) && !self.wanted.swap(true, Ordering::Relaxed) {
+            self.wake.notify_one();
+        }
+        self.parked.load(Ordering::Relaxed)
+    }
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -224,10 +256,17 @@ impl Orchestrator {
         };
         let (state_tx, state_rx) = watch::channel(initial_state);
         let writer = tokio::spawn(write_state_file(state_dir.clone(), state_rx.clone()));
+        let demand = Arc::new(Demand {
+            wanted: AtomicBool::new(false),
+            parked: AtomicBool::new(false),
+            wake: Notify::new(),
+            sampled: watch::Sender::new(0),
+        });
         tasks.spawn(sample_resources(
             shorts.clone(),
             state_rx,
             shared.to_actor.clone(),
+            demand.clone(),
         ));
 
         let mut names = HashMap::new();
@@ -277,6 +316,7 @@ impl Orchestrator {
                 events,
                 logs,
                 names,
+                demand,
             }),
         };
         Ok((handle, join))
@@ -332,13 +372,27 @@ impl Orchestrator {
             .ok_or_else(|| CoreError::NotFound(name.to_string()))
     }
 
-    /// The latest snapshot (cheap; never waits for a probe or a stop).
+    /// The latest snapshot (cheap; never waits for a probe or a stop). Its CPU and RSS
+    /// figures may be from before the last idle spell; see [`Self::fresh_snapshot`].
     pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.inner.demand.mark();
+        self.inner.snapshot_rx.borrow().clone()
+    }
+
+    /// The latest snapshot, with CPU and RSS from a current sample: when nobody read a
+    /// snapshot for a while (the sampler is parked), waits up to 250 ms for a fresh
+    /// sample. Otherwise as cheap as [`Self::snapshot`].
+    pub async fn fresh_snapshot(&self) -> Arc<Snapshot> {
+        let mut sampled = self.inner.demand.sampled.subscribe();
+        if self.inner.demand.mark() {
+            let _ = tokio::time::timeout(FRESH_WAIT, sampled.changed()).await;
+        }
         self.inner.snapshot_rx.borrow().clone()
     }
 
     /// Snapshot updates, one per change.
     pub fn watch(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.inner.demand.mark();
         self.inner.snapshot_rx.clone()
     }
 
@@ -1105,17 +1159,23 @@ async fn write_state_file(dir: std::path::PathBuf, mut rx: watch::Receiver<State
     }
 }
 
-/// One background task samples CPU and RSS of every service's process group.
+/// One background task samples CPU and RSS of every service's process group, every
+/// [`SAMPLE_EVERY`] while snapshots are read; after a round with no read it sleeps until
+/// the next read and samples at once.
 async fn sample_resources(
     shorts: Vec<String>,
     rx: watch::Receiver<StateFile>,
     to_actor: mpsc::UnboundedSender<ActorMsg>,
+    demand: Arc<Demand>,
 ) {
     let mut sampler = crate::resources::GroupSampler::new();
-    let mut tick = tokio::time::interval(SAMPLE_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        if !demand.wanted.swap(false, Ordering::Relaxed) {
+            demand.parked.store(true, Ordering::Relaxed);
+            demand.wake.notified().await;
+            demand.parked.store(false, Ordering::Relaxed);
+            demand.wanted.store(false, Ordering::Relaxed);
+        }
         let groups: Vec<(usize, u32)> = {
             let state = rx.borrow();
             shorts
@@ -1127,35 +1187,52 @@ async fn sample_resources(
                 })
                 .collect()
         };
-        if groups.is_empty() {
-            continue;
-        }
-        let pgids: Vec<u32> = groups.iter().map(|(_, g)| *g).collect();
-        // One /proc scan: blocking work, off the runtime's worker threads.
-        let Ok((back, usage)) = tokio::task::spawn_blocking(move || {
-            let usage = sampler.sample(&pgids);
-            (sampler, usage)
-        })
-        .await
-        else {
-            return;
+        let out = if groups.is_empty() {
+            Vec::new()
+        } else {
+            let Some((back, out)) = sample_round(sampler, groups).await else {
+                return;
+            };
+            sampler = back;
+            out
         };
-        sampler = back;
-        let out = groups
-            .into_iter()
-            .map(|(i, g)| {
-                let u = usage.get(&g);
-                (
-                    i,
-                    u.map_or(0.0, |u| u.cpu_percent as f32),
-                    u.map_or(0, |u| u.rss_bytes),
-                )
-            })
-            .collect();
-        if to_actor.send(ActorMsg::Usage(out)).is_err() {
+        // After the snapshot with these figures is out, tell readers waiting for it.
+        let d = demand.clone();
+        let done = Box::new(move || d.sampled.send_modify(|n| *n += 1));
+        if to_actor.send(ActorMsg::Usage(out)).is_err()
+            || to_actor.send(ActorMsg::Deliver(done)).is_err()
+        {
             return;
         }
+        tokio::time::sleep(SAMPLE_EVERY).await;
     }
+}
+
+/// One /proc scan for `groups` (service index, pgid) → (index, CPU %, RSS) per service.
+async fn sample_round(
+    mut sampler: crate::resources::GroupSampler,
+    groups: Vec<(usize, u32)>,
+) -> Option<(crate::resources::GroupSampler, Vec<(usize, f32, u64)>)> {
+    let pgids: Vec<u32> = groups.iter().map(|(_, g)| *g).collect();
+    // One /proc scan: blocking work, off the runtime's worker threads.
+    let (back, usage) = tokio::task::spawn_blocking(move || {
+        let usage = sampler.sample(&pgids);
+        (sampler, usage)
+    })
+    .await
+    .ok()?;
+    let out = groups
+        .into_iter()
+        .map(|(i, g)| {
+            let u = usage.get(&g);
+            (
+                i,
+                u.map_or(0.0, |u| u.cpu_percent as f32),
+                u.map_or(0, |u| u.rss_bytes),
+            )
+        })
+        .collect();
+    Some((back, out))
 }
 
 #[cfg(test)]

@@ -738,6 +738,20 @@ async fn cpu_and_memory_are_sampled_in_the_background() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_read_after_an_idle_spell_gets_a_current_sample() {
+    // Nobody has read a snapshot yet, so the sampler is parked: the first fresh read must
+    // wake it and wait for its sample rather than show no memory at all.
+    let dir = tempfile::tempdir().unwrap();
+    let s = demo("hungry", free_port(), &[]);
+    let h = Harness::new(config(dir.path(), vec![s], vec![]), false).await;
+    assert!(h.orch.start_service("hungry").await.unwrap().success);
+    let snap = h.orch.fresh_snapshot().await;
+    let hungry = snap.services.iter().find(|s| s.short_name == "hungry");
+    assert!(hungry.unwrap().rss_bytes > 0, "{hungry:?}");
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_keeps_user_stopped_services_stopped_and_blocks_their_dependents() {
     let dir = tempfile::tempdir().unwrap();
     let a = service("a", &["sleep", "1000"]);

@@ -217,7 +217,7 @@ impl RussellService for RussellApi {
         &self,
         _request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::OrchestratorStatus>, Status> {
-        Ok(Response::new(orchestrator::status(self)))
+        Ok(Response::new(orchestrator::status(self).await))
     }
 
     type WatchEventsStream = streams::Stream<pb::Event>;

@@ -62,8 +62,8 @@ pub(super) async fn restart(
     Ok(Response::new(result.into()))
 }
 
-pub(super) fn status(api: &RussellApi) -> pb::OrchestratorStatus {
-    let snap = api.orch.snapshot();
+pub(super) async fn status(api: &RussellApi) -> pb::OrchestratorStatus {
+    let snap = api.orch.fresh_snapshot().await;
     let mut status = pb::OrchestratorStatus::from(snap.as_ref());
     for s in &mut status.services {
         s.max_retries = api.max_retries.get(&s.short_name).copied().unwrap_or(0);

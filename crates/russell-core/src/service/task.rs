@@ -7,7 +7,7 @@
 //! (commands for this service queue meanwhile); status reads never wait for it because
 //! they read the actor's snapshot.
 //!
-//! Probing: right after a spawn, then every [`FAST_PROBE`] (capped by `interval`) until the
+//! Probing: right after a spawn, then every [`START_PROBE`] (capped by `interval`) until the
 //! first success, so a start takes about the service's real readiness time; then every
 //! `interval`. Failures before the first success do not count (start grace, bounded by
 //! `start_timeout`). Once running, `failure_threshold` consecutive failures are the
@@ -37,8 +37,11 @@ use crate::process::{self, ExitInfo, Proc};
 use crate::state_file::ProcessRecord;
 use crate::{EventKind, ServiceState, ServiceStatus, StartResult};
 
-/// Probe period until the first healthy probe after a spawn.
+/// Probe period of externals until their first healthy verdict.
 pub(crate) const FAST_PROBE: Duration = Duration::from_millis(50);
+
+/// Probe period of a service from its spawn until the first healthy probe.
+const START_PROBE: Duration = Duration::from_millis(10);
 
 type ProbeFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
@@ -167,8 +170,10 @@ impl ServiceTask {
 
     async fn next_wake(&mut self) -> Wake {
         let st = self.status.state;
+        // A service without a check has no probe timer (it is healthy once spawned).
         let probing = self.proc.is_some()
             && self.probe_fut.is_none()
+            && self.svc.health_check.probe != Probe::None
             && matches!(
                 st,
                 ServiceState::Starting | ServiceState::Running | ServiceState::Unhealthy
@@ -189,6 +194,8 @@ impl ServiceTask {
             _ = sleep_until(wait_timer), if waiting => Wake::Deps,
             _ = sleep_until(self.start_deadline), if st == ServiceState::Starting && self.proc.is_some() => Wake::StartTimeout,
             _ = sleep_until(self.next_probe), if probing => Wake::ProbeDue,
+            // An elapsed (or zero) backoff must not wait for the timer wheel's next tick.
+            () = std::future::ready(()), if st == ServiceState::Restarting && self.backoff_until <= Instant::now() => Wake::BackoffOver,
             _ = sleep_until(self.backoff_until), if st == ServiceState::Restarting => Wake::BackoffOver,
             _ = sleep_until(reset_at), if resetting => Wake::ResetDue,
         }
@@ -680,10 +687,9 @@ impl ServiceTask {
         match (self.status.state, ok) {
             (ServiceState::Starting, true) => return self.became_healthy(),
             (ServiceState::Starting, false) => {
-                // 10 ms, 20 ms, 40 ms, then every FAST_PROBE (never above interval).
+                // Every START_PROBE (never above interval) until the first success.
                 self.failures += 1;
-                let ramp = Duration::from_millis(10) * (1 << self.failures.min(3)) / 2;
-                self.next_probe = now + ramp.min(FAST_PROBE).min(hc.interval);
+                self.next_probe = now + START_PROBE.min(hc.interval);
                 return;
             }
             (ServiceState::Running, true) => self.failures = 0,
