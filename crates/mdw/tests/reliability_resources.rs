@@ -340,13 +340,15 @@ async fn registry_memory_is_bounded() {
 }
 
 /// Followers that never read: StreamLogs(follow) streams on a service printing 60 KB lines
-/// as fast as it can. Each stream buffers up to 256 *lines*, whatever their size, and the
-/// number of streams is not limited: 20 stalled streams are enough to measure the cost per
-/// stream, which is projected to 1000 streams (a handful of clients).
+/// as fast as it can. Russell holds at most 256 KiB per stream for its client and serves
+/// at most 256 log streams (russell-api `server/streams.rs`). Opens that many stalled
+/// streams, over several connections (an HTTP/2 connection carries at most 200), checks
+/// that one more is refused with RESOURCE_EXHAUSTED, and measures Russell's growth.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_log_followers_stay_bounded() {
-    const STREAMS: u64 = 20;
-    const PROJECTED_STREAMS: u64 = 1000;
+    const STREAMS: u64 = 256;
+    const PER_CONNECTION: u64 = 64;
+    const BOUND: u64 = 512 << 20;
     let mut env = Env::new();
     let mut loud = Svc::demo("loud");
     loud.command = Some(vec![
@@ -363,40 +365,52 @@ async fn stalled_log_followers_stay_bounded() {
     env.wait_all_running(&mut c, Duration::from_secs(30)).await;
     let russell = env.russell_pid().unwrap();
     let before = rss_bytes(russell).unwrap();
+    let follow = || pb::StreamLogsRequest {
+        name: "loud".into(),
+        tail: 0,
+        follow: true,
+    };
     let mut held = Vec::new();
-    for _ in 0..STREAMS {
-        let s = c
-            .stream_logs(env.req(pb::StreamLogsRequest {
-                name: "loud".into(),
-                tail: 0,
-                follow: true,
-            }))
-            .await
-            .expect("StreamLogs")
-            .into_inner();
-        held.push(s);
+    let mut clients = Vec::new();
+    for _ in 0..STREAMS.div_ceil(PER_CONNECTION) {
+        let mut client = env.connect().await;
+        for _ in 0..PER_CONNECTION.min(STREAMS - held.len() as u64) {
+            let s = client
+                .stream_logs(env.req(follow()))
+                .await
+                .expect("StreamLogs")
+                .into_inner();
+            held.push(s);
+        }
+        clients.push(client);
     }
+    let refused = c.stream_logs(env.req(follow())).await.err();
+    let refused = refused.map(|s| (s.code(), s.message().to_string()));
     let mut max = before;
     for _ in 0..10 {
         tokio::time::sleep(Duration::from_millis(500)).await;
         max = max.max(rss_bytes(russell).expect("Russell died"));
     }
     drop(held);
-    let per_stream = max.saturating_sub(before) / STREAMS;
+    let growth = max.saturating_sub(before);
     eprintln!(
         "stalled followers: {STREAMS} streams; RSS {} KiB before, max {} KiB; \
-         {} KiB per stalled stream, {} MiB projected for {PROJECTED_STREAMS}",
+         {} KiB per stalled stream; one more: {refused:?}",
         before / 1024,
         max / 1024,
-        per_stream / 1024,
-        (per_stream * PROJECTED_STREAMS) >> 20
+        growth / STREAMS / 1024,
     );
     assert!(env.russell_running());
+    assert!(
+        matches!(&refused, Some((tonic::Code::ResourceExhausted, m)) if m.contains("256")),
+        "stream {} beyond the limit: {refused:?}",
+        STREAMS + 1
+    );
     let st = env.status(&mut c).await;
     assert_eq!(st.services.len(), 1);
     assert!(
-        per_stream * PROJECTED_STREAMS < (1 << 30),
-        "{PROJECTED_STREAMS} stalled log followers would hold ~{} MiB in Russell",
-        (per_stream * PROJECTED_STREAMS) >> 20
+        growth < BOUND,
+        "{STREAMS} stalled log followers grew Russell by {} MiB",
+        growth >> 20
     );
 }
