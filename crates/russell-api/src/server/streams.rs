@@ -31,8 +31,9 @@ use crate::pb;
 pub const MAX_STREAMS: usize = 256;
 /// Bytes of messages one stream holds for its client at most.
 const STREAM_BYTES: usize = 256 * 1024;
-/// Messages one stream holds at most (for small messages; the byte budget binds first).
-const STREAM_ITEMS: usize = 256;
+/// Messages one stream holds at most; high enough that the byte budget binds first even
+/// for short lines (2048 × [`MESSAGE_OVERHEAD`] = [`STREAM_BYTES`]).
+const STREAM_ITEMS: usize = 2048;
 /// Bookkeeping bytes counted per message on top of its text.
 const MESSAGE_OVERHEAD: usize = 128;
 /// Log history that all StreamLogs streams together hold before they have sent it.
