@@ -284,7 +284,7 @@ pub async fn serve(
         .add_service(api.into_server(auth));
     let mut closed = closing_rx.clone();
     let mut server = tokio::spawn(router.serve_with_incoming_shutdown(
-        TcpIncoming::from(listener),
+        TcpIncoming::from(listener).with_nodelay(Some(true)),
         async move {
             let _ = closed.wait_for(|c| *c).await;
         },

@@ -126,6 +126,10 @@ impl LogStore {
     }
 }
 
+/// Read buffer of each FIFO pump. Small: there are two per service, and a FIFO hands out
+/// at most what its writer wrote (typically a line or a few) per read.
+const PUMP_BUFFER: usize = 1024;
+
 /// The pump task of one process; dropping it stops the pump (so that a detached Russell
 /// leaves the FIFOs to the next one, and a replaced process's pump goes).
 pub(crate) struct Pump(tokio::task::JoinHandle<()>);
@@ -145,8 +149,8 @@ pub(crate) fn spawn_pump(
     stderr: pipe::Receiver,
 ) -> Pump {
     Pump(tokio::spawn(async move {
-        let mut out = LineReader::new(BufReader::new(stdout));
-        let mut err = LineReader::new(BufReader::new(stderr));
+        let mut out = LineReader::new(BufReader::with_capacity(PUMP_BUFFER, stdout));
+        let mut err = LineReader::new(BufReader::with_capacity(PUMP_BUFFER, stderr));
         let (mut out_done, mut err_done) = (false, false);
         loop {
             let (stream, line) = tokio::select! {

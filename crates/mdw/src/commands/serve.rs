@@ -87,7 +87,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         listen: args.listen,
         allow_remote: args.allow_remote,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // One thread: Russell's work is short reactions to events, and a status reply is
+    // CPU-bound anyway; one thread also means one malloc arena (a smaller RSS).
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
