@@ -168,3 +168,52 @@ async fn status_throughput() {
     );
     r.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_replies_from_the_cache_keep_uptime_current_and_need_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "t0ken\n").unwrap();
+    let extra = format!(
+        "token_file = {:?}\n\n[[services]]\nname = \"Sleeper\"\nshort_name = \"sleeper\"\ncommand = [\"sleep\", \"1000\"]\n",
+        token.display().to_string()
+    );
+    let r = start(&extra).await;
+    let ch = russell_api::client::channel(&r.addr).await.unwrap();
+    let mut bare = pb::russell_service_client::RussellServiceClient::new(ch.clone());
+    let e = bare
+        .get_orchestrator_status(pb::StatusRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unauthenticated);
+
+    let auth = russell_api::client::BearerAuth::new(Some("t0ken")).unwrap();
+    let mut c = pb::russell_service_client::RussellServiceClient::with_interceptor(ch, auth);
+    c.start_all_services(pb::StartAllRequest { force: false })
+        .await
+        .unwrap();
+    let uptime = |s: &pb::OrchestratorStatus| {
+        let u = s.services[0].uptime.unwrap();
+        Duration::new(u.seconds as u64, u.nanos as u32)
+    };
+    let first = c
+        .get_orchestrator_status(pb::StatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.services[0].state, "running", "{first:?}");
+    assert_eq!(first.pid, std::process::id());
+    // Nothing changes meanwhile, so only the cache's refresh can move the uptime on.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let second = c
+        .get_orchestrator_status(pb::StatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let moved = uptime(&second) - uptime(&first);
+    assert!(
+        moved >= Duration::from_millis(400),
+        "uptime moved {moved:?} in 700 ms"
+    );
+    r.stop().await;
+}

@@ -4,6 +4,7 @@
 //! Handlers are thin: they check arguments, call the [`Orchestrator`] handle (or the
 //! registry) and convert the result. No handler holds a lock across an `.await`.
 
+mod encoded_status;
 mod orchestrator;
 mod registry;
 mod streams;
@@ -15,8 +16,10 @@ use russell_core::{CoreError, Orchestrator};
 use tokio::sync::{mpsc, oneshot, watch};
 use tonic::{Request, Response, Status};
 
+pub use encoded_status::RussellServer;
+
 use crate::pb;
-use crate::pb::russell_service_server::{RussellService, RussellServiceServer};
+use crate::pb::russell_service_server::RussellService;
 
 pub use registry::{DEFAULT_TTL, Registry};
 
@@ -80,6 +83,8 @@ pub struct RussellApi {
     shutdown: mpsc::Sender<ShutdownRequest>,
     /// From the daemon: turns true when the server is closing; open streams end then.
     closing: watch::Receiver<bool>,
+    /// The last encoded GetOrchestratorStatus reply.
+    encoded: Arc<encoded_status::Cache>,
 }
 
 impl std::fmt::Debug for RussellApi {
@@ -102,6 +107,7 @@ impl RussellApi {
             max_retries: Arc::new(max_retries),
             shutdown,
             closing,
+            encoded: Arc::default(),
         }
     }
 
@@ -109,9 +115,8 @@ impl RussellApi {
     pub fn into_server(
         self,
         auth: TokenAuth,
-    ) -> tonic::service::interceptor::InterceptedService<RussellServiceServer<Self>, TokenAuth>
-    {
-        RussellServiceServer::with_interceptor(self, auth)
+    ) -> tonic::service::interceptor::InterceptedService<RussellServer, TokenAuth> {
+        tonic::service::interceptor::InterceptedService::new(RussellServer::new(self), auth)
     }
 }
 

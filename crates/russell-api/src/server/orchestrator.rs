@@ -1,5 +1,6 @@
 //! Orchestrator RPCs: start/stop/restart, status, and Shutdown (for `mdw down`).
 
+use russell_core::Snapshot;
 use tokio::sync::oneshot;
 use tonic::{Response, Status};
 
@@ -63,8 +64,12 @@ pub(super) async fn restart(
 }
 
 pub(super) async fn status(api: &RussellApi) -> pb::OrchestratorStatus {
-    let snap = api.orch.fresh_snapshot().await;
-    let mut status = pb::OrchestratorStatus::from(snap.as_ref());
+    convert(api, &*api.orch.fresh_snapshot().await)
+}
+
+/// The status message of `snap`, uptimes as of now.
+pub(super) fn convert(api: &RussellApi, snap: &Snapshot) -> pb::OrchestratorStatus {
+    let mut status = pb::OrchestratorStatus::from(snap);
     for s in &mut status.services {
         s.max_retries = api.max_retries.get(&s.short_name).copied().unwrap_or(0);
     }

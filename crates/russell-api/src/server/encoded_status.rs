@@ -1,0 +1,136 @@
+//! GetOrchestratorStatus served from encoded bytes.
+//!
+//! With 200 services a reply is about 34 KiB, and converting the snapshot to protobuf and
+//! encoding it (hundreds of small allocations) was most of a status request's cost. So the
+//! encoded reply is kept and reused until the snapshot changes or [`REFRESH`] has passed;
+//! the latter keeps every service's `uptime` within [`REFRESH`] of the truth. Everything
+//! else (auth, other methods) goes to the generated server unchanged.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use prost::Message;
+use prost::bytes::{BufMut, Bytes};
+use tonic::Status;
+use tonic::codec::{Codec, EncodeBuf, Encoder};
+use tonic::codegen::{Body, BoxFuture, Context, Poll, Service, StdError, http};
+use tonic::server::{NamedService, UnaryService};
+use tonic_prost::ProstCodec;
+
+use super::RussellApi;
+use crate::pb;
+use crate::pb::russell_service_server::RussellServiceServer;
+
+/// The method served from the cache.
+const PATH: &str = "/mdw.russell.v1.RussellService/GetOrchestratorStatus";
+/// Longest time an encoded reply is reused for an unchanged snapshot.
+pub(super) const REFRESH: Duration = Duration::from_millis(200);
+
+/// The last encoded reply: the snapshot it shows, when it was encoded, the bytes.
+#[derive(Default)]
+pub(super) struct Cache(Mutex<Option<(Arc<russell_core::Snapshot>, Instant, Bytes)>>);
+
+/// The encoded status reply (fresh per [`REFRESH`] and per snapshot change).
+pub(super) async fn encoded(api: &RussellApi) -> Bytes {
+    let snap = api.orch.fresh_snapshot().await;
+    let mut cache = api.encoded.0.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((seen, at, bytes)) = cache.as_ref()
+        && Arc::ptr_eq(seen, &snap)
+        && at.elapsed() < REFRESH
+    {
+        return bytes.clone();
+    }
+    let bytes = Bytes::from(super::orchestrator::convert(api, &snap).encode_to_vec());
+    *cache = Some((snap, Instant::now(), bytes.clone()));
+    bytes
+}
+
+/// `RussellService` with GetOrchestratorStatus answered from [`encoded`].
+#[derive(Clone)]
+pub struct RussellServer {
+    api: RussellApi,
+    inner: RussellServiceServer<RussellApi>,
+}
+
+impl RussellServer {
+    pub(super) fn new(api: RussellApi) -> Self {
+        Self {
+            inner: RussellServiceServer::new(api.clone()),
+            api,
+        }
+    }
+}
+
+impl NamedService for RussellServer {
+    const NAME: &'static str = <RussellServiceServer<RussellApi> as NamedService>::NAME;
+}
+
+impl<B> Service<http::Request<B>> for RussellServer
+where
+    B: Body + Send + 'static,
+    B::Error: Into<StdError> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if req.uri().path() != PATH {
+            return self.inner.call(req);
+        }
+        let method = Method(self.api.clone());
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(BytesCodec);
+            Ok(grpc.unary(method, req).await)
+        })
+    }
+}
+
+struct Method(RussellApi);
+
+impl UnaryService<pb::StatusRequest> for Method {
+    type Response = Bytes;
+    type Future = BoxFuture<tonic::Response<Bytes>, Status>;
+
+    fn call(&mut self, _request: tonic::Request<pb::StatusRequest>) -> Self::Future {
+        let api = self.0.clone();
+        Box::pin(async move { Ok(tonic::Response::new(encoded(&api).await)) })
+    }
+}
+
+/// Decodes a `StatusRequest`; "encodes" a reply that already is protobuf.
+struct BytesCodec;
+
+type RequestCodec = ProstCodec<pb::StatusRequest, pb::StatusRequest>;
+
+impl Codec for BytesCodec {
+    type Encode = Bytes;
+    type Decode = pb::StatusRequest;
+    type Encoder = BytesEncoder;
+    type Decoder = <RequestCodec as Codec>::Decoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        BytesEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RequestCodec::default().decoder()
+    }
+}
+
+struct BytesEncoder;
+
+impl Encoder for BytesEncoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
