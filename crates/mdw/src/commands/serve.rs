@@ -80,6 +80,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // A closed stderr (`mdw serve russell 2>&1 | head`) must not take Russell down:
+        // tracing would otherwise report the EPIPE with eprintln!, which panics.
+        .log_internal_errors(false)
         .try_init();
     let Subject::Russell = args.subject;
     let config = load_config(&args.config, args.state_dir.as_deref())?;
