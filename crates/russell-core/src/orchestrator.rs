@@ -1169,6 +1169,8 @@ async fn sample_resources(
     demand: Arc<Demand>,
 ) {
     let mut sampler = crate::resources::GroupSampler::new();
+    // An ended (aborted) sampler must not leave readers waiting for a round.
+    let _unpark = Unpark(&demand);
     loop {
         if !demand.wanted.swap(false, Ordering::Relaxed) {
             demand.parked.store(true, Ordering::Relaxed);
@@ -1205,6 +1207,15 @@ async fn sample_resources(
             return;
         }
         tokio::time::sleep(SAMPLE_EVERY).await;
+    }
+}
+
+/// Clears `parked` when the sampler ends.
+struct Unpark<'a>(&'a Demand);
+
+impl Drop for Unpark<'_> {
+    fn drop(&mut self) {
+        self.0.parked.store(false, Ordering::Relaxed);
     }
 }
 
