@@ -6,7 +6,15 @@
 //! reads both FIFOs line by line (a line is capped at [`MAX_LINE`] bytes; longer ones are
 //! split) and hands each line to the [`LogStore`]. Memory is bounded whatever a service
 //! prints: per service `tail_lines` lines and at most [`RING_BYTES`], plus the follower
-//! broadcast; disk by `max_file_size × (max_files + 1)` per service.
+//! broadcast and a bounded queue to the disk writer; disk by
+//! `max_file_size × (max_files + 1)` per service.
+//!
+//! File writes happen on one dedicated thread, never on the runtime: a slow or throttled
+//! disk (dirty-page throttling under a log flood) must not stall probes, exits or the API.
+//! The writer appends a line to its file first and only then puts it into the tail and the
+//! follower broadcast, so whatever a client has seen is on disk (in the page cache). When
+//! the writer falls behind, its queue fills, the pumps wait, and the services block on their
+//! FIFOs like on any pipe: flow control, and no line is lost.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
@@ -19,7 +27,7 @@ use std::time::SystemTime;
 use russell_config::LogSettings;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use tokio::net::unix::pipe;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::{LogLine, LogStream};
 
@@ -32,6 +40,9 @@ const FOLLOW_CAPACITY: usize = 1024;
 /// Text kept in memory per service at most, whatever `tail_lines` says.
 pub const RING_BYTES: usize = 4 << 20;
 
+/// Lines queued for the disk writer at most (all services together).
+const DISK_QUEUE: usize = 4096;
+
 #[derive(Default)]
 struct Ring {
     lines: VecDeque<LogLine>,
@@ -40,59 +51,100 @@ struct Ring {
 
 /// All services' logs. Shared (`Arc`) by the handle (tails, subscriptions) and the pumps.
 pub(crate) struct LogStore {
-    settings: LogSettings,
-    services: HashMap<String, ServiceLog>,
-    /// Pumps send every line; `Orchestrator::log_subscribe` hands out receivers.
-    tx: broadcast::Sender<LogLine>,
+    tails: Arc<Tails>,
+    /// Pumps send every line here; the disk-writer thread receives, writes the file, then
+    /// records the line in `tails`. Dropping the store ends the thread.
+    disk: mpsc::Sender<LogLine>,
 }
 
-struct ServiceLog {
-    /// The last `tail_lines` lines (and at most [`RING_BYTES`] of text). A std mutex: held
-    /// only to push or copy, never across an await, so `log_tail` stays a cheap read.
-    ring: Mutex<Ring>,
-    /// The current log file. Held only while one line is written (a short blocking write).
-    file: Mutex<RotatingFile>,
+/// What clients read: the in-memory tails and the follower broadcast. Written only by the
+/// disk-writer thread.
+struct Tails {
+    tail_lines: usize,
+    /// The last `tail_lines` lines (and at most [`RING_BYTES`] of text) per service. A std
+    /// mutex: held only to push or copy, never across an await, so `log_tail` stays cheap.
+    rings: HashMap<String, Mutex<Ring>>,
+    /// Every recorded line; `Orchestrator::log_subscribe` hands out receivers.
+    tx: broadcast::Sender<LogLine>,
 }
 
 impl LogStore {
     /// A store for these services (short_names); files go to `dir/<short>.log`.
     pub(crate) fn new(dir: &Path, settings: &LogSettings, shorts: &[String]) -> Self {
-        let services = shorts
+        let (tx, _) = broadcast::channel(FOLLOW_CAPACITY);
+        let tails = Arc::new(Tails {
+            tail_lines: settings.tail_lines.max(1),
+            rings: shorts
+                .iter()
+                .map(|s| (s.clone(), Mutex::new(Ring::default())))
+                .collect(),
+            tx,
+        });
+        let files: HashMap<String, RotatingFile> = shorts
             .iter()
             .map(|s| {
-                let log = ServiceLog {
-                    ring: Mutex::new(Ring::default()),
-                    file: Mutex::new(RotatingFile::new(
-                        dir.join(format!("{s}.log")),
-                        settings.max_file_size,
-                        settings.max_files,
-                    )),
-                };
-                (s.clone(), log)
+                let file = RotatingFile::new(
+                    dir.join(format!("{s}.log")),
+                    settings.max_file_size,
+                    settings.max_files,
+                );
+                (s.clone(), file)
             })
             .collect();
-        let (tx, _) = broadcast::channel(FOLLOW_CAPACITY);
-        Self {
-            settings: settings.clone(),
-            services,
-            tx,
+        let (disk, queue) = mpsc::channel(DISK_QUEUE);
+        let writer_tails = Arc::clone(&tails);
+        let spawned = std::thread::Builder::new()
+            .name("russell-logs".into())
+            .spawn(move || write_to_disk(queue, files, &writer_tails));
+        if let Err(e) = spawned {
+            // Without the thread, the queue's receiver is gone and pumps drop their lines:
+            // the services keep running, only their output is lost. Say so once.
+            tracing::error!(error = %e, "cannot start the log writer thread; service output is not kept");
         }
+        Self { tails, disk }
     }
 
-    /// Records one line: file, tail, followers.
-    pub(crate) fn push(&self, line: LogLine) {
-        let Some(log) = self.services.get(&line.service) else {
+    /// Hands one line to the disk writer, waiting while its queue is full (flow control).
+    pub(crate) async fn push(&self, line: LogLine) {
+        // An error means the writer is gone (shutdown): nothing left to record into.
+        let _ = self.disk.send(line).await;
+    }
+
+    /// The last `n` lines of one service, or of all merged by time.
+    pub(crate) fn tail(&self, service: Option<&str>, n: usize) -> Vec<LogLine> {
+        self.tails.tail(service, n)
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<LogLine> {
+        self.tails.tx.subscribe()
+    }
+}
+
+/// The disk-writer thread: append each line to its service's file, then make it visible.
+fn write_to_disk(
+    mut queue: mpsc::Receiver<LogLine>,
+    mut files: HashMap<String, RotatingFile>,
+    tails: &Tails,
+) {
+    while let Some(line) = queue.blocking_recv() {
+        if let Some(file) = files.get_mut(&line.service) {
+            file.write_line(&line);
+        }
+        tails.record(line);
+    }
+}
+
+impl Tails {
+    /// Puts one line into its service's ring and the follower broadcast.
+    fn record(&self, line: LogLine) {
+        let Some(ring) = self.rings.get(&line.service) else {
             return;
         };
         {
-            let mut file = log.file.lock().unwrap_or_else(PoisonError::into_inner);
-            file.write_line(&line);
-        }
-        {
-            let mut ring = log.ring.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut ring = ring.lock().unwrap_or_else(PoisonError::into_inner);
             ring.bytes += line.line.len();
             ring.lines.push_back(line.clone());
-            while ring.lines.len() > self.settings.tail_lines.max(1) || ring.bytes > RING_BYTES {
+            while ring.lines.len() > self.tail_lines || ring.bytes > RING_BYTES {
                 match ring.lines.pop_front() {
                     Some(old) => ring.bytes -= old.line.len(),
                     None => break,
@@ -103,26 +155,21 @@ impl LogStore {
         let _ = self.tx.send(line);
     }
 
-    /// The last `n` lines of one service, or of all merged by time.
-    pub(crate) fn tail(&self, service: Option<&str>, n: usize) -> Vec<LogLine> {
-        let copy = |log: &ServiceLog| -> Vec<LogLine> {
-            let ring = log.ring.lock().unwrap_or_else(PoisonError::into_inner);
+    fn tail(&self, service: Option<&str>, n: usize) -> Vec<LogLine> {
+        let copy = |ring: &Mutex<Ring>| -> Vec<LogLine> {
+            let ring = ring.lock().unwrap_or_else(PoisonError::into_inner);
             let skip = ring.lines.len().saturating_sub(n);
             ring.lines.iter().skip(skip).cloned().collect()
         };
         match service {
-            Some(s) => self.services.get(s).map(copy).unwrap_or_default(),
+            Some(s) => self.rings.get(s).map(copy).unwrap_or_default(),
             None => {
-                let mut all: Vec<LogLine> = self.services.values().flat_map(copy).collect();
+                let mut all: Vec<LogLine> = self.rings.values().flat_map(copy).collect();
                 all.sort_by_key(|l| l.timestamp);
                 let skip = all.len().saturating_sub(n);
                 all.split_off(skip)
             }
         }
-    }
-
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<LogLine> {
-        self.tx.subscribe()
     }
 }
 
@@ -159,12 +206,16 @@ pub(crate) fn spawn_pump(
                 else => break,
             };
             match line {
-                Some(line) => store.push(LogLine {
-                    service: service.clone(),
-                    stream,
-                    timestamp: SystemTime::now(),
-                    line,
-                }),
+                Some(line) => {
+                    store
+                        .push(LogLine {
+                            service: service.clone(),
+                            stream,
+                            timestamp: SystemTime::now(),
+                            line,
+                        })
+                        .await
+                }
                 None if stream == LogStream::Stdout => out_done = true,
                 None => err_done = true,
             }
@@ -370,8 +421,19 @@ mod tests {
         assert_eq!(r.next_line().await, None);
     }
 
-    #[test]
-    fn tail_is_bounded_and_merged() {
+    /// Waits until the writer thread has recorded `n` lines of service `a` in total.
+    async fn recorded(store: &LogStore, service: &str, n: usize) {
+        for _ in 0..500 {
+            if store.tail(Some(service), usize::MAX).len() >= n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        panic!("the writer never recorded {n} lines of {service}");
+    }
+
+    #[tokio::test]
+    async fn tail_is_bounded_and_merged() {
         let dir = tempfile::tempdir().unwrap();
         let settings = LogSettings {
             max_file_size: 1 << 20,
@@ -380,11 +442,12 @@ mod tests {
         };
         let store = LogStore::new(dir.path(), &settings, &["a".into(), "b".into()]);
         for i in 0..5 {
-            store.push(line(&format!("{i}")));
+            store.push(line(&format!("{i}"))).await;
         }
         let mut b = line("b0");
         b.service = "b".into();
-        store.push(b);
+        store.push(b).await;
+        recorded(&store, "b", 1).await;
         let a: Vec<_> = store
             .tail(Some("a"), 10)
             .into_iter()
@@ -394,5 +457,26 @@ mod tests {
         let all: Vec<_> = store.tail(None, 2).into_iter().map(|l| l.line).collect();
         assert_eq!(all, ["4", "b0"]);
         assert!(store.tail(Some("zzz"), 1).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_line_in_the_tail_is_already_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = LogSettings {
+            max_file_size: 1 << 20,
+            max_files: 1,
+            tail_lines: 100,
+        };
+        let store = LogStore::new(dir.path(), &settings, &["a".into()]);
+        let mut follow = store.subscribe();
+        for i in 0..50 {
+            store.push(line(&format!("n{i}"))).await;
+        }
+        for i in 0..50 {
+            let seen = follow.recv().await.unwrap();
+            assert_eq!(seen.line, format!("n{i}"));
+            let file = std::fs::read_to_string(dir.path().join("a.log")).unwrap();
+            assert!(file.contains(&format!(" n{i}\n")), "n{i} not yet on disk");
+        }
     }
 }
