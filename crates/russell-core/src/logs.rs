@@ -17,6 +17,7 @@
 //! FIFOs like on any pipe: flow control, and no line is lost.
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -290,6 +291,8 @@ struct RotatingFile {
     file: Option<File>,
     size: u64,
     warned: bool,
+    /// Formatting buffer, reused for every line.
+    line_buf: String,
 }
 
 impl RotatingFile {
@@ -301,6 +304,7 @@ impl RotatingFile {
             file: None,
             size: 0,
             warned: false,
+            line_buf: String::new(),
         }
     }
 
@@ -309,12 +313,18 @@ impl RotatingFile {
             LogStream::Stdout => "out",
             LogStream::Stderr => "err",
         };
-        let text = format!(
-            "{} {stream} {}\n",
+        // One reused buffer: the writer thread allocates nothing per line once warm.
+        let mut text = std::mem::take(&mut self.line_buf);
+        text.clear();
+        let _ = writeln!(
+            text,
+            "{} {stream} {}",
             humantime::format_rfc3339_millis(line.timestamp),
             line.line
         );
-        if let Err(e) = self.write_bytes(text.as_bytes()) {
+        let written = self.write_bytes(text.as_bytes());
+        self.line_buf = text;
+        if let Err(e) = written {
             if !self.warned {
                 tracing::warn!(path = %self.path.display(), error = %e, "cannot write log file");
                 self.warned = true;
