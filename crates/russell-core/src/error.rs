@@ -24,4 +24,8 @@ pub enum CoreError {
         #[source]
         source: std::io::Error,
     },
+    /// `state_dir/state.json` could not be read or is not valid; its message names the
+    /// file and what to do, and its source is the cause.
+    #[error(transparent)]
+    StateFile(#[from] crate::state_file::StateFileError),
 }

@@ -24,7 +24,7 @@
 //! waits for that sample, so a one-off `mdw status` shows current figures).
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -147,12 +147,8 @@ impl Orchestrator {
         let state_dir = config.russell.state_dir.clone();
         make_dir(&state_dir)?;
         make_dir(&state_dir.join("logs"))?;
-        make_dir(&state_dir.join("run"))?;
-        let previous = StateFile::read(&state_dir).map_err(|e| CoreError::StateDir {
-            path: state_dir.join(crate::state_file::FILE_NAME),
-            what: e.to_string(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        let previous = StateFile::read(&state_dir)?;
+        let run_dir = choose_run_dir(&state_dir, previous.as_ref())?;
 
         let shorts: Vec<String> = config
             .services
@@ -167,7 +163,7 @@ impl Orchestrator {
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let (to_actor, msg_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
-            run_dir: state_dir.join("run"),
+            run_dir: run_dir.clone(),
             logs: logs.clone(),
             to_actor,
         });
@@ -239,8 +235,10 @@ impl Orchestrator {
             ));
         }
 
+        let runtime_dir = (run_dir != state_dir.join("run")).then(|| run_dir.clone());
         let initial_state = StateFile {
             version: 1,
+            run_dir: runtime_dir.clone(),
             services: config
                 .services
                 .iter()
@@ -299,6 +297,7 @@ impl Orchestrator {
             dep_tx,
             state_tx,
             writer,
+            runtime_dir,
             started_at,
             by_short: shorts
                 .iter()
@@ -454,6 +453,54 @@ impl Orchestrator {
             .map_err(|_| CoreError::ShuttingDown)?;
         rx.await.map_err(|_| CoreError::ShuttingDown)
     }
+}
+
+/// Where the FIFOs go: the directory the state file names if it is still usable, else a
+/// private directory on tmpfs (`$XDG_RUNTIME_DIR`, else `/dev/shm`) named after the state
+/// directory, else `state_dir/run`. On ext4 creating two FIFOs per service in the state
+/// directory made a first start of 200 services up to twice as slow.
+fn choose_run_dir(state_dir: &Path, previous: Option<&StateFile>) -> Result<PathBuf, CoreError> {
+    if let Some(p) = previous {
+        match &p.run_dir {
+            Some(dir) if private_dir(dir) => return Ok(dir.clone()),
+            // Processes adopted from a Russell that kept its FIFOs in the state directory.
+            None if p.services.values().any(|r| r.process.is_some()) => {
+                let dir = state_dir.join("run");
+                make_dir(&dir)?;
+                return Ok(dir);
+            }
+            _ => {}
+        }
+    }
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|d| d.is_absolute() && d.is_dir())
+        .or_else(|| Some(PathBuf::from("/dev/shm")).filter(|d| d.is_dir()));
+    if let Some(base) = base {
+        use std::hash::{Hash, Hasher};
+        use std::os::unix::fs::DirBuilderExt;
+        // SipHash with fixed keys: the same state directory gives the same name.
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let key = std::fs::canonicalize(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+        key.hash(&mut h);
+        let uid = rustix::process::getuid().as_raw();
+        let dir = base.join(format!("mdw-{uid}-{:016x}", h.finish()));
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        if private_dir(&dir) {
+            return Ok(dir);
+        }
+    }
+    let dir = state_dir.join("run");
+    make_dir(&dir)?;
+    Ok(dir)
+}
+
+/// A real directory (not a symlink), owned by this user, closed to group and others.
+fn private_dir(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(dir).is_ok_and(|m| {
+        m.is_dir() && m.uid() == rustix::process::getuid().as_raw() && m.mode() & 0o077 == 0
+    })
 }
 
 fn make_dir(path: &Path) -> Result<(), CoreError> {
@@ -835,6 +882,8 @@ struct Actor {
     /// The actor publishes; the state-file writer and the sampler read.
     state_tx: watch::Sender<StateFile>,
     writer: tokio::task::JoinHandle<()>,
+    /// The FIFOs' directory on tmpfs, if they are not in `state_dir/run`.
+    runtime_dir: Option<PathBuf>,
     started_at: SystemTime,
     by_short: HashMap<String, usize>,
     /// Answers and events from tasks, delivered after the next publish in arrival order
@@ -901,6 +950,18 @@ impl Actor {
         self.snapshot_tx.send_replace(Arc::new(snap));
         drop(self.state_tx);
         let _ = self.writer.await;
+        if let Some(dir) = &self.runtime_dir {
+            // tmpfs entries would pile up until reboot: drop the FIFOs of services that no
+            // longer run (a running one's stay, for the next Russell), then the empty dir.
+            for (s, rec) in self.statuses.iter().zip(&self.records) {
+                if rec.is_none() {
+                    let (out, err) = crate::process::fifo::paths(dir, &s.short_name);
+                    let _ = std::fs::remove_file(out);
+                    let _ = std::fs::remove_file(err);
+                }
+            }
+            let _ = std::fs::remove_dir(dir);
+        }
         if let Some(reply) = reply {
             let _ = reply.send(());
         }
@@ -1110,6 +1171,7 @@ impl Actor {
         self.dep_tx.send_replace(Arc::new(view));
         let state = StateFile {
             version: 1,
+            run_dir: self.runtime_dir.clone(),
             services: self
                 .statuses
                 .iter()
@@ -1257,6 +1319,53 @@ mod tests {
     use super::*;
 
     const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn fifos_go_to_a_private_run_dir_that_a_later_russell_finds_again() {
+        let state = tempfile::tempdir().expect("tempdir");
+        let first = choose_run_dir(state.path(), None).expect("run dir");
+        assert!(private_dir(&first), "{}", first.display());
+        assert_eq!(choose_run_dir(state.path(), None).expect("again"), first);
+        // The state file's entry wins, as long as it is private.
+        let other = tempfile::tempdir().expect("tempdir");
+        let named = other.path().join("fifos");
+        std::fs::create_dir(&named).expect("mkdir");
+        std::fs::set_permissions(&named, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .expect("chmod");
+        let mut prev = StateFile {
+            version: 1,
+            run_dir: Some(named.clone()),
+            ..Default::default()
+        };
+        assert_eq!(
+            choose_run_dir(state.path(), Some(&prev)).expect("named"),
+            named
+        );
+        std::fs::set_permissions(&named, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        assert_ne!(
+            choose_run_dir(state.path(), Some(&prev)).expect("lax"),
+            named
+        );
+        // Processes of a Russell that kept its FIFOs in the state dir are read from there.
+        prev.run_dir = None;
+        prev.services.insert(
+            "kant".into(),
+            ServiceRecord {
+                process: Some(ProcessRecord {
+                    pid: 1,
+                    pgid: None,
+                    start_time: 0,
+                }),
+                stopped_by_user: false,
+            },
+        );
+        let old = choose_run_dir(state.path(), Some(&prev)).expect("old layout");
+        assert_eq!(old, state.path().join("run"));
+        if first != state.path().join("run") {
+            std::fs::remove_dir(&first).expect("rmdir");
+        }
+    }
 
     fn hc(start_timeout: Duration) -> HealthCheck {
         HealthCheck {

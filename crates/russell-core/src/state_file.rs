@@ -2,7 +2,7 @@
 //!
 //! For each service: the PID, process group and /proc start time of its process (so that a
 //! reused PID is never mistaken for it), and whether the user stopped it (its desired
-//! state). Written atomically: write a temporary file, fsync, rename, fsync the directory.
+//! state), and where the FIFOs live. Written atomically: write a temporary file, fsync, rename, fsync the directory.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -20,6 +20,10 @@ pub struct StateFile {
     pub version: u32,
     /// By short_name.
     pub services: BTreeMap<String, ServiceRecord>,
+    /// Where the services' stdout/stderr FIFOs live when not in `state_dir/run` (a private
+    /// directory on tmpfs), so that a Russell started after a crash reopens the same ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_dir: Option<PathBuf>,
 }
 
 /// One service's record.
@@ -51,13 +55,18 @@ pub enum StateFileError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot read state file {path}")]
+    #[error(
+        "cannot read state file {path} (check its permissions, or move it away to start afresh)"
+    )]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("state file {path} is not valid (delete it to start afresh)")]
+    #[error(
+        "state file {path} is not valid: delete or move it to start afresh \
+         (Russell then does not adopt services that still run from before)"
+    )]
     Parse {
         path: PathBuf,
         #[source]

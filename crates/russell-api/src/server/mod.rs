@@ -37,7 +37,7 @@ pub fn to_status(err: CoreError) -> Status {
         CoreError::NotFound(_) => Status::not_found(msg),
         CoreError::InvalidState { .. } => Status::failed_precondition(msg),
         CoreError::ShuttingDown => Status::unavailable(msg),
-        CoreError::StateDir { .. } => Status::internal(msg),
+        CoreError::StateDir { .. } | CoreError::StateFile(_) => Status::internal(msg),
     }
 }
 

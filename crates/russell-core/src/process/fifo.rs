@@ -1,4 +1,5 @@
-//! Named FIFOs for a service's stdout and stderr: `state_dir/run/<short>.stdout|.stderr`.
+//! Named FIFOs for a service's stdout and stderr: `<run_dir>/<short>.stdout|.stderr`, where
+//! `run_dir` is a private directory on tmpfs or `state_dir/run` (see `choose_run_dir`).
 //!
 //! The child gets each FIFO opened read-write: that open counts as a reader, so the child
 //! never sees SIGPIPE/EPIPE even when Russell is gone (at worst it blocks once the 1 MiB
