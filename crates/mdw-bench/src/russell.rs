@@ -22,13 +22,18 @@ pub type Client = RussellServiceClient<Channel>;
 
 /// Opens one gRPC connection (one HTTP/2 channel) to Russell.
 pub async fn connect(addr: SocketAddr) -> anyhow::Result<Client> {
-    let channel = Endpoint::from_shared(format!("http://{addr}"))?
+    let channel = connect_channel(addr).await?;
+    Ok(RussellServiceClient::new(channel).max_decoding_message_size(256 << 20))
+}
+
+/// One HTTP/2 connection to Russell's gRPC address.
+pub async fn connect_channel(addr: SocketAddr) -> anyhow::Result<Channel> {
+    Endpoint::from_shared(format!("http://{addr}"))?
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(1))
         .connect()
         .await
-        .with_context(|| format!("cannot connect to Russell at {addr}"))?;
-    Ok(RussellServiceClient::new(channel).max_decoding_message_size(256 << 20))
+        .with_context(|| format!("cannot connect to Russell at {addr}"))
 }
 
 /// A running Russell and what the bench knows about the processes under it.

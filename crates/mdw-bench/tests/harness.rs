@@ -73,7 +73,9 @@ async fn crash_stop_and_api_parts_measure_the_real_daemon() {
     let s = stop::run(&env, 5, 1).await.unwrap();
     assert_eq!(s.all_gone.n, 1);
     let a = api::run(&env, 5).await.unwrap();
-    assert!(a.requests_per_sec > 0.0);
+    assert!(a.decoding.requests_per_sec > 0.0);
+    assert!(a.raw.requests_per_sec > 0.0);
+    assert_eq!(a.raw.errors, 0);
     assert_eq!(a.watch.n, 3);
 }
 
