@@ -4,27 +4,31 @@ use std::collections::HashMap;
 
 use crate::model::{Config, Service, StartPlan};
 
+/// For each service, the indices (into `services`) of the services it depends on;
+/// dependencies on externals or unknown names are left out.
+pub(crate) fn dependency_indices(services: &[Service]) -> Vec<Vec<usize>> {
+    let index: HashMap<&str, usize> = services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.short_name.as_str(), i))
+        .collect();
+    services
+        .iter()
+        .map(|s| {
+            s.dependencies
+                .iter()
+                .filter_map(|d| index.get(d.as_str()).copied())
+                .collect()
+        })
+        .collect()
+}
+
 impl Config {
     /// The dependency levels: a service's level is 1 + the highest level among the services
     /// it depends on (externals do not count), so each level is as wide as the DAG allows.
     /// Within a level, services are ordered by `start_order`, then file order.
     pub fn plan(&self) -> StartPlan {
-        let index: HashMap<&str, usize> = self
-            .services
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.short_name.as_str(), i))
-            .collect();
-        let deps: Vec<Vec<usize>> = self
-            .services
-            .iter()
-            .map(|s| {
-                s.dependencies
-                    .iter()
-                    .filter_map(|d| index.get(d.as_str()).copied())
-                    .collect()
-            })
-            .collect();
+        let deps = dependency_indices(&self.services);
         // Kahn's algorithm over "depends on" edges; levels grow as dependencies settle.
         let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
         let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); deps.len()];

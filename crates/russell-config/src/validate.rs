@@ -1389,20 +1389,7 @@ fn resolve_dependencies(
 
 /// Reports each dependency cycle among services once, as `a → b → c → a`.
 fn find_cycles(services: &[Service], spans: &[Spans], c: &mut Collector<'_>) {
-    let index: HashMap<&str, usize> = services
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.short_name.as_str(), i))
-        .collect();
-    let edges: Vec<Vec<usize>> = services
-        .iter()
-        .map(|s| {
-            s.dependencies
-                .iter()
-                .filter_map(|d| index.get(d.as_str()).copied())
-                .collect()
-        })
-        .collect();
+    let edges = crate::plan::dependency_indices(services);
     // 0 = unvisited, 1 = on the current path, 2 = done.
     let mut color = vec![0u8; services.len()];
     let mut seen_cycles: Vec<Vec<usize>> = Vec::new();
