@@ -235,6 +235,7 @@ fn up_detached_then_down() {
     let out = Command::new(MDW)
         .args(["--russell", &f.addr, "up", "-d", "--config"])
         .arg(&f.config)
+        .env("XDG_RUNTIME_DIR", f.dir.path())
         .output()
         .unwrap();
     let (stdout, stderr) = text(&out);

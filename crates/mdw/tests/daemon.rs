@@ -117,6 +117,7 @@ fn notify_socket_gets_ready() {
         .args(["serve", "russell", "--config"])
         .arg(&f.config)
         .env("NOTIFY_SOCKET", &sock_path)
+        .env("XDG_RUNTIME_DIR", f.path(""))
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(std::process::Stdio::null())
         .spawn()

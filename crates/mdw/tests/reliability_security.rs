@@ -74,6 +74,7 @@ async fn default_bind_is_loopback_and_remote_needs_a_flag() {
             .args(["serve", "russell", "--config"])
             .arg(&env.config_path)
             .env(MARKER_VAR, &env.marker)
+            .env("XDG_RUNTIME_DIR", env.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -224,6 +224,9 @@ impl Fixture {
             .args(["serve", "russell", "--config"])
             .arg(&self.config)
             .args(extra)
+            // FIFOs in this test's own folder, so a Russell killed with -9 leaves nothing in
+            // /dev/shm.
+            .env("XDG_RUNTIME_DIR", self.dir.path())
             .stdin(Stdio::null())
             .stdout(f.try_clone().unwrap())
             .stderr(f)
@@ -258,6 +261,7 @@ impl Fixture {
             .arg("--russell")
             .arg(&self.addr)
             .args(args)
+            .env("XDG_RUNTIME_DIR", self.dir.path())
             .env_remove("MDW_RUSSELL_TOKEN")
             .env_remove("MDW_RUSSELL_TOKEN_FILE")
             .stdin(Stdio::null())

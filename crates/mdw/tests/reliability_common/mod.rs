@@ -517,6 +517,8 @@ impl Env {
             .args(["--listen", &self.addr(), "--state-dir"])
             .arg(&self.state_dir)
             .env(MARKER_VAR, &self.marker)
+            // FIFOs in this test's own folder: a Russell killed with -9 leaves nothing behind.
+            .env("XDG_RUNTIME_DIR", self.dir.path())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null());
         cmd
