@@ -16,11 +16,27 @@ where
     T: Into<OsString> + Clone,
 {
     let cli = cli::Cli::parse_from(args);
+    if !matches!(cli.command, cli::Command::Serve(_) | cli::Command::Demo(_)) {
+        end_quietly_when_output_closes();
+    }
     match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("mdw: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Client commands behave like other Unix tools when their reader goes away early
+/// (`mdw logs -f | head`, `mdw config check | less` quit early): they end quietly on SIGPIPE
+/// instead of panicking in `println!`. Russell (`serve`) and the stand-in keep Rust's
+/// default of ignoring SIGPIPE, so a closed terminal never takes the orchestrator down.
+fn end_quietly_when_output_closes() {
+    // SAFETY: runs at the start of `main`, before this process starts any thread, and only
+    // sets the disposition of SIGPIPE back to the system default.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
