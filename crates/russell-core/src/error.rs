@@ -29,3 +29,33 @@ pub enum CoreError {
     #[error(transparent)]
     StateFile(#[from] crate::state_file::StateFileError),
 }
+
+/// An error and its sources in one line (`cannot write state file …: No space left on
+/// device`), for messages a user reads; thiserror's `Display` shows only the outer error.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn chain_keeps_the_cause() {
+        let e = crate::state_file::StateFileError::Write {
+            path: "/s/state.json".into(),
+            source: std::io::Error::from_raw_os_error(28),
+        };
+        let line = super::chain(&e);
+        assert!(
+            line.starts_with("cannot write state file /s/state.json: "),
+            "{line}"
+        );
+        assert!(line.contains("No space left on device"), "{line}");
+    }
+}

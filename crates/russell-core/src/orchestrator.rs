@@ -1202,22 +1202,27 @@ async fn write_state_file(dir: std::path::PathBuf, mut rx: watch::Receiver<State
     loop {
         let current = rx.borrow_and_update().clone();
         if last.as_ref() != Some(&current) {
-            let d = dir.clone();
-            let c = current.clone();
-            match tokio::task::spawn_blocking(move || c.write(&d)).await {
-                Ok(Err(e)) => tracing::warn!(error = %e, "state file not written"),
-                Err(e) => tracing::warn!(error = %e, "state file writer failed"),
-                Ok(Ok(())) => {}
-            }
+            write_logged(current.clone(), dir.clone()).await;
             last = Some(current);
         }
         if rx.changed().await.is_err() {
             let current = rx.borrow().clone();
             if last.as_ref() != Some(&current) {
-                let _ = tokio::task::spawn_blocking(move || current.write(&dir)).await;
+                write_logged(current, dir).await;
             }
             return;
         }
+    }
+}
+
+/// Writes the state file on the blocking pool. A failure is logged with its cause (e.g.
+/// "No space left on device"): without the file the next Russell cannot adopt what still
+/// runs, so the last write at shutdown matters most.
+async fn write_logged(state: StateFile, dir: std::path::PathBuf) {
+    match tokio::task::spawn_blocking(move || state.write(&dir)).await {
+        Ok(Err(e)) => tracing::warn!(error = %crate::error::chain(&e), "state file not written"),
+        Err(e) => tracing::warn!(error = %e, "state file writer failed"),
+        Ok(Ok(())) => {}
     }
 }
 

@@ -467,7 +467,7 @@ impl ServiceTask {
                 }
             }
             Err(e) => {
-                let why = error_chain(&e);
+                let why = crate::error::chain(&e);
                 self.attempt_failed(why).await;
             }
         }
@@ -979,16 +979,4 @@ fn non_empty<'a>(s: &'a str, default: &'a str) -> &'a str {
 
 fn round_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis() as u64)
-}
-
-/// An error and its sources in one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
 }
