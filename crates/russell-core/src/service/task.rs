@@ -615,7 +615,14 @@ impl ServiceTask {
         )
         .await;
         let deadline = Instant::now() + Duration::from_secs(5);
-        while crate::ports::is_listening(port) {
+        // The same /proc/net scan as in check_ports, polled: off the runtime's threads too,
+        // or every other service, probe and status read would stall for up to 5 s.
+        let listening = || async move {
+            tokio::task::spawn_blocking(move || crate::ports::is_listening(port))
+                .await
+                .unwrap_or(true)
+        };
+        while listening().await {
             if Instant::now() >= deadline {
                 return Err(format!(
                     "port {port} is still in use after stopping PID {pid} ({cmd})"
