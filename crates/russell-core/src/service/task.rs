@@ -499,15 +499,24 @@ impl ServiceTask {
         if rec.pgid == Some(rec.pid) {
             proc.pgid = Some(rec.pid);
         }
-        if let Ok((out, err)) =
-            process::fifo::open_readers(&self.shared.run_dir, &self.svc.short_name)
-        {
-            self.pump = Some(crate::logs::spawn_pump(
-                self.shared.logs.clone(),
-                self.svc.short_name.clone(),
-                out,
-                err,
-            ));
+        match process::fifo::open_readers(&self.shared.run_dir, &self.svc.short_name) {
+            Ok((out, err)) => {
+                self.pump = Some(crate::logs::spawn_pump(
+                    self.shared.logs.clone(),
+                    self.svc.short_name.clone(),
+                    out,
+                    err,
+                ));
+            }
+            // The process still runs and is adopted; only its output is lost until the
+            // next restart. Say so, or `mdw logs` just stays silent.
+            Err(e) => tracing::warn!(
+                service = %self.svc.short_name,
+                pid = rec.pid,
+                run_dir = %self.shared.run_dir.display(),
+                error = %e,
+                "cannot reopen the output FIFOs of the adopted process; its output is not kept until it restarts"
+            ),
         }
         self.attempts = 1;
         self.supervising = true;
