@@ -786,3 +786,38 @@ async fn restore_keeps_user_stopped_services_stopped_and_blocks_their_dependents
     assert_eq!(second.status("a").state, ServiceState::Running);
     second.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawn_failures_name_the_working_dir_program_or_env_file_at_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wd = service("wd", &["sleep", "1000"]);
+    wd.working_dir = dir.path().join("no-such-dir");
+    let prog = service("prog", &["/no/such/program"]);
+    let mut envf = service("envf", &["sleep", "1000"]);
+    envf.env_file = Some(dir.path().join("missing.env"));
+    let mut services = vec![wd, prog, envf];
+    for s in &mut services {
+        s.max_retries = 0;
+    }
+    let h = Harness::new(config(dir.path(), services, vec![]), false).await;
+
+    let results = h.orch.start_all(false).await.unwrap();
+    assert!(results.iter().all(|r| !r.success), "{results:?}");
+    for (svc, says) in [
+        ("wd", "working_dir "),
+        ("wd", "no-such-dir is not a directory"),
+        ("prog", "cannot run '/no/such/program'"),
+        ("envf", "cannot read env_file "),
+        ("envf", "missing.env: No such file or directory"),
+    ] {
+        let st = h.status(svc);
+        assert_eq!(st.state, ServiceState::Failed, "{svc}");
+        assert!(st.last_error.contains(says), "{svc}: {}", st.last_error);
+    }
+    assert!(
+        !h.status("prog").last_error.contains("is not a directory"),
+        "{}",
+        h.status("prog").last_error
+    );
+    h.finish().await;
+}

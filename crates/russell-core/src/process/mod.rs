@@ -44,6 +44,12 @@ pub enum SpawnError {
         #[source]
         source: std::io::Error,
     },
+    #[error("working_dir {dir} is not a directory (create it or fix working_dir in the config)")]
+    WorkingDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the service has an empty command")]
     EmptyCommand,
 }
@@ -139,10 +145,21 @@ pub(crate) fn spawn(svc: &Service, run_dir: &Path) -> Result<Spawned, SpawnError
             .stderr(Stdio::from(err_w))
             .process_group(0)
             .kill_on_drop(false);
-        cmd.spawn().map_err(|source| SpawnError::Exec {
-            program: program.clone(),
-            working_dir: svc.working_dir.clone(),
-            source,
+        // A missing working_dir fails with the same ENOENT as a missing program: tell
+        // them apart, or the user hunts for the wrong one.
+        cmd.spawn().map_err(|source| {
+            if svc.working_dir.is_dir() {
+                SpawnError::Exec {
+                    program: program.clone(),
+                    working_dir: svc.working_dir.clone(),
+                    source,
+                }
+            } else {
+                SpawnError::WorkingDir {
+                    dir: svc.working_dir.clone(),
+                    source,
+                }
+            }
         })?
     };
     let pid = child.id().unwrap_or_default();
