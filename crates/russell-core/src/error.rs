@@ -32,7 +32,7 @@ pub enum CoreError {
 
 /// An error and its sources in one line (`cannot write state file …: No space left on
 /// device`), for messages a user reads; thiserror's `Display` shows only the outer error.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+pub fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(c) = src {

@@ -32,7 +32,9 @@ pub const MAX_TAIL: u32 = 100_000;
 
 /// The gRPC code for an orchestrator error — the only place codes for core errors are chosen.
 pub fn to_status(err: CoreError) -> Status {
-    let msg = err.to_string();
+    // The whole chain: a state-directory error's cause (e.g. "Permission denied") is what
+    // tells the user what to fix.
+    let msg = russell_core::error::chain(&err);
     match err {
         CoreError::NotFound(_) => Status::not_found(msg),
         CoreError::InvalidState { .. } => Status::failed_precondition(msg),
