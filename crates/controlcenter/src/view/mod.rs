@@ -5,6 +5,8 @@
 //! rows the header shrinks to one line; narrow terminals drop table columns.
 
 mod format;
+
+pub use format::uptime;
 mod panes;
 mod table;
 

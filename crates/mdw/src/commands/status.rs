@@ -5,6 +5,8 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
+// "1h 23m", "45m", "12s", "2d 3h": the same style as ControlCenter's table.
+use controlcenter::view::uptime as short_duration;
 use russell_api::prost_types;
 use russell_api::{Client, pb};
 use serde::Serialize;
@@ -139,17 +141,6 @@ impl From<&pb::OrchestratorStatus> for StatusJson {
                 })
                 .collect(),
         }
-    }
-}
-
-/// "1h 23m", "45m", "12s", "2d 3h".
-pub fn short_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d {}h", s / 86400, (s % 86400) / 3600),
     }
 }
 
