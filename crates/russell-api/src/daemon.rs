@@ -313,7 +313,10 @@ pub async fn serve(
                         tracing::warn!("{} did not start: {}", r.name, r.error);
                     }
                 }
-                Err(e) => tracing::warn!("restoring services failed: {e}"),
+                Err(e) => tracing::warn!(
+                    "restoring services failed: {}",
+                    russell_core::error::chain(&e)
+                ),
             }
         })
     });
@@ -342,7 +345,7 @@ pub async fn serve(
     }
     match orch.shutdown().await {
         Ok(()) | Err(CoreError::ShuttingDown) => {}
-        Err(e) => tracing::warn!("stopping services: {e}"),
+        Err(e) => tracing::warn!("stopping services: {}", russell_core::error::chain(&e)),
     }
     let _ = tokio::time::timeout(SERVER_GRACE, actor).await;
     while let Ok(reply) = shutdown_rx.try_recv() {
