@@ -135,7 +135,6 @@ async fn serve(args: DemoArgs) -> anyhow::Result<ExitCode> {
     health.set(true).await;
 
     let ready_at = start + args.ready_after.unwrap_or_default();
-    let mut ready = false;
     let unhealthy_at = args.unhealthy_after.map(|d| start + d);
     let mut unhealthy_done = unhealthy_at.is_none();
     let exit_at = args.exit_after.map(|d| start + d);
@@ -145,27 +144,18 @@ async fn serve(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut log = LogLines::new(&name, args.log_rate);
 
     let mut grpc_service = Some(grpc_service);
+    // Without --ready-after the ports are bound at once: a sleep until "now" would still
+    // wait for the timer wheel's next millisecond tick, and that millisecond would show up
+    // in every restart the benchmarks time.
+    let mut ready = args.ready_after.unwrap_or_default().is_zero();
+    if ready {
+        open_ports(&args, &health, &mut grpc_service).await?;
+    }
     loop {
         tokio::select! {
             () = sleep_until(ready_at), if !ready => {
                 ready = true;
-                if let Some(port) = args.http_port {
-                    let listener = bind(port, "http").await?;
-                    let server = http::Server {
-                        name: name.clone(),
-                        path: args.health_path.clone(),
-                        body: args.body.clone(),
-                        health: health.clone(),
-                    };
-                    tokio::spawn(server.serve(listener));
-                    say(&format!("{name}: http health on http://127.0.0.1:{port}{}", args.health_path));
-                }
-                if let (Some(port), Some(service)) = (args.grpc_port, grpc_service.take()) {
-                    let listener = bind(port, "grpc").await?;
-                    tokio::spawn(grpc::serve(service, listener));
-                    say(&format!("{name}: grpc health on 127.0.0.1:{port}"));
-                }
-                say("ready");
+                open_ports(&args, &health, &mut grpc_service).await?;
             }
             () = sleep_until(unhealthy_at.unwrap_or(never)), if !unhealthy_done => {
                 unhealthy_done = true;
@@ -196,6 +186,36 @@ async fn serve(args: DemoArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+/// Binds the HTTP and gRPC ports, serves them from spawned tasks, and says "ready".
+async fn open_ports<G: tonic_health::pb::health_server::Health>(
+    args: &DemoArgs,
+    health: &Arc<Health>,
+    grpc_service: &mut Option<tonic_health::pb::health_server::HealthServer<G>>,
+) -> anyhow::Result<()> {
+    let name = &args.name;
+    if let Some(port) = args.http_port {
+        let listener = bind(port, "http").await?;
+        let server = http::Server {
+            name: name.clone(),
+            path: args.health_path.clone(),
+            body: args.body.clone(),
+            health: health.clone(),
+        };
+        tokio::spawn(server.serve(listener));
+        say(&format!(
+            "{name}: http health on http://127.0.0.1:{port}{}",
+            args.health_path
+        ));
+    }
+    if let (Some(port), Some(service)) = (args.grpc_port, grpc_service.take()) {
+        let listener = bind(port, "grpc").await?;
+        tokio::spawn(grpc::serve(service, listener));
+        say(&format!("{name}: grpc health on 127.0.0.1:{port}"));
+    }
+    say("ready");
+    Ok(())
 }
 
 /// `--log-rate`: numbered lines, odd ones on stdout, even ones on stderr.
