@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use russell_api::daemon::{ServeOptions, serve};
+use tracing_subscriber::filter::{LevelFilter, Targets};
 
 /// Default services file.
 pub const DEFAULT_CONFIG: &str = "configs/services.toml";
@@ -72,18 +73,43 @@ fn signalled() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
+/// Russell's own log filter from `MDW_LOG`: `info` when unset; a level (`debug`) or
+/// per-module levels (`russell_core=debug,info`). A value that does not parse is reported
+/// (second item) and `info` is used, so a typo never silences Russell.
+fn log_filter(var: Option<String>) -> (Targets, Option<String>) {
+    let info = Targets::new().with_default(LevelFilter::INFO);
+    match var.as_deref().map(str::trim) {
+        None | Some("") => (info, None),
+        Some(text) => match text.parse::<Targets>() {
+            Ok(targets) => (targets, None),
+            Err(e) => (
+                info,
+                Some(format!(
+                    "MDW_LOG={text:?} is not a log filter ({e}); using \"info\". Examples: MDW_LOG=debug, MDW_LOG=russell_core=debug,info"
+                )),
+            ),
+        },
+    }
+}
+
 /// Runs `mdw serve russell`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MDW_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let (filter, bad_filter) = log_filter(std::env::var("MDW_LOG").ok());
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                // A closed stderr (`mdw serve russell 2>&1 | head`) must not take Russell
+                // down: tracing would otherwise report the EPIPE with eprintln!, which panics.
+                .log_internal_errors(false),
         )
-        .with_writer(std::io::stderr)
-        // A closed stderr (`mdw serve russell 2>&1 | head`) must not take Russell down:
-        // tracing would otherwise report the EPIPE with eprintln!, which panics.
-        .log_internal_errors(false)
+        .with(filter)
         .try_init();
+    if let Some(why) = bad_filter {
+        tracing::warn!("{why}");
+    }
     let Subject::Russell = args.subject;
     let config = load_config(&args.config, args.state_dir.as_deref())?;
     let opts = ServeOptions {
@@ -102,4 +128,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+    use tracing_subscriber::filter::LevelFilter;
+
+    #[test]
+    fn log_filter_defaults_to_info_and_reports_a_bad_value() {
+        let (unset, none) = log_filter(None);
+        assert_eq!(unset.default_level(), Some(LevelFilter::INFO));
+        assert!(none.is_none());
+
+        let (debug, none) = log_filter(Some("debug".into()));
+        assert_eq!(debug.default_level(), Some(LevelFilter::DEBUG));
+        assert!(none.is_none());
+
+        let (per_module, none) = log_filter(Some("russell_core=debug,warn".into()));
+        assert_eq!(per_module.default_level(), Some(LevelFilter::WARN));
+        assert!(per_module.would_enable("russell_core::logs", &tracing::Level::DEBUG));
+        assert!(none.is_none());
+
+        let (fallback, why) = log_filter(Some("russell_core=loud".into()));
+        assert_eq!(fallback.default_level(), Some(LevelFilter::INFO));
+        let why = why.expect("a bad MDW_LOG is reported");
+        assert!(why.contains("MDW_LOG=\"russell_core=loud\""), "{why}");
+    }
 }
