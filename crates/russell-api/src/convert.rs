@@ -93,7 +93,11 @@ impl From<&core::Snapshot> for pb::OrchestratorStatus {
             running_services: count(&|x| x.pid.is_some()),
             healthy_services: count(&|x| x.healthy),
             failed_services: count(&|x| x.state == core::ServiceState::Failed),
-            services: s.services.iter().map(pb::ServiceStatus::from).collect(),
+            services: s
+                .services
+                .iter()
+                .map(|x| pb::ServiceStatus::from(&**x))
+                .collect(),
             started_at: Some(timestamp(s.started_at)),
             externals: s.externals.iter().map(pb::ExternalStatus::from).collect(),
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -181,9 +185,9 @@ mod tests {
             phase: core::OrchestratorPhase::Running,
             started_at: SystemTime::now(),
             services: vec![
-                service(core::ServiceState::Running, true, Some(10)),
-                service(core::ServiceState::Failed, false, None),
-                service(core::ServiceState::Unhealthy, false, Some(11)),
+                service(core::ServiceState::Running, true, Some(10)).into(),
+                service(core::ServiceState::Failed, false, None).into(),
+                service(core::ServiceState::Unhealthy, false, Some(11)).into(),
             ],
             externals: vec![],
         };

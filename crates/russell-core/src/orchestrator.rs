@@ -169,10 +169,10 @@ impl Orchestrator {
         });
 
         let graph = Graph::new(&config);
-        let statuses: Vec<ServiceStatus> = config
+        let statuses: Vec<Arc<ServiceStatus>> = config
             .services
             .iter()
-            .map(|s| initial_status(s, previous.as_ref()))
+            .map(|s| Arc::new(initial_status(s, previous.as_ref())))
             .collect();
         let externals: Vec<ExternalStatus> = config
             .externals
@@ -223,7 +223,7 @@ impl Orchestrator {
                 deps: graph.dep_specs(idx),
                 epochs: epochs.clone(),
                 cmds: rx,
-                status: statuses[idx].clone(),
+                status: ServiceStatus::clone(&statuses[idx]),
             });
             tasks.spawn(task.run(adopt[idx], known[idx]));
         }
@@ -292,6 +292,8 @@ impl Orchestrator {
             statuses,
             externals,
             records: adopt,
+            deps_changed: false,
+            records_changed: true,
             seen: vec![0; config.services.len()],
             snapshot_tx,
             dep_tx,
@@ -549,7 +551,11 @@ fn initial_status(s: &Service, previous: Option<&StateFile>) -> ServiceStatus {
 
 /// What dependents see; `epochs` marks services with a command not yet acknowledged as
 /// "waiting" so that a stale `failed` is never taken for the answer to a new start.
-fn dep_view(statuses: &[ServiceStatus], externals: &[ExternalStatus], seen: &[u64]) -> DepView {
+fn dep_view(
+    statuses: &[Arc<ServiceStatus>],
+    externals: &[ExternalStatus],
+    seen: &[u64],
+) -> DepView {
     let services = statuses.iter().enumerate().map(|(i, s)| DepNode {
         short: s.short_name.clone(),
         external: false,
@@ -870,9 +876,15 @@ struct Actor {
     tasks: JoinSet<()>,
     /// Start/stop batches in flight.
     batches: JoinSet<Batch>,
-    statuses: Vec<ServiceStatus>,
+    /// Shared with the published snapshots: a publish copies 200 pointers, not 200
+    /// statuses (during a start every probe result is a publish).
+    statuses: Vec<Arc<ServiceStatus>>,
     externals: Vec<ExternalStatus>,
     records: Vec<Option<ProcessRecord>>,
+    /// Something a waiting dependent reads changed since the last publish.
+    deps_changed: bool,
+    /// Something the state file records changed since the last publish.
+    records_changed: bool,
     /// Last epoch acknowledged by each service task.
     seen: Vec<u64>,
     /// The actor publishes; handles read.
@@ -975,16 +987,27 @@ impl Actor {
                 status,
                 process,
             } => {
-                let (cpu, rss) = (self.statuses[idx].cpu_percent, self.statuses[idx].rss_bytes);
-                self.statuses[idx] = *status;
+                let mut status = *status;
+                let old = &self.statuses[idx];
                 if process.is_some() {
-                    self.statuses[idx].cpu_percent = cpu;
-                    self.statuses[idx].rss_bytes = rss;
+                    status.cpu_percent = old.cpu_percent;
+                    status.rss_bytes = old.rss_bytes;
                 }
+                self.deps_changed |= status.state != old.state
+                    || status.healthy != old.healthy
+                    || status.last_error != old.last_error
+                    || status.last_probe_error != old.last_probe_error
+                    || epoch != self.seen[idx];
+                self.records_changed |=
+                    process != self.records[idx] || status.stopped_by_user != old.stopped_by_user;
+                self.statuses[idx] = Arc::new(status);
                 self.records[idx] = process;
                 self.seen[idx] = epoch;
             }
-            ActorMsg::External { idx, status } => self.externals[idx] = status,
+            ActorMsg::External { idx, status } => {
+                self.deps_changed = true;
+                self.externals[idx] = status;
+            }
             ActorMsg::CameBack { idx } => {
                 let targets: Vec<usize> = self.dispatch.graph.dependents[idx]
                     .iter()
@@ -1013,6 +1036,7 @@ impl Actor {
             ActorMsg::Usage(usage) => {
                 for (idx, cpu, rss) in usage {
                     if let Some(s) = self.statuses.get_mut(idx) {
+                        let s = Arc::make_mut(s);
                         s.cpu_percent = cpu;
                         s.rss_bytes = rss;
                     }
@@ -1167,8 +1191,14 @@ impl Actor {
             externals: self.externals.clone(),
         };
         self.snapshot_tx.send_replace(Arc::new(snapshot));
-        let view = dep_view(&self.statuses, &self.externals, &self.seen);
-        self.dep_tx.send_replace(Arc::new(view));
+        // Waiting tasks wake on every new view: only when something they read changed.
+        if std::mem::take(&mut self.deps_changed) {
+            let view = dep_view(&self.statuses, &self.externals, &self.seen);
+            self.dep_tx.send_replace(Arc::new(view));
+        }
+        if !std::mem::take(&mut self.records_changed) {
+            return;
+        }
         let state = StateFile {
             version: 1,
             run_dir: self.runtime_dir.clone(),

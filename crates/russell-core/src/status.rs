@@ -3,6 +3,7 @@
 //! These are the types the API layer converts to the wire. They are plain data; the
 //! orchestrator publishes snapshots on a `watch` channel and events on a `broadcast`.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Lifecycle state of a managed service (DESIGN.md "Core model").
@@ -75,8 +76,9 @@ pub struct Snapshot {
     pub phase: OrchestratorPhase,
     /// When this Russell started.
     pub started_at: SystemTime,
-    /// Services in config order.
-    pub services: Vec<ServiceStatus>,
+    /// Services in config order (shared between snapshots: a service that did not change
+    /// is the same allocation in the next one).
+    pub services: Vec<Arc<ServiceStatus>>,
     pub externals: Vec<ExternalStatus>,
 }
 

@@ -158,7 +158,7 @@ impl Harness {
             .services
             .iter()
             .find(|s| s.short_name == short)
-            .cloned()
+            .map(|s| ServiceStatus::clone(s))
             .unwrap_or_else(|| panic!("no service {short}"))
     }
 
