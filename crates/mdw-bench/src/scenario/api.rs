@@ -34,6 +34,9 @@ pub struct ApiResult {
     pub raw: Load,
     /// Encoded size of one GetOrchestratorStatus reply, bytes.
     pub reply_bytes: usize,
+    /// CPU time to decode (and drop) one such reply alone, on one thread, µs: the floor of
+    /// what the decoding client adds to the raw-bytes one.
+    pub decode_us: f64,
     /// StopService call → first event for that service at the subscriber, ms.
     pub watch: Summary,
 }
@@ -45,7 +48,9 @@ pub async fn run(env: &Env, n: usize) -> anyhow::Result<ApiResult> {
         d.until_ports().await?;
         let mut client = d.russell.client(Duration::from_secs(10)).await?;
         d.until_running(&mut client, false).await?;
-        let reply_bytes = prost::Message::encoded_len(&d.russell.status(&mut client).await?);
+        let reply = prost::Message::encode_to_vec(&d.russell.status(&mut client).await?);
+        let reply_bytes = reply.len();
+        let decode_us = tokio::task::spawn_blocking(move || decode_cost(&reply)).await??;
         let mut loads = Vec::new();
         for check in [Check::Services(n), Check::Bytes(reply_bytes)] {
             let l = load(
@@ -89,12 +94,34 @@ pub async fn run(env: &Env, n: usize) -> anyhow::Result<ApiResult> {
             decoding,
             raw,
             reply_bytes,
+            decode_us,
             watch: Summary::of(&watch).context("no watch samples")?,
         })
     }
     .await;
     d.finish().await;
     result
+}
+
+/// CPU time (µs) to decode `reply` into the generated message and drop it, as the
+/// decoding client does: the least of 5 rounds of 200 decodes, on this thread's CPU clock.
+fn decode_cost(reply: &[u8]) -> anyhow::Result<f64> {
+    const ROUNDS: usize = 5;
+    const DECODES: u32 = 200;
+    let cpu = || {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+    };
+    let mut best = Duration::MAX;
+    for _ in 0..ROUNDS {
+        let t0 = cpu();
+        for _ in 0..DECODES {
+            let m: pb::OrchestratorStatus = prost::Message::decode(reply)?;
+            std::hint::black_box(m);
+        }
+        best = best.min(cpu().saturating_sub(t0));
+    }
+    Ok(best.as_secs_f64() * 1e6 / f64::from(DECODES))
 }
 
 /// What the load generator saw in its measured window.
