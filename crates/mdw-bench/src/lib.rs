@@ -332,7 +332,11 @@ async fn run_part(env: &Env, part: Part, cache: &mut Cache, rows: &mut Vec<Row>)
                     Row::value(
                         "GetOrchestratorStatus (200) throughput, decoding client",
                         a.decoding.requests_per_sec,
-                        load_note(&a.decoding, b.api_window, a.reply_bytes),
+                        format!(
+                            "{}; decoding one reply alone: {:.0} µs",
+                            load_note(&a.decoding, b.api_window, a.reply_bytes),
+                            a.decode_us
+                        ),
                         Unit::PerSec,
                         Goal::AtLeast(20_000.0),
                     ),

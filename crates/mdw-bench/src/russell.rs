@@ -13,7 +13,7 @@ use russell_api::pb::russell_service_client::RussellServiceClient;
 use rustix::process::Signal;
 use tokio::process::Child;
 use tokio::sync::mpsc;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::procs::{ProcId, signal, signal_group};
 
@@ -26,9 +26,10 @@ pub async fn connect(addr: SocketAddr) -> anyhow::Result<Client> {
     Ok(RussellServiceClient::new(channel).max_decoding_message_size(256 << 20))
 }
 
-/// One HTTP/2 connection to Russell's gRPC address.
+/// One HTTP/2 connection to Russell's gRPC address, with the settings of the real client
+/// ([`russell_api::client::endpoint`]).
 pub async fn connect_channel(addr: SocketAddr) -> anyhow::Result<Channel> {
-    Endpoint::from_shared(format!("http://{addr}"))?
+    russell_api::client::endpoint(&addr.to_string())?
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(1))
         .connect()
