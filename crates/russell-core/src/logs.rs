@@ -32,6 +32,7 @@ use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::unix::pipe;
 use tokio::sync::{broadcast, mpsc};
 
+use crate::events::LazyBroadcast;
 use crate::{LogLine, LogStream};
 
 /// Longest line kept as one line; longer output is split.
@@ -68,20 +69,19 @@ struct Tails {
     /// mutex: held only to push or copy, never across an await, so `log_tail` stays cheap.
     rings: HashMap<String, Mutex<Ring>>,
     /// Every recorded line; `Orchestrator::log_subscribe` hands out receivers.
-    tx: broadcast::Sender<LogLine>,
+    tx: LazyBroadcast<LogLine>,
 }
 
 impl LogStore {
     /// A store for these services (short_names); files go to `dir/<short>.log`.
     pub(crate) fn new(dir: &Path, settings: &LogSettings, shorts: &[String]) -> Self {
-        let (tx, _) = broadcast::channel(FOLLOW_CAPACITY);
         let tails = Arc::new(Tails {
             tail_lines: settings.tail_lines.max(1),
             rings: shorts
                 .iter()
                 .map(|s| (s.clone(), Mutex::new(Ring::default())))
                 .collect(),
-            tx,
+            tx: LazyBroadcast::new(FOLLOW_CAPACITY),
         });
         let files: HashMap<String, RotatingFile> = shorts
             .iter()
@@ -157,8 +157,7 @@ impl Tails {
                 }
             }
         }
-        // No receiver is fine.
-        let _ = self.tx.send(line);
+        self.tx.send(line);
     }
 
     fn tail(&self, service: Option<&str>, n: usize) -> Vec<LogLine> {

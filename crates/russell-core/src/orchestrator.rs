@@ -33,6 +33,7 @@ use russell_config::{Config, Service};
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
+use crate::events::LazyBroadcast;
 use crate::logs::LogStore;
 use crate::service::commands::CmdSender;
 use crate::service::restart::start_budget;
@@ -71,7 +72,7 @@ struct Inner {
     /// The actor publishes after every change; handles read.
     snapshot_rx: watch::Receiver<Arc<Snapshot>>,
     /// The actor sends (after the snapshot that shows the event's state); handles subscribe.
-    events: broadcast::Sender<Event>,
+    events: Arc<LazyBroadcast<Event>>,
     logs: Arc<LogStore>,
     /// Lowercase name or short_name → (short_name, is external).
     names: HashMap<String, (String, bool)>,
@@ -161,7 +162,7 @@ impl Orchestrator {
             &config.logs,
             &shorts,
         ));
-        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let events = Arc::new(LazyBroadcast::new(EVENT_CAPACITY));
         let (to_actor, msg_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             run_dir: run_dir.clone(),
@@ -893,7 +894,7 @@ struct Actor {
     /// (so whoever gets one and then reads the snapshot sees at least that state).
     deliveries: Vec<Box<dyn FnOnce() + Send>>,
     /// The actor broadcasts the tasks' events; `Orchestrator::events` hands out receivers.
-    events: broadcast::Sender<Event>,
+    events: Arc<LazyBroadcast<Event>>,
 }
 
 impl Actor {
@@ -1008,10 +1009,7 @@ impl Actor {
             ActorMsg::Deliver(reply) => self.deliveries.push(reply),
             ActorMsg::Event(event) => {
                 let tx = self.events.clone();
-                self.deliveries.push(Box::new(move || {
-                    // No receiver is fine.
-                    let _ = tx.send(event);
-                }));
+                self.deliveries.push(Box::new(move || tx.send(event)));
             }
             ActorMsg::Usage(usage) => {
                 for (idx, cpu, rss) in usage {
