@@ -22,14 +22,17 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use russell_config::LogSettings;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::unix::pipe;
 use tokio::sync::{broadcast, mpsc};
 
+use crate::events::LazyBroadcast;
 use crate::{LogLine, LogStream};
 
 /// Longest line kept as one line; longer output is split.
@@ -66,20 +69,19 @@ struct Tails {
     /// mutex: held only to push or copy, never across an await, so `log_tail` stays cheap.
     rings: HashMap<String, Mutex<Ring>>,
     /// Every recorded line; `Orchestrator::log_subscribe` hands out receivers.
-    tx: broadcast::Sender<LogLine>,
+    tx: LazyBroadcast<LogLine>,
 }
 
 impl LogStore {
     /// A store for these services (short_names); files go to `dir/<short>.log`.
     pub(crate) fn new(dir: &Path, settings: &LogSettings, shorts: &[String]) -> Self {
-        let (tx, _) = broadcast::channel(FOLLOW_CAPACITY);
         let tails = Arc::new(Tails {
             tail_lines: settings.tail_lines.max(1),
             rings: shorts
                 .iter()
                 .map(|s| (s.clone(), Mutex::new(Ring::default())))
                 .collect(),
-            tx,
+            tx: LazyBroadcast::new(FOLLOW_CAPACITY),
         });
         let files: HashMap<String, RotatingFile> = shorts
             .iter()
@@ -107,8 +109,11 @@ impl LogStore {
 
     /// Hands one line to the disk writer, waiting while its queue is full (flow control).
     pub(crate) async fn push(&self, line: LogLine) {
-        // An error means the writer is gone (shutdown): nothing left to record into.
-        let _ = self.disk.send(line).await;
+        // Closed means the writer is gone (shutdown): nothing left to record into. The
+        // wait is boxed: it is rare, and would otherwise weigh on every pump's future.
+        if let Err(mpsc::error::TrySendError::Full(line)) = self.disk.try_send(line) {
+            let _ = Box::pin(self.disk.send(line)).await;
+        }
     }
 
     /// The last `n` lines of one service, or of all merged by time.
@@ -152,8 +157,7 @@ impl Tails {
                 }
             }
         }
-        // No receiver is fine.
-        let _ = self.tx.send(line);
+        self.tx.send(line);
     }
 
     fn tail(&self, service: Option<&str>, n: usize) -> Vec<LogLine> {
@@ -174,9 +178,9 @@ impl Tails {
     }
 }
 
-/// Read buffer of each FIFO pump. Small: there are two per service, and a FIFO hands out
-/// at most what its writer wrote (typically a line or a few) per read.
-const PUMP_BUFFER: usize = 1024;
+/// Bytes read from a FIFO at once, into a buffer on the stack: a FIFO hands out at most
+/// what its writer wrote (typically a line or a few) per read.
+const PUMP_READ: usize = 1024;
 
 /// The pump task of one process; dropping it stops the pump (so that a detached Russell
 /// leaves the FIFOs to the next one, and a replaced process's pump goes).
@@ -196,88 +200,135 @@ pub(crate) fn spawn_pump(
     stdout: pipe::Receiver,
     stderr: pipe::Receiver,
 ) -> Pump {
-    Pump(tokio::spawn(async move {
-        let mut out = LineReader::new(BufReader::with_capacity(PUMP_BUFFER, stdout));
-        let mut err = LineReader::new(BufReader::with_capacity(PUMP_BUFFER, stderr));
-        let (mut out_done, mut err_done) = (false, false);
-        loop {
-            let (stream, line) = tokio::select! {
-                l = out.next_line(), if !out_done => (LogStream::Stdout, l),
-                l = err.next_line(), if !err_done => (LogStream::Stderr, l),
-                else => break,
-            };
-            match line {
-                Some(line) => {
-                    store
-                        .push(LogLine {
-                            service: service.clone(),
-                            stream,
-                            timestamp: SystemTime::now(),
-                            line,
-                        })
-                        .await
-                }
-                None if stream == LogStream::Stdout => out_done = true,
-                None => err_done = true,
+    Pump(tokio::spawn(pump(store, service, stdout, stderr)))
+}
+
+/// The pump's loop (see [`spawn_pump`]). A silent service costs no buffer: the pump
+/// waits for readability and keeps only unconsumed bytes.
+pub(crate) async fn pump(
+    store: Arc<LogStore>,
+    service: String,
+    stdout: pipe::Receiver,
+    stderr: pipe::Receiver,
+) {
+    let mut out = LineReader::new(stdout);
+    let mut err = LineReader::new(stderr);
+    let (mut out_done, mut err_done) = (false, false);
+    loop {
+        let (stream, line) = tokio::select! {
+            l = out.next_line(), if !out_done => (LogStream::Stdout, l),
+            l = err.next_line(), if !err_done => (LogStream::Stderr, l),
+            else => break,
+        };
+        match line {
+            Some(line) => {
+                store
+                    .push(LogLine {
+                        service: service.clone(),
+                        stream,
+                        timestamp: SystemTime::now(),
+                        line,
+                    })
+                    .await
             }
+            None if stream == LogStream::Stdout => out_done = true,
+            None => err_done = true,
         }
-    }))
+    }
 }
 
 /// Splits a byte stream into lines of at most [`MAX_LINE`] bytes. Cancel-safe: the only
-/// await is `fill_buf`, and partial lines live in `self`.
+/// await is a read, which takes bytes into `self` in the poll that returns them.
 struct LineReader<R> {
     reader: R,
-    partial: Vec<u8>,
+    /// Read and not yet returned: the start of the next line(s). Unallocated while empty,
+    /// which is most of the time.
+    pending: Vec<u8>,
+    /// Leading bytes of `pending` known to hold no newline.
+    scanned: usize,
+    eof: bool,
 }
 
-impl<R: AsyncBufRead + Unpin> LineReader<R> {
+impl<R: AsyncRead + Unpin> LineReader<R> {
     fn new(reader: R) -> Self {
         Self {
             reader,
-            partial: Vec::new(),
+            pending: Vec::new(),
+            scanned: 0,
+            eof: false,
         }
     }
 
     /// The next line without its newline; `None` at EOF (or on a read error).
     async fn next_line(&mut self) -> Option<String> {
         loop {
-            let buf = match self.reader.fill_buf().await {
-                Ok(buf) => buf,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => &[],
-            };
-            if buf.is_empty() {
-                if self.partial.is_empty() {
+            if let Some(line) = self.complete_line() {
+                return Some(line);
+            }
+            if self.eof {
+                if self.pending.is_empty() {
                     return None;
                 }
-                return Some(self.take());
+                return Some(self.take(self.pending.len(), 0));
             }
-            let room = MAX_LINE - self.partial.len();
-            match buf.iter().position(|&b| b == b'\n') {
-                Some(pos) if pos <= room => {
-                    self.partial.extend_from_slice(&buf[..pos]);
-                    self.reader.consume(pos + 1);
-                    return Some(self.take());
-                }
-                _ => {
-                    let n = buf.len().min(room);
-                    self.partial.extend_from_slice(&buf[..n]);
-                    self.reader.consume(n);
-                    if self.partial.len() >= MAX_LINE {
-                        return Some(self.take());
-                    }
-                }
+            std::future::poll_fn(|cx| self.poll_fill(cx)).await;
+        }
+    }
+
+    /// A line ended by a newline, or [`MAX_LINE`] bytes without one, from `pending`.
+    fn complete_line(&mut self) -> Option<String> {
+        let window = self.pending.len().min(MAX_LINE + 1);
+        let from = self.scanned.min(window);
+        match self.pending[from..window].iter().position(|&b| b == b'\n') {
+            Some(pos) => Some(self.take(from + pos, 1)),
+            None if self.pending.len() >= MAX_LINE => Some(self.take(MAX_LINE, 0)),
+            None => {
+                self.scanned = window;
+                None
             }
         }
     }
 
-    fn take(&mut self) -> String {
-        let mut bytes = std::mem::take(&mut self.partial);
+    /// Reads once (waiting for readability) into a buffer on the stack and appends what
+    /// came to `pending`; EOF or an error sets `eof`.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut buf = [0u8; PUMP_READ];
+        loop {
+            let mut read = ReadBuf::new(&mut buf);
+            match Pin::new(&mut self.reader).poll_read(cx, &mut read) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Poll::Ready(Err(_)) => self.eof = true,
+                Poll::Ready(Ok(())) if read.filled().is_empty() => self.eof = true,
+                Poll::Ready(Ok(())) => self.pending.extend_from_slice(read.filled()),
+            }
+            return Poll::Ready(());
+        }
+    }
+
+    /// The first `len` bytes of `pending` as a line (a trailing CR dropped), and `skip`
+    /// more bytes (the newline) consumed. When they are all of `pending` (the usual case),
+    /// its allocation becomes the line and `pending` is left unallocated.
+    fn take(&mut self, len: usize, skip: usize) -> String {
+        let mut bytes = if len + skip == self.pending.len() {
+            let mut all = std::mem::take(&mut self.pending);
+            all.truncate(len);
+            all
+        } else {
+            let head = self.pending[..len].to_vec();
+            self.pending.drain(..len + skip);
+            head
+        };
+        self.scanned = 0;
         if bytes.last() == Some(&b'\r') {
             bytes.pop();
         }
-        String::from_utf8_lossy(&bytes).into_owned()
+        // Lines stay in the tails: no slack from reads that grew `pending`.
+        if bytes.capacity() > bytes.len() + 16 {
+            bytes.shrink_to_fit();
+        }
+        String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 }
 
@@ -423,10 +474,32 @@ mod tests {
     async fn splits_long_lines_and_strips_cr() {
         let mut data = vec![b'x'; MAX_LINE + 10];
         data.extend_from_slice(b"\nshort\r\nlast");
-        let mut r = LineReader::new(BufReader::new(&data[..]));
+        let mut r = LineReader::new(&data[..]);
         assert_eq!(r.next_line().await.unwrap().len(), MAX_LINE);
         assert_eq!(r.next_line().await.unwrap(), "x".repeat(10));
         assert_eq!(r.next_line().await.unwrap(), "short");
+        assert_eq!(r.next_line().await.unwrap(), "last");
+        assert_eq!(r.next_line().await, None);
+    }
+
+    #[tokio::test]
+    async fn keeps_only_an_unfinished_line_between_reads() {
+        use tokio::io::AsyncWriteExt;
+        let (mut tx, rx) = pipe::pipe().unwrap();
+        let mut r = LineReader::new(rx);
+        tx.write_all(b"one\ntw").await.unwrap();
+        assert_eq!(r.next_line().await.unwrap(), "one");
+        assert_eq!(r.pending, b"tw");
+        tx.write_all(b"o\r\nthree\n").await.unwrap();
+        assert_eq!(r.next_line().await.unwrap(), "two");
+        assert_eq!(r.next_line().await.unwrap(), "three");
+        assert_eq!(
+            r.pending.capacity(),
+            0,
+            "nothing kept once every line is out"
+        );
+        tx.write_all(b"last").await.unwrap();
+        drop(tx);
         assert_eq!(r.next_line().await.unwrap(), "last");
         assert_eq!(r.next_line().await, None);
     }

@@ -33,7 +33,9 @@ use russell_config::{Config, Service};
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
+use crate::events::LazyBroadcast;
 use crate::logs::LogStore;
+use crate::service::commands::CmdSender;
 use crate::service::restart::start_budget;
 use crate::service::task::{ServiceTask, TaskInit};
 use crate::service::{ActorMsg, DepNode, DepSpec, DepView, ServiceCmd, Shared};
@@ -70,7 +72,7 @@ struct Inner {
     /// The actor publishes after every change; handles read.
     snapshot_rx: watch::Receiver<Arc<Snapshot>>,
     /// The actor sends (after the snapshot that shows the event's state); handles subscribe.
-    events: broadcast::Sender<Event>,
+    events: Arc<LazyBroadcast<Event>>,
     logs: Arc<LogStore>,
     /// Lowercase name or short_name → (short_name, is external).
     names: HashMap<String, (String, bool)>,
@@ -160,7 +162,7 @@ impl Orchestrator {
             &config.logs,
             &shorts,
         ));
-        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let events = Arc::new(LazyBroadcast::new(EVENT_CAPACITY));
         let (to_actor, msg_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             run_dir: run_dir.clone(),
@@ -213,7 +215,7 @@ impl Orchestrator {
         let mut task_txs = Vec::new();
         let mut tasks = JoinSet::new();
         for (idx, svc) in config.services.iter().enumerate() {
-            let (tx, rx) = mpsc::unbounded_channel();
+            let (tx, rx) = crate::service::commands::channel();
             task_txs.push(tx);
             let task = ServiceTask::new(TaskInit {
                 idx,
@@ -752,7 +754,9 @@ impl Graph {
 /// service's epoch first (see [`dep_view`]).
 #[derive(Clone)]
 struct Dispatch {
-    txs: Arc<Vec<mpsc::UnboundedSender<ServiceCmd>>>,
+    /// Per service: its task's command queue. The actor sends, the task receives; when
+    /// the last `Dispatch` goes, each task sees the end of its queue and returns.
+    txs: Arc<Vec<CmdSender>>,
     epochs: Arc<Vec<AtomicU64>>,
     graph: Arc<Graph>,
 }
@@ -902,7 +906,7 @@ struct Actor {
     /// (so whoever gets one and then reads the snapshot sees at least that state).
     deliveries: Vec<Box<dyn FnOnce() + Send>>,
     /// The actor broadcasts the tasks' events; `Orchestrator::events` hands out receivers.
-    events: broadcast::Sender<Event>,
+    events: Arc<LazyBroadcast<Event>>,
 }
 
 impl Actor {
@@ -1028,10 +1032,7 @@ impl Actor {
             ActorMsg::Deliver(reply) => self.deliveries.push(reply),
             ActorMsg::Event(event) => {
                 let tx = self.events.clone();
-                self.deliveries.push(Box::new(move || {
-                    // No receiver is fine.
-                    let _ = tx.send(event);
-                }));
+                self.deliveries.push(Box::new(move || tx.send(event)));
             }
             ActorMsg::Usage(usage) => {
                 for (idx, cpu, rss) in usage {
@@ -1479,6 +1480,53 @@ mod tests {
             ],
             vec![db],
         ))
+    }
+
+    /// What each service costs at rest: its task's future, its pump's future and one
+    /// queued command. Prints the sizes (`--nocapture`) and keeps them under a bound, so
+    /// that a rarely used branch inlined into the resting state shows up here.
+    #[tokio::test]
+    async fn per_service_state_stays_small() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let settings = LogSettings {
+            max_file_size: 1 << 20,
+            max_files: 1,
+            tail_lines: 1,
+        };
+        let logs = Arc::new(LogStore::new(dir.path(), &settings, &["a".into()]));
+        let (to_actor, _msgs) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            run_dir: dir.path().into(),
+            logs: logs.clone(),
+            to_actor,
+        });
+        let (_deps_tx, deps_rx) = watch::channel(Arc::new(DepView::default()));
+        let (_cmd_tx, cmds) = crate::service::commands::channel();
+        let svc = svc("a", &[], 0);
+        let task = ServiceTask::new(TaskInit {
+            idx: 0,
+            status: initial_status(&svc, None),
+            svc: Arc::new(svc),
+            shared,
+            deps_rx,
+            deps: Vec::new(),
+            epochs: Arc::new(vec![AtomicU64::new(0)]),
+            cmds,
+        });
+        let run = task.run(None, None);
+        let (_out_w, out) = tokio::net::unix::pipe::pipe().expect("pipe");
+        let (_err_w, err) = tokio::net::unix::pipe::pipe().expect("pipe");
+        let pump = crate::logs::pump(logs, "a".into(), out, err);
+        let (task, pump, cmd) = (
+            std::mem::size_of_val(&run),
+            std::mem::size_of_val(&pump),
+            std::mem::size_of::<ServiceCmd>(),
+        );
+        eprintln!("service task future {task} B, pump future {pump} B, ServiceCmd {cmd} B");
+        // At 8df5f75: 4872, 752 and a tokio channel of 32 slots of 40 B per service.
+        assert!(task <= 640, "service task future {task} B");
+        assert!(pump <= 640, "pump future {pump} B");
+        assert!(cmd <= 40, "ServiceCmd {cmd} B");
     }
 
     #[test]

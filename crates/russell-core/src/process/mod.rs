@@ -223,21 +223,10 @@ impl Proc {
                 },
                 Err(_) => ExitInfo::default(),
             },
-            Watch::Pidfd(fd) => {
-                // Readable once the process exited; a wait error falls back to /proc.
-                if fd.readable().await.is_err() {
-                    while alive(self.pid, self.start_time) {
-                        sleep(POLL_ADOPTED).await;
-                    }
-                }
-                ExitInfo::default()
-            }
-            Watch::Poll => {
-                while alive(self.pid, self.start_time) {
-                    sleep(POLL_ADOPTED).await;
-                }
-                ExitInfo::default()
-            }
+            // Boxed: only adopted processes wait so, and their state would otherwise be
+            // inlined into every service task's resting future.
+            Watch::Pidfd(fd) => Box::pin(pidfd_exit(fd, self.pid, self.start_time)).await,
+            Watch::Poll => Box::pin(gone(self.pid, self.start_time)).await,
         };
         self.watch = Watch::Gone(info);
         info
@@ -282,6 +271,22 @@ impl Proc {
         .await
         .unwrap_or(true)
     }
+}
+
+/// Resolves once the process behind `fd` exited; a wait error falls back to /proc.
+async fn pidfd_exit(fd: &AsyncFd<OwnedFd>, pid: u32, start_time: u64) -> ExitInfo {
+    if fd.readable().await.is_err() {
+        return gone(pid, start_time).await;
+    }
+    ExitInfo::default()
+}
+
+/// Polls /proc until the process is gone.
+async fn gone(pid: u32, start_time: u64) -> ExitInfo {
+    while alive(pid, start_time) {
+        sleep(POLL_ADOPTED).await;
+    }
+    ExitInfo::default()
 }
 
 /// Registers a pidfd with tokio. `AsyncFd::new` is deprecated because a borrowed fd could

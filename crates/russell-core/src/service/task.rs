@@ -27,9 +27,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use russell_config::{PortConflictPolicy, Probe, Service};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::time::{Instant, sleep_until};
 
+use super::commands::CmdReceiver;
 use super::restart::{backoff, start_attempts};
 use super::{ActorMsg, DepSpec, DepView, ServiceCmd, Shared, state};
 use crate::events::event;
@@ -66,7 +67,7 @@ pub(crate) struct TaskInit {
     pub deps: Vec<DepSpec>,
     /// Per service: the epoch of the last command sent (bumped by the actor's dispatch).
     pub epochs: Arc<Vec<AtomicU64>>,
-    pub cmds: mpsc::UnboundedReceiver<ServiceCmd>,
+    pub cmds: CmdReceiver,
     pub status: ServiceStatus,
 }
 
@@ -77,7 +78,7 @@ pub(crate) struct ServiceTask {
     deps_rx: watch::Receiver<Arc<DepView>>,
     deps: Vec<DepSpec>,
     epochs: Arc<Vec<AtomicU64>>,
-    cmds: mpsc::UnboundedReceiver<ServiceCmd>,
+    cmds: CmdReceiver,
     status: ServiceStatus,
     epoch: u64,
     proc: Option<Proc>,
@@ -106,9 +107,11 @@ pub(crate) struct ServiceTask {
 }
 
 impl ServiceTask {
-    pub(crate) fn new(init: TaskInit) -> Self {
+    /// Boxed: [`ServiceTask::run`] takes it so, which keeps the task's future from
+    /// holding the whole struct twice (the argument and its binding).
+    pub(crate) fn new(init: TaskInit) -> Box<Self> {
         let now = Instant::now();
-        Self {
+        Box::new(Self {
             idx: init.idx,
             svc: init.svc,
             shared: init.shared,
@@ -135,24 +138,31 @@ impl ServiceTask {
             backoff_until: now,
             running_since: now,
             known: Vec::new(),
-        }
+        })
     }
 
     /// Runs until the actor goes away (or aborts it). Then the process is left running
     /// (detach): a shutdown stops every service before it ends the tasks. `adopt` is a
     /// process left by a previous Russell (alive, same start time); `known` is what the
     /// state file recorded for this service (replaceable on a port conflict).
-    pub(crate) async fn run(mut self, adopt: Option<ProcessRecord>, known: Option<ProcessRecord>) {
+    pub(crate) async fn run(
+        mut self: Box<Self>,
+        adopt: Option<ProcessRecord>,
+        known: Option<ProcessRecord>,
+    ) {
         self.known.extend(known);
         if let Some(rec) = adopt {
             self.adopt_left_behind(rec);
         }
         self.publish();
+        // The handlers that can wait (stops, port conflicts, /proc scans) run boxed: their
+        // state would otherwise be inlined into this future, which every service keeps for
+        // its whole life while it mostly rests in `next_wake`.
         loop {
             match self.next_wake().await {
                 Wake::Cmd(None) => break,
-                Wake::Cmd(Some(cmd)) => self.on_command(cmd).await,
-                Wake::Exit(info) => self.on_exit(info).await,
+                Wake::Cmd(Some(cmd)) => Box::pin(self.on_command(cmd)).await,
+                Wake::Exit(info) => Box::pin(self.on_exit(info)).await,
                 Wake::ProbeDone(r) => self.on_probe(r).await,
                 Wake::ProbeDue => {
                     // Nothing visible changed: no snapshot.
@@ -160,7 +170,7 @@ impl ServiceTask {
                     continue;
                 }
                 Wake::Deps => self.check_deps().await,
-                Wake::StartTimeout => self.on_start_timeout().await,
+                Wake::StartTimeout => Box::pin(self.on_start_timeout()).await,
                 Wake::BackoffOver => self.enter_waiting(),
                 Wake::ResetDue => self.status.restart_count = 0,
             }
@@ -170,6 +180,30 @@ impl ServiceTask {
 
     async fn next_wake(&mut self) -> Wake {
         let st = self.status.state;
+        let waiting = st == ServiceState::Waiting;
+        let restarting = st == ServiceState::Restarting;
+        // One sleep waits for the earliest timer (a sleep per timer would all be kept in
+        // this future, which every service holds while it rests).
+        let next = self.timers().iter().filter(|t| t.0).map(|t| t.1).min();
+        tokio::select! {
+            biased;
+            c = self.cmds.recv() => Wake::Cmd(c),
+            e = wait_proc(&mut self.proc) => Wake::Exit(e),
+            r = poll_probe(&mut self.probe_fut) => Wake::ProbeDone(r),
+            r = deps_changed(waiting, &mut self.deps_rx) => match r {
+                Ok(()) => Wake::Deps,
+                Err(_) => Wake::Cmd(None),
+            },
+            // An elapsed (or zero) backoff must not wait for the timer wheel's next tick.
+            () = std::future::ready(()), if restarting && self.backoff_until <= Instant::now() => Wake::BackoffOver,
+            () = sleep_until_some(next) => self.timer_wake(),
+        }
+    }
+
+    /// The timers of the current state: (armed, deadline, what it means), in order of
+    /// precedence.
+    fn timers(&self) -> [(bool, Instant, Wake); 5] {
+        let st = self.status.state;
         // A service without a check has no probe timer (it is healthy once spawned).
         let probing = self.proc.is_some()
             && self.probe_fut.is_none()
@@ -178,27 +212,40 @@ impl ServiceTask {
                 st,
                 ServiceState::Starting | ServiceState::Running | ServiceState::Unhealthy
             );
-        let waiting = st == ServiceState::Waiting;
-        let wait_timer = self.next_wait_timer();
-        let reset_at = self.running_since + self.svc.restart_reset_after;
-        let resetting = st == ServiceState::Running && self.status.restart_count > 0;
-        tokio::select! {
-            biased;
-            c = self.cmds.recv() => Wake::Cmd(c),
-            e = wait_proc(&mut self.proc) => Wake::Exit(e),
-            r = poll_probe(&mut self.probe_fut) => Wake::ProbeDone(r),
-            r = self.deps_rx.changed(), if waiting => match r {
-                Ok(()) => Wake::Deps,
-                Err(_) => Wake::Cmd(None),
-            },
-            _ = sleep_until(wait_timer), if waiting => Wake::Deps,
-            _ = sleep_until(self.start_deadline), if st == ServiceState::Starting && self.proc.is_some() => Wake::StartTimeout,
-            _ = sleep_until(self.next_probe), if probing => Wake::ProbeDue,
-            // An elapsed (or zero) backoff must not wait for the timer wheel's next tick.
-            () = std::future::ready(()), if st == ServiceState::Restarting && self.backoff_until <= Instant::now() => Wake::BackoffOver,
-            _ = sleep_until(self.backoff_until), if st == ServiceState::Restarting => Wake::BackoffOver,
-            _ = sleep_until(reset_at), if resetting => Wake::ResetDue,
-        }
+        [
+            (
+                st == ServiceState::Waiting,
+                self.next_wait_timer(),
+                Wake::Deps,
+            ),
+            (
+                st == ServiceState::Starting && self.proc.is_some(),
+                self.start_deadline,
+                Wake::StartTimeout,
+            ),
+            (probing, self.next_probe, Wake::ProbeDue),
+            (
+                st == ServiceState::Restarting,
+                self.backoff_until,
+                Wake::BackoffOver,
+            ),
+            (
+                st == ServiceState::Running && self.status.restart_count > 0,
+                self.running_since + self.svc.restart_reset_after,
+                Wake::ResetDue,
+            ),
+        ]
+    }
+
+    /// The sleep for the earliest timer ended: of the timers due by now, the first in
+    /// precedence; else (the clock disagrees) the earliest.
+    fn timer_wake(&self) -> Wake {
+        let now = Instant::now();
+        let armed = || self.timers().into_iter().filter(|t| t.0);
+        armed()
+            .find(|t| t.1 <= now)
+            .or_else(|| armed().min_by_key(|t| t.1))
+            .map_or(Wake::Deps, |t| t.2)
     }
 
     // ----- commands -------------------------------------------------------------------
@@ -402,7 +449,8 @@ impl ServiceTask {
             blocking.get_or_insert((n.clone(), d.budget));
         }
         match blocking {
-            None => self.try_spawn().await,
+            // Boxed: a spawn (and its port-conflict handling) is rare.
+            None => Box::pin(self.try_spawn()).await,
             Some((n, budget)) if now >= self.wait_deadline => {
                 let why = format!(
                     "dependency '{}' not healthy after {}: {}",
@@ -728,7 +776,8 @@ impl ServiceTask {
                 self.set_state(ServiceState::Unhealthy);
                 self.emit(EventKind::HealthCheckFailed, msg);
                 if self.failures >= threshold {
-                    return self.unhealthy_verdict().await;
+                    // Boxed: a stop is rare, and its state would weigh on every wake.
+                    return Box::pin(self.unhealthy_verdict()).await;
                 }
             }
             _ => {}
@@ -963,6 +1012,27 @@ impl ServiceTask {
 /// listener is closed at once. Any failure means "look closer" (the /proc scan).
 fn port_is_free(port: u16) -> bool {
     std::net::TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, port)).is_ok()
+}
+
+/// The next change of the dependency view, watched only while `waiting` (boxed: a
+/// short phase, and the future would otherwise weigh on every resting service).
+async fn deps_changed(
+    waiting: bool,
+    rx: &mut watch::Receiver<Arc<DepView>>,
+) -> Result<(), watch::error::RecvError> {
+    if waiting {
+        Box::pin(rx.changed()).await
+    } else {
+        std::future::pending().await
+    }
+}
+
+/// Sleeps until `deadline`; forever when there is none.
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => sleep_until(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn wait_proc(proc: &mut Option<Proc>) -> ExitInfo {
