@@ -35,7 +35,6 @@ use tokio::task::JoinSet;
 
 use crate::events::LazyBroadcast;
 use crate::logs::LogStore;
-use crate::service::commands::CmdSender;
 use crate::service::restart::start_budget;
 use crate::service::task::{ServiceTask, TaskInit};
 use crate::service::{ActorMsg, DepNode, DepSpec, DepView, ServiceCmd, Shared};
@@ -44,6 +43,7 @@ use crate::{
     CoreError, Event, ExternalState, ExternalStatus, LogLine, OrchestratorPhase, ServiceState,
     ServiceStatus, Snapshot, StartResult, StartTiming,
 };
+use futures_channel::mpsc::UnboundedSender;
 
 /// Capacity of the event broadcast (slow receivers lag and skip).
 const EVENT_CAPACITY: usize = 1024;
@@ -215,7 +215,7 @@ impl Orchestrator {
         let mut task_txs = Vec::new();
         let mut tasks = JoinSet::new();
         for (idx, svc) in config.services.iter().enumerate() {
-            let (tx, rx) = crate::service::commands::channel();
+            let (tx, rx) = futures_channel::mpsc::unbounded();
             task_txs.push(tx);
             let task = ServiceTask::new(TaskInit {
                 idx,
@@ -756,7 +756,7 @@ impl Graph {
 struct Dispatch {
     /// Per service: its task's command queue. The actor sends, the task receives; when
     /// the last `Dispatch` goes, each task sees the end of its queue and returns.
-    txs: Arc<Vec<CmdSender>>,
+    txs: Arc<Vec<UnboundedSender<ServiceCmd>>>,
     epochs: Arc<Vec<AtomicU64>>,
     graph: Arc<Graph>,
 }
@@ -787,7 +787,7 @@ impl Dispatch {
         let mut waits = Vec::new();
         for (&i, epoch) in ordered.iter().zip(epochs) {
             let (reply, rx) = oneshot::channel();
-            let _ = self.txs[i].send(ServiceCmd::Start {
+            let _ = self.txs[i].unbounded_send(ServiceCmd::Start {
                 epoch,
                 reply: Some(reply),
             });
@@ -796,7 +796,7 @@ impl Dispatch {
         for (i, reason) in blocked {
             let (reply, rx) = oneshot::channel();
             let epoch = self.bump(i);
-            let _ = self.txs[i].send(ServiceCmd::Block {
+            let _ = self.txs[i].unbounded_send(ServiceCmd::Block {
                 epoch,
                 reason,
                 reply,
@@ -817,7 +817,7 @@ impl Dispatch {
         let (reply, rx) = oneshot::channel();
         let epoch = self.bump(i);
         if self.txs[i]
-            .send(ServiceCmd::Stop {
+            .unbounded_send(ServiceCmd::Stop {
                 epoch,
                 by_user,
                 reply,
@@ -842,7 +842,7 @@ impl Dispatch {
     async fn restart(&self, i: usize) -> StartResult {
         let (reply, rx) = oneshot::channel();
         let epoch = self.bump(i);
-        let _ = self.txs[i].send(ServiceCmd::Restart { epoch, reply });
+        let _ = self.txs[i].unbounded_send(ServiceCmd::Restart { epoch, reply });
         rx.await.unwrap_or_else(|_| gone())
     }
 }
@@ -1501,7 +1501,7 @@ mod tests {
             to_actor,
         });
         let (_deps_tx, deps_rx) = watch::channel(Arc::new(DepView::default()));
-        let (_cmd_tx, cmds) = crate::service::commands::channel();
+        let (_cmd_tx, cmds) = futures_channel::mpsc::unbounded();
         let svc = svc("a", &[], 0);
         let task = ServiceTask::new(TaskInit {
             idx: 0,

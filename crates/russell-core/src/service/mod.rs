@@ -1,7 +1,6 @@
 //! One task per service (and per external): what it owns, and the messages between it and
 //! the orchestrator actor.
 
-pub(crate) mod commands;
 pub(crate) mod external;
 pub(crate) mod restart;
 pub(crate) mod state;

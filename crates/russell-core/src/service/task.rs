@@ -30,13 +30,14 @@ use russell_config::{PortConflictPolicy, Probe, Service};
 use tokio::sync::{oneshot, watch};
 use tokio::time::{Instant, sleep_until};
 
-use super::commands::CmdReceiver;
 use super::restart::{backoff, start_attempts};
 use super::{ActorMsg, DepSpec, DepView, ServiceCmd, Shared, state};
 use crate::events::event;
 use crate::process::{self, ExitInfo, Proc};
 use crate::state_file::ProcessRecord;
 use crate::{EventKind, ServiceState, ServiceStatus, StartResult};
+use futures_channel::mpsc::UnboundedReceiver;
+use futures_util::StreamExt as _;
 
 /// Probe period of externals until their first healthy verdict.
 pub(crate) const FAST_PROBE: Duration = Duration::from_millis(50);
@@ -67,7 +68,7 @@ pub(crate) struct TaskInit {
     pub deps: Vec<DepSpec>,
     /// Per service: the epoch of the last command sent (bumped by the actor's dispatch).
     pub epochs: Arc<Vec<AtomicU64>>,
-    pub cmds: CmdReceiver,
+    pub cmds: UnboundedReceiver<ServiceCmd>,
     pub status: ServiceStatus,
 }
 
@@ -78,7 +79,7 @@ pub(crate) struct ServiceTask {
     deps_rx: watch::Receiver<Arc<DepView>>,
     deps: Vec<DepSpec>,
     epochs: Arc<Vec<AtomicU64>>,
-    cmds: CmdReceiver,
+    cmds: UnboundedReceiver<ServiceCmd>,
     status: ServiceStatus,
     epoch: u64,
     proc: Option<Proc>,
@@ -187,7 +188,7 @@ impl ServiceTask {
         let next = self.timers().iter().filter(|t| t.0).map(|t| t.1).min();
         tokio::select! {
             biased;
-            c = self.cmds.recv() => Wake::Cmd(c),
+            c = self.cmds.next() => Wake::Cmd(c),
             e = wait_proc(&mut self.proc) => Wake::Exit(e),
             r = poll_probe(&mut self.probe_fut) => Wake::ProbeDone(r),
             r = deps_changed(waiting, &mut self.deps_rx) => match r {
