@@ -36,8 +36,10 @@ pub async fn all_ports_answer(ports: &[u16], timeout: Duration) -> anyhow::Resul
             if stopped.load(Ordering::Relaxed) {
                 bail!("the wait for {} ports was given up", pending.len());
             }
+            let sweep_started = Instant::now();
             pending.retain(|&p| !port_answers(p));
             let now = Instant::now();
+            let sweep = now - sweep_started;
             if pending.is_empty() {
                 return Ok(now);
             }
@@ -50,7 +52,7 @@ pub async fn all_ports_answer(ports: &[u16], timeout: Duration) -> anyhow::Resul
                     if pending.len() > 10 { ", …" } else { "" }
                 );
             }
-            std::thread::sleep(Duration::from_millis(1));
+            std::thread::sleep(Duration::from_millis(1).max(sweep * 3));
         }
     })
     .await?
