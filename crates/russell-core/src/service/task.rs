@@ -7,8 +7,10 @@
 //! (commands for this service queue meanwhile); status reads never wait for it because
 //! they read the actor's snapshot.
 //!
-//! Probing: right after a spawn, then every [`START_PROBE`] (capped by `interval`) until the
-//! first success, so a start takes about the service's real readiness time; then every
+//! Probing: right after a spawn, then after [`start_probe_delay`] (a 40th of the time since
+//! the spawn, 5 ms to 500 ms, capped by `interval`) until the first success, so a start
+//! takes about the service's real readiness time (within 2.5 % of it, or 5 ms) while a
+//! service that needs a minute to load costs a few hundred probes, not thousands; then every
 //! `interval`. Failures before the first success do not count (start grace, bounded by
 //! `start_timeout`). Once running, `failure_threshold` consecutive failures are the
 //! unhealthy verdict (stop, then restart by policy); below it the state is `unhealthy`
@@ -42,8 +44,17 @@ use futures_util::StreamExt as _;
 /// Probe period of externals until their first healthy verdict.
 pub(crate) const FAST_PROBE: Duration = Duration::from_millis(50);
 
-/// Probe period of a service from its spawn until the first healthy probe.
-const START_PROBE: Duration = Duration::from_millis(10);
+/// Shortest and longest pause between probes from a spawn until the first healthy probe.
+const START_PROBE_MIN: Duration = Duration::from_millis(5);
+const START_PROBE_MAX: Duration = Duration::from_millis(500);
+
+/// Pause before the next start probe, `since_spawn` after the spawn: a 40th of that time,
+/// within [`START_PROBE_MIN`] ..= [`START_PROBE_MAX`], never longer than `interval`.
+fn start_probe_delay(since_spawn: Duration, interval: Duration) -> Duration {
+    (since_spawn / 40)
+        .clamp(START_PROBE_MIN, START_PROBE_MAX)
+        .min(interval)
+}
 
 type ProbeFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
@@ -100,6 +111,8 @@ pub(crate) struct ServiceTask {
     wait_deadline: Instant,
     warned_optional: HashSet<usize>,
     start_deadline: Instant,
+    /// When the current process was spawned (or adopted): paces the start probes.
+    spawned: Instant,
     backoff_until: Instant,
     running_since: Instant,
     /// Processes recorded as this service's by a previous Russell: may be replaced on a
@@ -136,6 +149,7 @@ impl ServiceTask {
             wait_deadline: now,
             warned_optional: HashSet::new(),
             start_deadline: now,
+            spawned: now,
             backoff_until: now,
             running_since: now,
             known: Vec::new(),
@@ -535,6 +549,7 @@ impl ServiceTask {
         self.proc = Some(proc);
         self.set_state(ServiceState::Starting);
         self.start_deadline = now + self.svc.health_check.start_timeout;
+        self.spawned = now;
         self.next_probe = now;
         self.probe_fut = None;
         self.failures = 0;
@@ -752,9 +767,9 @@ impl ServiceTask {
         match (self.status.state, ok) {
             (ServiceState::Starting, true) => return self.became_healthy(),
             (ServiceState::Starting, false) => {
-                // Every START_PROBE (never above interval) until the first success.
+                // Soon again, ever less often as the start drags on (start grace).
                 self.failures += 1;
-                self.next_probe = now + START_PROBE.min(hc.interval);
+                self.next_probe = now + start_probe_delay(now - self.spawned, hc.interval);
                 return;
             }
             (ServiceState::Running, true) => self.failures = 0,
@@ -1066,4 +1081,22 @@ fn non_empty<'a>(s: &'a str, default: &'a str) -> &'a str {
 
 fn round_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_probes_come_fast_at_first_and_thin_out_as_a_start_drags_on() {
+        let ms = Duration::from_millis;
+        let interval = Duration::from_secs(2);
+        assert_eq!(start_probe_delay(ms(0), interval), ms(5));
+        assert_eq!(start_probe_delay(ms(200), interval), ms(5));
+        assert_eq!(start_probe_delay(ms(2000), interval), ms(50));
+        assert_eq!(start_probe_delay(ms(60_000), interval), ms(500));
+        // Never above the configured interval.
+        assert_eq!(start_probe_delay(ms(60_000), ms(100)), ms(100));
+        assert_eq!(start_probe_delay(ms(0), ms(1)), ms(1));
+    }
 }
