@@ -80,7 +80,7 @@ async fn http_ok_and_expected_body() {
     probe(&http(port, "/health", Some("build=7")), TIMEOUT)
         .await
         .unwrap();
-    // Many probes in a row through the one shared client.
+    // Many probes in a row, each on a connection of its own.
     for _ in 0..20 {
         probe(&http(port, "/health", None), TIMEOUT).await.unwrap();
     }
@@ -158,6 +158,33 @@ async fn http_that_never_answers_times_out() {
         err.to_string(),
         format!("http://127.0.0.1:{port}/health: timed out after 300ms")
     );
+}
+
+#[tokio::test]
+async fn http_2xx_with_a_big_body_left_unread_is_ok_at_once() {
+    // A server that answers 200 with a 4 MiB body and then keeps the connection open: the
+    // probe needs only the status, and must not wait for the body or the close.
+    use std::io::{Read, Write};
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let serving = std::thread::spawn(move || {
+        let (mut conn, _) = server.accept().unwrap();
+        let mut request = [0u8; 1024];
+        let _ = conn.read(&mut request).unwrap();
+        let body = vec![b'x'; 4 << 20];
+        let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+        let _ = conn.write_all(head.as_bytes());
+        let _ = conn.write_all(&body);
+        std::thread::sleep(Duration::from_secs(2));
+    });
+    let started = Instant::now();
+    probe(&http(port, "/health", None), TIMEOUT).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
+    serving.join().unwrap();
 }
 
 #[tokio::test]

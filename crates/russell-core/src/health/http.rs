@@ -1,30 +1,22 @@
 //! HTTP probe: GET the URL; healthy on 2xx whose body contains `expect_body` when set.
 //!
-//! One hyper client for the whole process (cheap to share, built on first use). It keeps no
-//! idle connections: a probe every few seconds gains little from keep-alive, and a pooled
-//! connection the service closed in the meantime would fail the next probe spuriously.
-
-use std::sync::OnceLock;
+//! One fresh connection per probe, driven by hyper's http1 connection API in the probe's own
+//! future (no pool, no spawned task): a probe every few seconds gains nothing from
+//! keep-alive, a pooled connection the service closed meanwhile would fail the next probe
+//! spuriously, and a refused connect during a start costs one socket call instead of the
+//! pooling client's layers. Dropping the probe (its timeout) drops the connection.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use hyper::Uri;
-use hyper_util::client::legacy::{Client, connect::HttpConnector};
-use hyper_util::rt::TokioExecutor;
+use hyper::header::{CONNECTION, HOST};
+use hyper::{Request, Uri};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 
 use super::{ProbeError, first_line, innermost, io_kind};
 
 /// Read at most this much of a response body.
 const BODY_LIMIT: usize = 64 * 1024;
-
-fn client() -> &'static Client<HttpConnector, Empty<Bytes>> {
-    static CLIENT: OnceLock<Client<HttpConnector, Empty<Bytes>>> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(0)
-            .build_http()
-    })
-}
 
 /// GETs `url` (http only) and checks status and body.
 pub(super) async fn probe(
@@ -32,17 +24,25 @@ pub(super) async fn probe(
     url: &str,
     expect_body: Option<&str>,
 ) -> Result<(), ProbeError> {
-    let uri: Uri = url.parse().map_err(|_| ProbeError::InvalidTarget {
+    let invalid = |what| ProbeError::InvalidTarget {
         target: target.to_string(),
-        what: "not a valid URL",
-    })?;
+        what,
+    };
+    let uri: Uri = url.parse().map_err(|_| invalid("not a valid URL"))?;
     if uri.scheme_str() != Some("http") {
-        return Err(ProbeError::InvalidTarget {
-            target: target.to_string(),
-            what: "only http:// URLs are supported",
-        });
+        return Err(invalid("only http:// URLs are supported"));
     }
-    let response = client().get(uri).await.map_err(|err| match io_kind(&err) {
+    let (Some(authority), Some(host)) = (uri.authority(), uri.host()) else {
+        return Err(invalid("the URL names no host"));
+    };
+    // "[::1]" → "::1" for the socket address.
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(80);
+    let io_error = |err: std::io::Error| ProbeError::Io {
+        target: target.to_string(),
+        kind: err.kind(),
+    };
+    let http_error = |err: hyper::Error| match io_kind(&err) {
         Some(kind) => ProbeError::Io {
             target: target.to_string(),
             kind,
@@ -51,28 +51,48 @@ pub(super) async fn probe(
             target: target.to_string(),
             what: innermost(&err),
         },
-    })?;
-    let status = response.status();
-    if status.is_success() && expect_body.is_none() {
-        return Ok(());
-    }
-    let body = read_body(target, response.into_body()).await?;
-    if !status.is_success() {
-        return Err(ProbeError::HttpStatus {
-            target: target.to_string(),
-            status: status.as_u16(),
-            body: first_line(&body),
-        });
-    }
-    match expect_body {
-        Some(expected) if !String::from_utf8_lossy(&body).contains(expected) => {
-            Err(ProbeError::BodyMismatch {
-                target: target.to_string(),
-                expected: expected.to_string(),
-            })
+    };
+
+    let stream = TcpStream::connect((host, port)).await.map_err(io_error)?;
+    let _ = stream.set_nodelay(true);
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(http_error)?;
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let request = Request::get(path)
+        .header(HOST, authority.as_str())
+        .header(CONNECTION, "close")
+        .body(Empty::<Bytes>::new())
+        .map_err(|_| invalid("not a valid URL"))?;
+    let exchange = async move {
+        let response = sender.send_request(request).await.map_err(http_error)?;
+        let status = response.status();
+        if status.is_success() && expect_body.is_none() {
+            return Ok(());
         }
-        _ => Ok(()),
-    }
+        let body = read_body(target, response.into_body()).await?;
+        if !status.is_success() {
+            return Err(ProbeError::HttpStatus {
+                target: target.to_string(),
+                status: status.as_u16(),
+                body: first_line(&body),
+            });
+        }
+        match expect_body {
+            Some(expected) if !String::from_utf8_lossy(&body).contains(expected) => {
+                Err(ProbeError::BodyMismatch {
+                    target: target.to_string(),
+                    expected: expected.to_string(),
+                })
+            }
+            _ => Ok(()),
+        }
+    };
+    // The connection must be polled for the exchange to progress; it ends once the
+    // exchange is done (the sender is gone) or the server closes. Its own error, if any,
+    // has already failed the exchange.
+    let (result, _) = futures_util::future::join(exchange, connection).await;
+    result
 }
 
 /// Reads the body up to [`BODY_LIMIT`] bytes; the rest is dropped with the connection.
