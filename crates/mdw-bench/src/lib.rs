@@ -49,9 +49,10 @@ pub struct Options {
     pub quick: bool,
     /// Parts to run, in this order; empty = all.
     pub only: Vec<Part>,
-    /// mdw binary; default: `mdw` next to this executable.
+    /// mdw binary; default: `mdw` in `../release/` (the release build, next to the bench's
+    /// `loadgen` folder), else next to this executable.
     pub mdw: Option<PathBuf>,
-    /// Stand-in binary; default: `mdw-demo` next to this executable, else `mdw demo`.
+    /// Stand-in binary; default: `mdw-demo` found like `mdw`, else `mdw demo`.
     pub standin: Option<PathBuf>,
     /// Markdown output; default: `mdw-bench-results.md` next to this executable.
     pub out: Option<PathBuf>,
@@ -64,6 +65,16 @@ pub struct Options {
 /// Bound on one part, whatever happens inside it.
 const PART_BOUND: Duration = Duration::from_secs(15 * 60);
 
+/// `name` in the sibling `release` folder if it is there (target/loadgen/mdw-bench measures
+/// target/release/mdw, the build users run), else next to this executable.
+fn find_binary(exe_dir: &Path, name: &str) -> PathBuf {
+    let beside = exe_dir.join(name);
+    match exe_dir.parent().map(|target| target.join("release").join(name)) {
+        Some(release) if release.is_file() => release,
+        _ => beside,
+    }
+}
+
 /// Runs the selected parts, prints the table, writes the markdown fragment.
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let exe_dir = std::env::current_exe()
@@ -71,19 +82,19 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         .parent()
         .map(Path::to_path_buf)
         .context("this executable has no folder")?;
-    let mdw = opts.mdw.clone().unwrap_or_else(|| exe_dir.join("mdw"));
+    let mdw = opts.mdw.clone().unwrap_or_else(|| find_binary(&exe_dir, "mdw"));
     if !mdw.is_file() {
         bail!(
-            "{} not found: build it next to mdw-bench with `cargo build --release -j2 -p mdw -p mdw-demo -p mdw-bench`, or pass --mdw PATH",
+            "{} not found: build it with `cargo build --release -j2 -p mdw -p mdw-demo`, or pass --mdw PATH",
             mdw.display()
         );
     }
     let standin = match &opts.standin {
         Some(p) => vec![p.display().to_string()],
-        None if exe_dir.join("mdw-demo").is_file() => {
-            vec![exe_dir.join("mdw-demo").display().to_string()]
-        }
-        None => vec![mdw.display().to_string(), "demo".into()],
+        None => match find_binary(&exe_dir, "mdw-demo") {
+            p if p.is_file() => vec![p.display().to_string()],
+            _ => vec![mdw.display().to_string(), "demo".into()],
+        },
     };
     let nofile = procs::raise_nofile(16_384).context("cannot raise RLIMIT_NOFILE")?;
     let env = Env {

@@ -14,7 +14,9 @@ use mdw_bench::{Options, Part, run};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Benchmarks Russell (`mdw serve russell`) with generated line-ups of stand-in services,
-/// on loopback only. Build first: `cargo build --release -j2 -p mdw -p mdw-demo -p mdw-bench`.
+/// on loopback only. Build first: `cargo build --release -j2 -p mdw -p mdw-demo` (what is
+/// measured) and `cargo build --profile loadgen -j2 -p mdw-bench` (this tool, built for
+/// speed); then run `target/loadgen/mdw-bench`.
 #[derive(Debug, Parser)]
 #[command(name = "mdw-bench", version)]
 struct Cli {
@@ -24,10 +26,10 @@ struct Cli {
     /// Run only these parts (comma-separated), in this order.
     #[arg(long, value_delimiter = ',')]
     only: Vec<Part>,
-    /// The mdw binary (default: next to mdw-bench).
+    /// The mdw binary (default: target/release/mdw, else next to mdw-bench).
     #[arg(long)]
     mdw: Option<PathBuf>,
-    /// The stand-in binary (default: mdw-demo next to mdw-bench, else `mdw demo`).
+    /// The stand-in binary (default: mdw-demo found like mdw, else `mdw demo`).
     #[arg(long)]
     standin: Option<PathBuf>,
     /// Where to write the markdown fragment (default: mdw-bench-results.md next to mdw-bench).
