@@ -132,6 +132,14 @@ fn write_to_disk(
     mut files: HashMap<String, RotatingFile>,
     tails: &Tails,
 ) {
+    // Create every file now, before the services print: on ext4 a create costs up to half
+    // a millisecond of CPU, and a service prints its first lines just when it gets ready,
+    // which is when its dependents are spawned and the machine is busiest.
+    for file in files.values_mut() {
+        if let Err(e) = file.open() {
+            file.warn(&e);
+        }
+    }
     while let Some(line) = queue.blocking_recv() {
         if let Some(file) = files.get_mut(&line.service) {
             file.write_line(&line);
@@ -376,20 +384,22 @@ impl RotatingFile {
         let written = self.write_bytes(text.as_bytes());
         self.line_buf = text;
         if let Err(e) = written {
-            if !self.warned {
-                tracing::warn!(path = %self.path.display(), error = %e, "cannot write log file");
-                self.warned = true;
-            }
+            self.warn(&e);
             self.file = None;
         }
     }
 
-    fn write_bytes(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        let len = bytes.len() as u64;
-        if self.max_size > 0 && self.size > 0 && self.size + len > self.max_size {
-            self.rotate()?;
+    /// Says once (until a write succeeds again) that the file cannot be written.
+    fn warn(&mut self, e: &std::io::Error) {
+        if !self.warned {
+            tracing::warn!(path = %self.path.display(), error = %e, "cannot write log file");
+            self.warned = true;
         }
-        let file = match &mut self.file {
+    }
+
+    /// The open file, opened (created 0600 if missing, for appending) if it is not yet.
+    fn open(&mut self) -> std::io::Result<&mut File> {
+        let file = match self.file.take() {
             Some(f) => f,
             None => {
                 let f = std::fs::OpenOptions::new()
@@ -399,10 +409,18 @@ impl RotatingFile {
                     .open(&self.path)?;
                 self.size = f.metadata()?.len();
                 self.warned = false;
-                self.file.insert(f)
+                f
             }
         };
-        file.write_all(bytes)?;
+        Ok(self.file.insert(file))
+    }
+
+    fn write_bytes(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let len = bytes.len() as u64;
+        if self.max_size > 0 && self.size > 0 && self.size + len > self.max_size {
+            self.rotate()?;
+        }
+        self.open()?.write_all(bytes)?;
         self.size += len;
         if self.max_size > 0 && self.size >= self.max_size {
             self.rotate()?;
