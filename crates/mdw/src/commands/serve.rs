@@ -92,6 +92,31 @@ fn log_filter(var: Option<String>) -> (Targets, Option<String>) {
     }
 }
 
+/// Every 10 s, hands freed heap memory back to the system when at least 1 MiB of it lies
+/// unused. glibc keeps what a burst freed (a start of 200 services, each probed within
+/// milliseconds; a flood of status requests) mapped, and Russell then sits on it for good:
+/// 200 services with http checks, 11.8 MiB RSS after the start, 9.x MiB after a trim.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+async fn trim_heap() {
+    /// Unused heap worth a trim.
+    const SLACK: usize = 1 << 20;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        // SAFETY: both calls only read or adjust glibc's own allocator state, which glibc
+        // locks; no Rust memory is touched.
+        #[allow(unsafe_code)]
+        let unused = unsafe { libc::mallinfo2() }.fordblks;
+        if unused >= SLACK {
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        }
+    }
+}
+
 /// Runs `mdw serve russell`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     use tracing_subscriber::layer::SubscriberExt as _;
@@ -124,6 +149,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     rt.block_on(async {
         let shutdown = signalled()?;
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        tokio::spawn(trim_heap());
         serve(config, opts, None, shutdown).await?;
         anyhow::Ok(())
     })?;
