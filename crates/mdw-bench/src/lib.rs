@@ -69,7 +69,10 @@ const PART_BOUND: Duration = Duration::from_secs(15 * 60);
 /// target/release/mdw, the build users run), else next to this executable.
 fn find_binary(exe_dir: &Path, name: &str) -> PathBuf {
     let beside = exe_dir.join(name);
-    match exe_dir.parent().map(|target| target.join("release").join(name)) {
+    match exe_dir
+        .parent()
+        .map(|target| target.join("release").join(name))
+    {
         Some(release) if release.is_file() => release,
         _ => beside,
     }
@@ -82,7 +85,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         .parent()
         .map(Path::to_path_buf)
         .context("this executable has no folder")?;
-    let mdw = opts.mdw.clone().unwrap_or_else(|| find_binary(&exe_dir, "mdw"));
+    let mdw = opts
+        .mdw
+        .clone()
+        .unwrap_or_else(|| find_binary(&exe_dir, "mdw"));
     if !mdw.is_file() {
         bail!(
             "{} not found: build it with `cargo build --release -j2 -p mdw -p mdw-demo`, or pass --mdw PATH",
