@@ -48,12 +48,6 @@ pub(crate) const FAST_PROBE: Duration = Duration::from_millis(50);
 const START_PROBE_MIN: Duration = Duration::from_millis(5);
 const START_PROBE_MAX: Duration = Duration::from_millis(500);
 
-/// A service's place in the probe cycle, in [0, 1): index times the golden ratio, modulo 1,
-/// which spreads any number of services evenly over the cycle.
-fn probe_phase(idx: usize) -> f64 {
-    (idx as f64 * 0.618_033_988_749_895).fract()
-}
-
 /// Pause before the next start probe, `since_spawn` after the spawn: a 40th of that time,
 /// within [`START_PROBE_MIN`] ..= [`START_PROBE_MAX`], never longer than `interval`.
 fn start_probe_delay(since_spawn: Duration, interval: Duration) -> Duration {
@@ -813,15 +807,7 @@ impl ServiceTask {
         self.status.last_error.clear();
         self.status.timing.healthy_at = Some(SystemTime::now());
         self.running_since = Instant::now();
-        // Services that got healthy together would otherwise probe together, every interval
-        // for good: 200 probes in the same millisecond, a burst of sockets, buffers and CPU.
-        // The first regular probe comes after 0.5 to 1.5 intervals instead, spread by index.
-        self.next_probe = self.running_since
-            + self
-                .svc
-                .health_check
-                .interval
-                .mul_f64(0.5 + probe_phase(self.idx));
+        self.next_probe = self.running_since + self.svc.health_check.interval;
         self.failures = 0;
         self.successes = 0;
         let took = self
@@ -1100,19 +1086,6 @@ fn round_ms(d: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn probe_phases_spread_services_over_the_cycle() {
-        let mut phases: Vec<f64> = (0..200).map(probe_phase).collect();
-        assert!(phases.iter().all(|p| (0.0..1.0).contains(p)));
-        phases.sort_by(f64::total_cmp);
-        let widest_gap = phases
-            .windows(2)
-            .map(|w| w[1] - w[0])
-            .fold(phases[0] + 1.0 - phases[199], f64::max);
-        // Evenly spread would be 1/200; the golden ratio keeps every gap within a few times that.
-        assert!(widest_gap < 3.0 / 200.0, "{widest_gap}");
-    }
 
     #[test]
     fn start_probes_come_fast_at_first_and_thin_out_as_a_start_drags_on() {
