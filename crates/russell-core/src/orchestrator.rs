@@ -168,6 +168,9 @@ impl Orchestrator {
             run_dir: run_dir.clone(),
             logs: logs.clone(),
             to_actor,
+            probes: Arc::new(tokio::sync::Semaphore::new(
+                crate::service::MAX_PROBES_IN_FLIGHT,
+            )),
         });
 
         let graph = Graph::new(&config);
@@ -1499,6 +1502,9 @@ mod tests {
             run_dir: dir.path().into(),
             logs: logs.clone(),
             to_actor,
+            probes: Arc::new(tokio::sync::Semaphore::new(
+                crate::service::MAX_PROBES_IN_FLIGHT,
+            )),
         });
         let (_deps_tx, deps_rx) = watch::channel(Arc::new(DepView::default()));
         let (_cmd_tx, cmds) = futures_channel::mpsc::unbounded();

@@ -749,7 +749,10 @@ impl ServiceTask {
 
     fn launch_probe(&mut self) {
         let svc = self.svc.clone();
+        let slots = self.shared.probes.clone();
         self.probe_fut = Some(Box::pin(async move {
+            // The timeout starts once the probe runs, not while it waits for a slot.
+            let _slot = slots.acquire_owned().await;
             let hc = &svc.health_check;
             crate::health::probe(&hc.probe, hc.timeout)
                 .await
