@@ -84,8 +84,12 @@ async fn kill_9_is_seen_at_once_and_restarted_after_backoff() {
 
     let killed_at = SystemTime::now();
     signal(old, Signal::KILL);
-    h.wait_until("a new process", LONG, |h| {
-        h.status("k").pid.is_some_and(|p| p != old)
+    // Events go out right after the snapshot that shows their state: wait for the event
+    // itself, not just for the new PID in the snapshot.
+    h.wait_until("the new process's Started event", LONG, |h| {
+        h.events_of("k", EventKind::Started)
+            .iter()
+            .any(|e| e.pid.is_some_and(|p| p != old))
     })
     .await;
     let started = h
