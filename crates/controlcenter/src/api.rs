@@ -7,16 +7,12 @@ use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
 
+use russell_api::client::{BearerAuth, Client};
 use russell_api::pb;
 use russell_api::pb::russell_service_client::RussellServiceClient;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::{AbortHandle, JoinSet};
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::Interceptor;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
-
-use crate::Error;
+use tonic::transport::Endpoint;
 
 /// How long a status request may take before Russell counts as unreachable.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
@@ -96,63 +92,8 @@ impl Api for Handle {
     }
 }
 
-/// Adds `authorization: Bearer <token>` to every call when a token is configured.
-#[derive(Debug, Clone, Default)]
-pub struct Auth {
-    header: Option<MetadataValue<Ascii>>,
-}
-
-impl Auth {
-    /// Reads the token from `MDW_RUSSELL_TOKEN` (unset or empty = no token).
-    pub fn from_env() -> Result<Self, Error> {
-        match std::env::var("MDW_RUSSELL_TOKEN") {
-            Ok(token) if !token.is_empty() => {
-                let header = format!("Bearer {token}")
-                    .parse()
-                    .map_err(|_| Error::BadToken)?;
-                Ok(Self {
-                    header: Some(header),
-                })
-            }
-            _ => Ok(Self::default()),
-        }
-    }
-}
-
-impl Interceptor for Auth {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(header) = &self.header {
-            request
-                .metadata_mut()
-                .insert("authorization", header.clone());
-        }
-        Ok(request)
-    }
-}
-
-/// The generated client with the bearer-token interceptor.
-pub type Client = RussellServiceClient<InterceptedService<Channel, Auth>>;
-
-/// Turns `host:port` (or a full `http://` URI) into an endpoint.
-pub fn endpoint(addr: &str) -> Result<Endpoint, Error> {
-    let uri = if addr.contains("://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
-    };
-    Endpoint::from_shared(uri)
-        .map(|e| e.connect_timeout(Duration::from_secs(2)))
-        .map_err(|source| Error::BadAddress {
-            addr: addr.to_string(),
-            source,
-        })
-}
-
 /// Starts the background task; returns the command handle and the update receiver.
-pub fn spawn(endpoint: Endpoint, auth: Auth) -> (Handle, mpsc::UnboundedReceiver<Update>) {
+pub fn spawn(endpoint: Endpoint, auth: BearerAuth) -> (Handle, mpsc::UnboundedReceiver<Update>) {
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (update_tx, updates) = mpsc::unbounded_channel();
     tokio::spawn(background(endpoint, auth, command_rx, update_tx));
@@ -176,7 +117,7 @@ enum SessionEnd {
 /// Connect, serve a session, and on any loss retry with backoff, forever (until the UI quits).
 async fn background(
     endpoint: Endpoint,
-    auth: Auth,
+    auth: BearerAuth,
     mut commands: mpsc::UnboundedReceiver<Command>,
     ui: mpsc::UnboundedSender<Update>,
 ) {
@@ -227,7 +168,7 @@ async fn background(
 /// Opens the channel and fetches a first status (only then does Russell count as reachable).
 async fn connect(
     endpoint: &Endpoint,
-    auth: &Auth,
+    auth: &BearerAuth,
 ) -> Result<(Client, pb::OrchestratorStatus), String> {
     let channel = endpoint.connect().await.map_err(|e| error_chain(&e))?;
     let mut client = RussellServiceClient::with_interceptor(channel, auth.clone());
@@ -546,7 +487,10 @@ mod tests {
     #[tokio::test]
     async fn unreachable_russell_is_retried_and_actions_get_an_error() {
         let addr = format!("127.0.0.1:{}", closed_port());
-        let (mut handle, mut updates) = spawn(endpoint(&addr).expect("endpoint"), Auth::default());
+        let (mut handle, mut updates) = spawn(
+            russell_api::client::endpoint(&addr).expect("endpoint"),
+            BearerAuth::default(),
+        );
         let mut attempts = Vec::new();
         let mut rejected = None;
         handle.send(Command::StartAll { id: 7 });
@@ -576,19 +520,6 @@ mod tests {
         assert_eq!(backoff(4), Duration::from_millis(1600));
         assert_eq!(backoff(5), Duration::from_secs(2));
         assert_eq!(backoff(100), Duration::from_secs(2));
-    }
-
-    #[test]
-    fn endpoint_accepts_host_port_and_uri() {
-        assert_eq!(
-            endpoint("127.0.0.1:9100").map(|e| e.uri().to_string()).ok(),
-            Some("http://127.0.0.1:9100/".to_string())
-        );
-        assert!(endpoint("http://[::1]:9100").is_ok());
-        assert!(matches!(
-            endpoint("not a uri"),
-            Err(Error::BadAddress { .. })
-        ));
     }
 
     #[test]

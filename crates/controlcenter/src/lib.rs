@@ -25,16 +25,9 @@ use std::time::SystemTime;
 /// Why ControlCenter stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The address is not `host:port` or a URI.
-    #[error("invalid Russell address {addr:?} (expected host:port, e.g. 127.0.0.1:9100)")]
-    BadAddress {
-        addr: String,
-        #[source]
-        source: tonic::transport::Error,
-    },
-    /// MDW_RUSSELL_TOKEN cannot go into an HTTP header.
-    #[error("MDW_RUSSELL_TOKEN contains characters not allowed in a header (use printable ASCII)")]
-    BadToken,
+    /// The address or the token (MDW_RUSSELL_TOKEN / _FILE) is unusable.
+    #[error(transparent)]
+    Client(#[from] russell_api::client::ClientError),
     /// Setting up, drawing to or reading from the terminal failed.
     #[error("terminal I/O failed (ControlCenter needs an interactive terminal)")]
     Terminal(#[source] std::io::Error),
@@ -51,8 +44,8 @@ pub enum Error {
 /// Must run inside a multi-thread tokio runtime. The terminal is restored on return and on
 /// panic.
 pub async fn run(addr: String) -> Result<(), Error> {
-    let endpoint = api::endpoint(&addr)?;
-    let auth = api::Auth::from_env()?;
+    let endpoint = russell_api::client::endpoint(&addr)?;
+    let auth = russell_api::client::BearerAuth::from_env()?;
     let (mut handle, mut updates) = api::spawn(endpoint, auth);
     let mut state = state::State::new(addr, SystemTime::now());
     let mut guard = terminal::TerminalGuard::new()?;

@@ -427,17 +427,14 @@ pub fn api_name(service: &pb::ServiceStatus) -> String {
     }
 }
 
-/// A protobuf timestamp as a `SystemTime` (before 1970 counts as 1970).
+/// A protobuf timestamp as a `SystemTime` (one that does not convert counts as 1970).
 pub fn to_system_time(ts: &prost_types::Timestamp) -> SystemTime {
-    let secs = Duration::from_secs(u64::try_from(ts.seconds).unwrap_or(0));
-    let nanos = Duration::from_nanos(u64::try_from(ts.nanos).unwrap_or(0));
-    SystemTime::UNIX_EPOCH + secs + nanos
+    SystemTime::try_from(*ts).unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
 /// A protobuf duration as a std `Duration` (negative counts as zero).
 pub fn to_duration(d: &prost_types::Duration) -> Duration {
-    Duration::from_secs(u64::try_from(d.seconds).unwrap_or(0))
-        + Duration::from_nanos(u64::try_from(d.nanos).unwrap_or(0))
+    Duration::try_from(*d).unwrap_or_default()
 }
 
 #[cfg(test)]
