@@ -37,11 +37,19 @@ pub(crate) fn block_on<F: Future>(fut: F) -> anyhow::Result<F::Output> {
     Ok(rt.block_on(fut))
 }
 
-/// Connects to Russell at `addr`; the error is one line naming the address and a hint.
+/// Connects to Russell at `addr`. "Not reachable" is one line naming the address and what
+/// to do (the transport's own words add nothing); every other error keeps its cause, e.g.
+/// why the token file cannot be read.
 pub(crate) async fn connect(addr: &str) -> anyhow::Result<Client> {
-    russell_api::connect(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))
+    russell_api::connect(addr).await.map_err(connect_error)
+}
+
+/// See [`connect`].
+pub(crate) fn connect_error(e: russell_api::ClientError) -> anyhow::Error {
+    match e {
+        russell_api::ClientError::Unreachable { .. } => anyhow::anyhow!("{e}"),
+        other => anyhow::Error::new(other),
+    }
 }
 
 /// A failed call as one readable line.

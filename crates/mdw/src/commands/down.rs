@@ -74,7 +74,7 @@ pub fn run(addr: &str, _args: Args) -> anyhow::Result<ExitCode> {
                 writeln!(out, "Russell is not running at {addr}; nothing to stop")?;
                 return Ok(ExitCode::SUCCESS);
             }
-            Err(e) => anyhow::bail!("{e}"),
+            Err(e) => return Err(super::control::connect_error(e)),
         };
         down_with(addr, &mut client, &mut out).await?;
         Ok(ExitCode::SUCCESS)
