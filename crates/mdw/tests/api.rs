@@ -140,6 +140,17 @@ async fn orchestrator_rpcs_and_error_codes() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
+    // An external has no captured output: refused, not a follow that never ends.
+    let e = c
+        .stream_logs(pb::StreamLogsRequest {
+            name: "Ollama".into(),
+            tail: 1,
+            follow: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().contains("capture the output of"), "{e:?}");
     let e = c
         .watch_events(pb::WatchEventsRequest {
             names: vec!["nope".into()],

@@ -23,7 +23,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit, broadcast, mpsc};
 use tonic::Status;
 
-use super::{MAX_NAMES, MAX_TAIL, RussellApi, resolve};
+use super::{MAX_NAMES, MAX_TAIL, RussellApi, check_name, resolve, to_status};
 use crate::convert::timestamp;
 use crate::pb;
 
@@ -283,7 +283,13 @@ pub(super) fn stream_logs(
     let service = if req.name.is_empty() {
         None
     } else {
-        Some(resolve(&api.orch, "name", &req.name)?)
+        // An external has no output here: refused, instead of a follow that never ends.
+        check_name("name", &req.name)?;
+        let short = api
+            .orch
+            .resolve_service(req.name.trim(), "capture the output of")
+            .map_err(to_status)?;
+        Some(short)
     };
     if req.tail > MAX_TAIL {
         return Err(Status::invalid_argument(format!(
