@@ -164,14 +164,7 @@ impl Orchestrator {
         ));
         let events = Arc::new(LazyBroadcast::new(EVENT_CAPACITY));
         let (to_actor, msg_rx) = mpsc::unbounded_channel();
-        let shared = Arc::new(Shared {
-            run_dir: run_dir.clone(),
-            logs: logs.clone(),
-            to_actor,
-            probes: Arc::new(tokio::sync::Semaphore::new(
-                crate::service::MAX_PROBES_IN_FLIGHT,
-            )),
-        });
+        let shared = Shared::new(run_dir.clone(), logs.clone(), to_actor);
 
         let graph = Graph::new(&config);
         let statuses: Vec<Arc<ServiceStatus>> = config
@@ -437,7 +430,9 @@ impl Orchestrator {
         self.ask(|reply| Command::End { stop: false, reply }).await
     }
 
-    fn resolve_service(&self, name: &str, what: &str) -> Result<String, CoreError> {
+    /// Like [`Self::resolve`], for a managed service: an external is refused, saying that
+    /// Russell does not `what` externals (e.g. "start", "capture the output of").
+    pub fn resolve_service(&self, name: &str, what: &str) -> Result<String, CoreError> {
         match self.inner.names.get(&name.to_lowercase()) {
             Some((short, false)) => Ok(short.clone()),
             Some((short, true)) => Err(CoreError::InvalidState {
@@ -1498,14 +1493,7 @@ mod tests {
         };
         let logs = Arc::new(LogStore::new(dir.path(), &settings, &["a".into()]));
         let (to_actor, _msgs) = mpsc::unbounded_channel();
-        let shared = Arc::new(Shared {
-            run_dir: dir.path().into(),
-            logs: logs.clone(),
-            to_actor,
-            probes: Arc::new(tokio::sync::Semaphore::new(
-                crate::service::MAX_PROBES_IN_FLIGHT,
-            )),
-        });
+        let shared = Shared::new(dir.path().into(), logs.clone(), to_actor);
         let (_deps_tx, deps_rx) = watch::channel(Arc::new(DepView::default()));
         let (_cmd_tx, cmds) = futures_channel::mpsc::unbounded();
         let svc = svc("a", &[], 0);

@@ -1,8 +1,8 @@
 //! Health probes: one call of [`probe`] runs one check of a service (grpc, http, tcp, exec)
 //! and says ok or why not, bounded by a timeout.
 //!
-//! Probes run concurrently from many service tasks, so they share what is expensive to build
-//! (one HTTP client, see [`http`]) and keep nothing else between calls. Every failure is a
+//! Probes run concurrently from many service tasks and keep nothing between calls (an http
+//! probe opens a connection of its own, see [`http`]). Every failure is a
 //! [`ProbeError`] whose one-line message names what was probed and what happened, because
 //! that line is what a status view shows (`tcp 127.0.0.1:9200: connection refused`).
 

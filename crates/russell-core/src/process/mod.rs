@@ -31,7 +31,9 @@ const KILL_WAIT: Duration = Duration::from_secs(5);
 pub enum SpawnError {
     #[error(transparent)]
     EnvFile(#[from] env::EnvFileError),
-    #[error("cannot create the output FIFOs in {dir}")]
+    #[error(
+        "cannot create the output FIFOs in {dir} (check that it exists, is writable and not full)"
+    )]
     Fifo {
         dir: PathBuf,
         #[source]

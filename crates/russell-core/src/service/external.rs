@@ -55,6 +55,16 @@ pub(crate) async fn run(idx: usize, ext: Arc<External>, shared: Arc<Shared>) {
                 }
             }
         }
+        if shared
+            .to_actor
+            .send(ActorMsg::External {
+                idx,
+                status: status.clone(),
+            })
+            .is_err()
+        {
+            return;
+        }
         if status.state != before {
             let (kind, state, msg) = match status.state {
                 ExternalState::Healthy => (
@@ -68,23 +78,7 @@ pub(crate) async fn run(idx: usize, ext: Arc<External>, shared: Arc<Shared>) {
                     format!("unhealthy: {}", status.last_error),
                 ),
             };
-            let sent = shared.to_actor.send(ActorMsg::External {
-                idx,
-                status: status.clone(),
-            });
-            if sent.is_err() {
-                return;
-            }
             shared.emit(event(kind, &ext.short_name, msg, state, None));
-        } else if shared
-            .to_actor
-            .send(ActorMsg::External {
-                idx,
-                status: status.clone(),
-            })
-            .is_err()
-        {
-            return;
         }
         let period = if status.state == ExternalState::Healthy {
             hc.interval

@@ -117,6 +117,20 @@ pub(crate) struct Shared {
 pub(crate) const MAX_PROBES_IN_FLIGHT: usize = 16;
 
 impl Shared {
+    /// What every task shares, with room for [`MAX_PROBES_IN_FLIGHT`] probes at a time.
+    pub(crate) fn new(
+        run_dir: PathBuf,
+        logs: Arc<LogStore>,
+        to_actor: mpsc::UnboundedSender<ActorMsg>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            run_dir,
+            logs,
+            to_actor,
+            probes: Arc::new(tokio::sync::Semaphore::new(MAX_PROBES_IN_FLIGHT)),
+        })
+    }
+
     /// Hands an event to the actor, which broadcasts it after its next snapshot: a
     /// client that reads the status after an event sees at least that event's state.
     /// Send the status the event is about first.

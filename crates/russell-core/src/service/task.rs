@@ -451,7 +451,7 @@ impl ServiceTask {
                         humantime::format_duration(after),
                         reason_of(n)
                     );
-                    self.shared.emit(event(
+                    self.send_event(event(
                         EventKind::Waiting,
                         &self.svc.short_name,
                         msg,
@@ -698,7 +698,8 @@ impl ServiceTask {
         while listening().await {
             if Instant::now() >= deadline {
                 return Err(format!(
-                    "port {port} is still in use after stopping PID {pid} ({cmd})"
+                    "port {port} of '{}' is still in use 5 s after PID {pid} ({cmd}) was stopped; free the port or change it in the config",
+                    self.svc.short_name
                 ));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -723,7 +724,7 @@ impl ServiceTask {
         );
         ev.exit_code = info.code;
         ev.signal = info.signal;
-        self.shared.emit(ev);
+        self.send_event(ev);
         // The leader is gone; what is left of its group (grandchildren) goes too.
         if proc.anything_left().await {
             process::stop(
@@ -912,7 +913,7 @@ impl ServiceTask {
         );
         ev.attempt = Some(attempt);
         ev.delay = Some(delay);
-        self.shared.emit(ev);
+        self.send_event(ev);
     }
 
     /// `failed`, keeping the reason; pending starts get it.
@@ -936,7 +937,6 @@ impl ServiceTask {
             EventKind::Stopping,
             format!("{why}: sending {}", self.svc.stop_signal.name),
         );
-        self.publish();
         let outcome = process::stop(
             &mut proc,
             process::stop_signal(&self.svc),
@@ -994,13 +994,21 @@ impl ServiceTask {
     }
 
     fn emit(&self, kind: EventKind, message: impl Into<String>) {
-        self.shared.emit(event(
+        self.send_event(event(
             kind,
             &self.svc.short_name,
             message,
             self.status.state,
             self.status.pid,
         ));
+    }
+
+    /// Publishes the status the event is about, then the event: whoever gets the event and
+    /// then reads the snapshot (or the dependency view) sees at least that state, even when
+    /// the handler awaits something (a group stop, a port check) before it ends.
+    fn send_event(&self, ev: crate::Event) {
+        self.publish();
+        self.shared.emit(ev);
     }
 
     /// Answers a command through the actor, after publishing the current status: the
