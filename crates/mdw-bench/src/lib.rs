@@ -345,47 +345,45 @@ async fn run_part(env: &Env, part: Part, cache: &mut Cache, rows: &mut Vec<Row>)
         Part::Api => {
             let r = api::run(env, 200).await;
             push(rows, "API", r, |a| {
-                vec![
+                let throughput = |client: &str, load: &api::Load, note: String| {
                     Row::value(
-                        "GetOrchestratorStatus (200) throughput, decoding client",
-                        a.decoding.requests_per_sec,
+                        format!("GetOrchestratorStatus (200) throughput, {client}"),
+                        load.requests_per_sec,
+                        note,
+                        Unit::PerSec,
+                        Goal::AtLeast(20_000.0),
+                    )
+                };
+                let latency = |client: &str, load: &api::Load| {
+                    Row::value(
+                        format!("GetOrchestratorStatus (200) p99 latency, {client}"),
+                        load.latency.p99,
+                        format!(
+                            "p50 {}, max {}",
+                            Unit::Ms.fmt(load.latency.p50),
+                            Unit::Ms.fmt(load.latency.max)
+                        ),
+                        Unit::Ms,
+                        Goal::AtMost(5.0),
+                    )
+                };
+                vec![
+                    throughput(
+                        "decoding client",
+                        &a.decoding,
                         format!(
                             "{}; decoding one reply alone: {:.0} µs",
                             load_note(&a.decoding, b.api_window, a.reply_bytes),
                             a.decode_us
                         ),
-                        Unit::PerSec,
-                        Goal::AtLeast(20_000.0),
                     ),
-                    Row::value(
-                        "GetOrchestratorStatus (200) p99 latency, decoding client",
-                        a.decoding.latency.p99,
-                        format!(
-                            "p50 {}, max {}",
-                            Unit::Ms.fmt(a.decoding.latency.p50),
-                            Unit::Ms.fmt(a.decoding.latency.max)
-                        ),
-                        Unit::Ms,
-                        Goal::AtMost(5.0),
-                    ),
-                    Row::value(
-                        "GetOrchestratorStatus (200) throughput, raw-bytes client",
-                        a.raw.requests_per_sec,
+                    latency("decoding client", &a.decoding),
+                    throughput(
+                        "raw-bytes client",
+                        &a.raw,
                         load_note(&a.raw, b.api_window, a.reply_bytes),
-                        Unit::PerSec,
-                        Goal::AtLeast(20_000.0),
                     ),
-                    Row::value(
-                        "GetOrchestratorStatus (200) p99 latency, raw-bytes client",
-                        a.raw.latency.p99,
-                        format!(
-                            "p50 {}, max {}",
-                            Unit::Ms.fmt(a.raw.latency.p50),
-                            Unit::Ms.fmt(a.raw.latency.max)
-                        ),
-                        Unit::Ms,
-                        Goal::AtMost(5.0),
-                    ),
+                    latency("raw-bytes client", &a.raw),
                     Row::median(
                         "StopService → WatchEvents subscriber",
                         &a.watch,

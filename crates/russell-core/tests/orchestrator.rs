@@ -749,6 +749,9 @@ async fn the_first_read_after_an_idle_spell_gets_a_current_sample() {
     let s = demo("hungry", free_port(), &[]);
     let h = Harness::new(config(dir.path(), vec![s], vec![]), false).await;
     assert!(h.orch.start_service("hungry").await.unwrap().success);
+    // The idle spell: a read during the start (if any) kept the sampler awake for one more
+    // round 3 s later; with no read since, it is parked after that.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
     let snap = h.orch.fresh_snapshot().await;
     let hungry = snap.services.iter().find(|s| s.short_name == "hungry");
     assert!(hungry.unwrap().rss_bytes > 0, "{hungry:?}");
