@@ -451,7 +451,7 @@ impl ServiceTask {
                         humantime::format_duration(after),
                         reason_of(n)
                     );
-                    self.send_event(event(
+                    self.shared.emit(event(
                         EventKind::Waiting,
                         &self.svc.short_name,
                         msg,
@@ -913,7 +913,7 @@ impl ServiceTask {
         );
         ev.attempt = Some(attempt);
         ev.delay = Some(delay);
-        self.send_event(ev);
+        self.shared.emit(ev);
     }
 
     /// `failed`, keeping the reason; pending starts get it.
@@ -937,6 +937,7 @@ impl ServiceTask {
             EventKind::Stopping,
             format!("{why}: sending {}", self.svc.stop_signal.name),
         );
+        self.publish();
         let outcome = process::stop(
             &mut proc,
             process::stop_signal(&self.svc),
@@ -994,7 +995,7 @@ impl ServiceTask {
     }
 
     fn emit(&self, kind: EventKind, message: impl Into<String>) {
-        self.send_event(event(
+        self.shared.emit(event(
             kind,
             &self.svc.short_name,
             message,
@@ -1003,9 +1004,12 @@ impl ServiceTask {
         ));
     }
 
-    /// Publishes the status the event is about, then the event: whoever gets the event and
-    /// then reads the snapshot (or the dependency view) sees at least that state, even when
-    /// the handler awaits something (a group stop, a port check) before it ends.
+    /// Publishes the status the event is about, then the event, for a handler that awaits
+    /// something long after the event (an exit, then the stop of what is left of the
+    /// group): until the handler's own publish, readers and waiting dependents would see
+    /// the old state. Elsewhere the handler's publish follows the event at once; publishing
+    /// before every event too cost 0.45 MiB of heap churn at a start of 200 (RSS 9.6 ->
+    /// 10.1 MiB).
     fn send_event(&self, ev: crate::Event) {
         self.publish();
         self.shared.emit(ev);
