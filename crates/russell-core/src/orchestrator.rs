@@ -50,7 +50,7 @@ const EVENT_CAPACITY: usize = 1024;
 /// How often CPU and memory of the services are sampled.
 const SAMPLE_EVERY: Duration = Duration::from_secs(3);
 /// How long [`Orchestrator::fresh_snapshot`] waits for a sample from a parked sampler.
-const FRESH_WAIT: Duration = Duration::from_millis(250);
+const FRESH_WAIT: Duration = Duration::from_secs(1);
 
 /// Options for [`Orchestrator::spawn`].
 #[derive(Debug, Clone, Default)]
@@ -96,10 +96,12 @@ struct Demand {
 impl Demand {
     /// Records a read; wakes the sampler if it was idle. Returns whether it was parked.
     fn mark(&self) -> bool {
-        if !self.wanted.load(Ordering::Relaxed) && !self.wanted.swap(true, Ordering::Relaxed) {
+        // Looked at before the wake: once woken, the sampler lowers `parked` at once.
+        let parked = self.parked.load(Ordering::SeqCst);
+        if !self.wanted.load(Ordering::SeqCst) && !self.wanted.swap(true, Ordering::SeqCst) {
             self.wake.notify_one();
         }
-        self.parked.load(Ordering::Relaxed)
+        parked
     }
 }
 
@@ -379,7 +381,7 @@ impl Orchestrator {
     }
 
     /// The latest snapshot, with CPU and RSS from a current sample: when nobody read a
-    /// snapshot for a while (the sampler is parked), waits up to 250 ms for a fresh
+    /// snapshot for a while (the sampler is parked), waits up to 1 s for a fresh
     /// sample. Otherwise as cheap as [`Self::snapshot`].
     pub async fn fresh_snapshot(&self) -> Arc<Snapshot> {
         let mut sampled = self.inner.demand.sampled.subscribe();
@@ -1268,12 +1270,14 @@ async fn sample_resources(
     // An ended (aborted) sampler must not leave readers waiting for a round.
     let _unpark = Unpark(&demand);
     loop {
-        if !demand.wanted.swap(false, Ordering::Relaxed) {
-            demand.parked.store(true, Ordering::Relaxed);
+        // `parked` goes up before `wanted` is looked at: a reader that marks after this
+        // look then sees `parked` and waits for the round its mark wakes.
+        demand.parked.store(true, Ordering::SeqCst);
+        if !demand.wanted.swap(false, Ordering::SeqCst) {
             demand.wake.notified().await;
-            demand.parked.store(false, Ordering::Relaxed);
-            demand.wanted.store(false, Ordering::Relaxed);
+            demand.wanted.store(false, Ordering::SeqCst);
         }
+        demand.parked.store(false, Ordering::SeqCst);
         let groups: Vec<(usize, u32)> = {
             let state = rx.borrow();
             shorts

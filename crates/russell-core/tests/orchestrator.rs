@@ -752,9 +752,14 @@ async fn the_first_read_after_an_idle_spell_gets_a_current_sample() {
     // The idle spell: a read during the start (if any) kept the sampler awake for one more
     // round 3 s later; with no read since, it is parked after that.
     tokio::time::sleep(Duration::from_millis(3500)).await;
+    let asked = std::time::Instant::now();
     let snap = h.orch.fresh_snapshot().await;
+    let waited = asked.elapsed();
     let hungry = snap.services.iter().find(|s| s.short_name == "hungry");
-    assert!(hungry.unwrap().rss_bytes > 0, "{hungry:?}");
+    assert!(
+        hungry.unwrap().rss_bytes > 0,
+        "after waiting {waited:?}: {hungry:?}"
+    );
     h.finish().await;
 }
 
