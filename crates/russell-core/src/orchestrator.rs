@@ -37,7 +37,7 @@ use crate::events::LazyBroadcast;
 use crate::logs::LogStore;
 use crate::service::restart::start_budget;
 use crate::service::task::{ServiceTask, TaskInit};
-use crate::service::{ActorMsg, DepNode, DepSpec, DepView, ServiceCmd, Shared};
+use crate::service::{ActorMsg, DepNode, DepSpec, DepView, LeftBehind, ServiceCmd, Shared};
 use crate::state_file::{ProcessRecord, ServiceRecord, StateFile};
 use crate::{
     CoreError, Event, ExternalState, ExternalStatus, LogLine, OrchestratorPhase, ServiceState,
@@ -166,7 +166,9 @@ impl Orchestrator {
         ));
         let events = Arc::new(LazyBroadcast::new(EVENT_CAPACITY));
         let (to_actor, msg_rx) = mpsc::unbounded_channel();
-        let shared = Shared::new(run_dir.clone(), logs.clone(), to_actor);
+        // The mark on spawned services: one spelling of the directory, however the config named it.
+        let marked_dir = std::fs::canonicalize(&state_dir).unwrap_or_else(|_| state_dir.clone());
+        let shared = Shared::new(run_dir.clone(), marked_dir.clone(), logs.clone(), to_actor);
 
         let graph = Graph::new(&config);
         let statuses: Vec<Arc<ServiceStatus>> = config
@@ -205,10 +207,34 @@ impl Orchestrator {
             .iter()
             .map(|s| previous.as_ref()?.services.get(&s.short_name)?.process)
             .collect();
-        let adopt: Vec<Option<ProcessRecord>> = known
+        let mut adopt: Vec<Option<ProcessRecord>> = known
             .iter()
             .map(|rec| rec.filter(|r| options.adopt && crate::process::alive(r.pid, r.start_time)))
             .collect();
+        let mut left = vec![LeftBehind::default(); shorts.len()];
+        if options.adopt {
+            let recorded: Vec<u32> = known.iter().flatten().map(|r| r.pid).collect();
+            let strays = tokio::task::spawn_blocking(move || {
+                crate::process::strays::find(&marked_dir, &recorded)
+            })
+            .await
+            .unwrap_or_default();
+            for stray in strays {
+                let Some(idx) = shorts.iter().position(|s| *s == stray.short) else {
+                    continue;
+                };
+                left[idx].strays.push(stray.record);
+            }
+            // A service with no recorded process left adopts its newest stray; every
+            // other stray is a second copy, stopped before the service goes on.
+            for (idx, l) in left.iter_mut().enumerate() {
+                l.strays.sort_by_key(|r| r.start_time);
+                if adopt[idx].is_none() && !l.strays.is_empty() {
+                    adopt[idx] = l.strays.pop();
+                    l.unrecorded = true;
+                }
+            }
+        }
 
         let mut task_txs = Vec::new();
         let mut tasks = JoinSet::new();
@@ -225,7 +251,7 @@ impl Orchestrator {
                 cmds: rx,
                 status: ServiceStatus::clone(&statuses[idx]),
             });
-            tasks.spawn(task.run(adopt[idx], known[idx]));
+            tasks.spawn(task.run(adopt[idx], known[idx], std::mem::take(&mut left[idx])));
         }
         for (idx, ext) in config.externals.iter().enumerate() {
             tasks.spawn(crate::service::external::run(
@@ -1497,7 +1523,7 @@ mod tests {
         };
         let logs = Arc::new(LogStore::new(dir.path(), &settings, &["a".into()]));
         let (to_actor, _msgs) = mpsc::unbounded_channel();
-        let shared = Shared::new(dir.path().into(), logs.clone(), to_actor);
+        let shared = Shared::new(dir.path().into(), dir.path().into(), logs.clone(), to_actor);
         let (_deps_tx, deps_rx) = watch::channel(Arc::new(DepView::default()));
         let (_cmd_tx, cmds) = futures_channel::mpsc::unbounded();
         let svc = svc("a", &[], 0);
@@ -1511,7 +1537,7 @@ mod tests {
             epochs: Arc::new(vec![AtomicU64::new(0)]),
             cmds,
         });
-        let run = task.run(None, None);
+        let run = task.run(None, None, LeftBehind::default());
         let (_out_w, out) = tokio::net::unix::pipe::pipe().expect("pipe");
         let (_err_w, err) = tokio::net::unix::pipe::pipe().expect("pipe");
         let pump = crate::logs::pump(logs, "a".into(), out, err);

@@ -702,6 +702,107 @@ async fn an_unhealthy_copy_of_the_service_on_its_port_is_replaced() {
     h.finish().await;
 }
 
+/// A service as a Russell that died right after spawning it leaves it: in a group of
+/// its own, marked with the state directory, named in no state file. A thread reaps it
+/// as init would; its group is killed on drop.
+struct Unrecorded {
+    pid: u32,
+    reaper: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Unrecorded {
+    fn spawn(svc: &russell_config::Service, state_dir: &std::path::Path) -> Self {
+        use std::os::unix::process::CommandExt;
+        let marked = std::fs::canonicalize(state_dir.parent().unwrap())
+            .unwrap()
+            .join(state_dir.file_name().unwrap());
+        let mut child = std::process::Command::new(&svc.command[0])
+            .args(&svc.command[1..])
+            .env("RUSSELL_SERVICE", &svc.short_name)
+            .env("RUSSELL_STATE_DIR", marked)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        Self {
+            pid: child.id(),
+            reaper: Some(std::thread::spawn(move || {
+                let _ = child.wait();
+            })),
+        }
+    }
+}
+
+impl Drop for Unrecorded {
+    fn drop(&mut self) {
+        let pid = rustix::process::Pid::from_raw(self.pid as i32).unwrap();
+        let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+        if let Some(reaper) = self.reaper.take() {
+            let _ = reaper.join();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_spawned_but_never_recorded_is_adopted_not_started_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let a = demo("a", port, &[]);
+    let mut b = service("b", &["sleep", "1000"]);
+    b.dependencies = vec!["a".into()];
+    let cfg = config(dir.path(), vec![a.clone(), b], vec![]);
+    std::fs::create_dir_all(&cfg.russell.state_dir).unwrap();
+    let stray = Unrecorded::spawn(&a, &cfg.russell.state_dir);
+    // It answers on its port before the new Russell looks.
+    let deadline = Instant::now() + LONG;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the stray never bound {port}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let h = Harness::new(cfg, true).await;
+    let results = h.orch.restore().await.unwrap();
+    assert!(results.iter().all(|r| r.success), "{results:?}");
+    let st = h.status("a");
+    assert_eq!(st.pid, Some(stray.pid), "not adopted: {st:?}");
+    assert!(st.adopted);
+    assert_eq!(st.state, ServiceState::Running);
+    assert!(
+        h.events_of("a", EventKind::Started).is_empty(),
+        "a started twice"
+    );
+    // Its dependent starts only once it is healthy, as after any adoption.
+    assert_eq!(h.status("b").state, ServiceState::Running);
+    // The next Russell finds it in the state file.
+    let state = std::fs::read_to_string(dir.path().join("state/state.json")).unwrap();
+    assert!(state.contains(&stray.pid.to_string()), "{state}");
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_copy_nobody_recorded_is_stopped_and_the_recorded_one_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = service("s", &["sleep", "1000"]);
+    let cfg = config(dir.path(), vec![s.clone()], vec![]);
+    let first = Harness::new(cfg.clone(), false).await;
+    assert!(first.orch.start_service("s").await.unwrap().success);
+    let recorded = first.status("s").pid.unwrap();
+    first.orch.detach().await.unwrap();
+    let mut first = first;
+    first.join.take().unwrap().await.unwrap();
+    std::mem::forget(first); // its guard would kill the group the second one adopts
+
+    let copy = Unrecorded::spawn(&s, &cfg.russell.state_dir);
+    let h = Harness::new(cfg, true).await;
+    let results = h.orch.restore().await.unwrap();
+    assert!(results.iter().all(|r| r.success), "{results:?}");
+    assert_eq!(h.status("s").pid, Some(recorded));
+    // (Its Stopping event went out before anybody could subscribe.)
+    assert_gone(&BTreeSet::from([copy.pid])).await;
+    h.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn never_healthy_fails_after_start_timeout_per_attempt() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,6 +4,7 @@
 
 pub mod env;
 pub(crate) mod fifo;
+pub mod strays;
 
 use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
@@ -121,8 +122,13 @@ pub(crate) struct Spawned {
 }
 
 /// Spawns `svc` in a new process group: working_dir, Russell's environment, then
-/// env_file (read now), then `env`; stdin /dev/null; stdout/stderr to its FIFOs in `run_dir`.
-pub(crate) fn spawn(svc: &Service, run_dir: &Path) -> Result<Spawned, SpawnError> {
+/// env_file (read now), then `env`, then the marks a later Russell finds it by
+/// ([`strays`]); stdin /dev/null; stdout/stderr to its FIFOs in `run_dir`.
+pub(crate) fn spawn(
+    svc: &Service,
+    run_dir: &Path,
+    state_dir: &Path,
+) -> Result<Spawned, SpawnError> {
     let (program, args) = svc.command.split_first().ok_or(SpawnError::EmptyCommand)?;
     let file_env = match &svc.env_file {
         Some(p) => env::read_env_file(p)?,
@@ -142,6 +148,8 @@ pub(crate) fn spawn(svc: &Service, run_dir: &Path) -> Result<Spawned, SpawnError
             .current_dir(&svc.working_dir)
             .envs(file_env)
             .envs(&svc.env)
+            .env(strays::SERVICE_ENV, &svc.short_name)
+            .env(strays::STATE_DIR_ENV, state_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::from(out_w))
             .stderr(Stdio::from(err_w))

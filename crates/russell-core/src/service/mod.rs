@@ -102,11 +102,23 @@ pub(crate) struct DepSpec {
 pub(crate) struct Shared {
     /// `state_dir/run`: the FIFOs.
     pub run_dir: PathBuf,
+    /// Russell's state directory, marked on every spawned service.
+    pub state_dir: PathBuf,
     pub logs: Arc<LogStore>,
     /// Tasks send; the actor receives; closed when the actor ends.
     pub to_actor: mpsc::UnboundedSender<ActorMsg>,
     /// Probes in flight at once, all services together (see [`MAX_PROBES_IN_FLIGHT`]).
     pub probes: Arc<tokio::sync::Semaphore>,
+}
+
+/// What a service finds of itself at a Russell's start besides its state-file record:
+/// processes marked as it that no record names ([`crate::process::strays`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LeftBehind {
+    /// The process to adopt came from the marks, not from the state file.
+    pub unrecorded: bool,
+    /// Second copies, to stop before the service goes on.
+    pub strays: Vec<ProcessRecord>,
 }
 
 /// Services that got healthy together probe together, every interval: 200 HTTP probes in
@@ -120,11 +132,13 @@ impl Shared {
     /// What every task shares, with room for [`MAX_PROBES_IN_FLIGHT`] probes at a time.
     pub(crate) fn new(
         run_dir: PathBuf,
+        state_dir: PathBuf,
         logs: Arc<LogStore>,
         to_actor: mpsc::UnboundedSender<ActorMsg>,
     ) -> Arc<Self> {
         Arc::new(Self {
             run_dir,
+            state_dir,
             logs,
             to_actor,
             probes: Arc::new(tokio::sync::Semaphore::new(MAX_PROBES_IN_FLIGHT)),

@@ -33,7 +33,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::{Instant, sleep_until};
 
 use super::restart::{backoff, start_attempts};
-use super::{ActorMsg, DepSpec, DepView, ServiceCmd, Shared, state};
+use super::{ActorMsg, DepSpec, DepView, LeftBehind, ServiceCmd, Shared, state};
 use crate::events::event;
 use crate::process::{self, ExitInfo, Proc};
 use crate::state_file::ProcessRecord;
@@ -159,15 +159,20 @@ impl ServiceTask {
     /// Runs until the actor goes away (or aborts it). Then the process is left running
     /// (detach): a shutdown stops every service before it ends the tasks. `adopt` is a
     /// process left by a previous Russell (alive, same start time); `known` is what the
-    /// state file recorded for this service (replaceable on a port conflict).
+    /// state file recorded for this service (replaceable on a port conflict); `left` says
+    /// whether `adopt` came from the marks instead, and which second copies to stop first.
     pub(crate) async fn run(
         mut self: Box<Self>,
         adopt: Option<ProcessRecord>,
         known: Option<ProcessRecord>,
+        left: LeftBehind,
     ) {
         self.known.extend(known);
+        if !left.strays.is_empty() {
+            Box::pin(self.stop_strays(left.strays)).await;
+        }
         if let Some(rec) = adopt {
-            self.adopt_left_behind(rec);
+            self.adopt_left_behind(rec, left.unrecorded);
         }
         self.publish();
         // The handlers that can wait (stops, port conflicts, /proc scans) run boxed: their
@@ -514,7 +519,7 @@ impl ServiceTask {
                 return self.give_up(why);
             }
         }
-        match process::spawn(&self.svc, &self.shared.run_dir) {
+        match process::spawn(&self.svc, &self.shared.run_dir, &self.shared.state_dir) {
             Ok(spawned) => {
                 self.pump = Some(crate::logs::spawn_pump(
                     self.shared.logs.clone(),
@@ -556,9 +561,41 @@ impl ServiceTask {
         self.successes = 0;
     }
 
-    /// A process recorded by the previous Russell and still alive: adopt it and let the
-    /// probes decide (healthy → running; not within start_timeout → restarted).
-    fn adopt_left_behind(&mut self, rec: ProcessRecord) {
+    /// Second copies of this service that a Russell started but never recorded (it died
+    /// within milliseconds of the spawn): stopped like the service, group and all, so
+    /// that none holds the port against the one that runs.
+    async fn stop_strays(&mut self, strays: Vec<ProcessRecord>) {
+        for rec in strays {
+            tracing::warn!(
+                service = %self.svc.short_name,
+                pid = rec.pid,
+                "stopping a second copy that a previous Russell started but never recorded"
+            );
+            self.shared.emit(event(
+                EventKind::Stopping,
+                &self.svc.short_name,
+                format!(
+                    "stopping PID {}, a second copy started by a previous Russell that died before recording it",
+                    rec.pid
+                ),
+                self.status.state,
+                Some(rec.pid),
+            ));
+            let mut stray = Proc::adopt(rec.pid, rec.start_time);
+            stray.pgid = rec.pgid;
+            process::stop(
+                &mut stray,
+                process::stop_signal(&self.svc),
+                self.svc.stop_timeout,
+            )
+            .await;
+        }
+    }
+
+    /// A process left by the previous Russell and still alive (recorded in the state file,
+    /// or found by its marks when `unrecorded`): adopt it and let the probes decide
+    /// (healthy → running; not within start_timeout → restarted).
+    fn adopt_left_behind(&mut self, rec: ProcessRecord, unrecorded: bool) {
         let mut proc = Proc::adopt(rec.pid, rec.start_time);
         if rec.pgid == Some(rec.pid) {
             proc.pgid = Some(rec.pid);
@@ -586,10 +623,14 @@ impl ServiceTask {
         self.supervising = true;
         self.status.timing.requested_at = Some(SystemTime::now());
         self.took_process(proc);
-        self.emit(
-            EventKind::Adopted,
-            format!("adopted PID {} left running by a previous Russell", rec.pid),
-        );
+        let how = if unrecorded {
+            // The user's last word was the start that spawned it.
+            self.status.stopped_by_user = false;
+            "started by a previous Russell that died before recording it"
+        } else {
+            "left running by a previous Russell"
+        };
+        self.emit(EventKind::Adopted, format!("adopted PID {} {how}", rec.pid));
         if self.svc.health_check.probe == Probe::None {
             self.became_healthy();
         }
