@@ -74,8 +74,8 @@ struct Inner {
     /// The actor sends (after the snapshot that shows the event's state); handles subscribe.
     events: Arc<LazyBroadcast<Event>>,
     logs: Arc<LogStore>,
-    /// Lowercase name or short_name → (short_name, is external).
-    names: HashMap<String, (String, bool)>,
+    /// Lowercase name or short_name → (short_name, service index; `None` for an external).
+    names: HashMap<String, (String, Option<usize>)>,
     /// Whether anybody wants CPU/RSS figures; shared with the sampler.
     demand: Arc<Demand>,
 }
@@ -123,15 +123,15 @@ enum Command {
         reply: oneshot::Sender<Vec<String>>,
     },
     Start {
-        short: String,
+        idx: usize,
         reply: oneshot::Sender<StartResult>,
     },
     Stop {
-        short: String,
+        idx: usize,
         reply: oneshot::Sender<()>,
     },
     Restart {
-        short: String,
+        idx: usize,
         reply: oneshot::Sender<StartResult>,
     },
     End {
@@ -294,13 +294,13 @@ impl Orchestrator {
         ));
 
         let mut names = HashMap::new();
-        for s in &config.services {
-            names.insert(s.name.to_lowercase(), (s.short_name.clone(), false));
-            names.insert(s.short_name.to_lowercase(), (s.short_name.clone(), false));
+        for (i, s) in config.services.iter().enumerate() {
+            names.insert(s.name.to_lowercase(), (s.short_name.clone(), Some(i)));
+            names.insert(s.short_name.to_lowercase(), (s.short_name.clone(), Some(i)));
         }
         for e in &config.externals {
-            names.insert(e.name.to_lowercase(), (e.short_name.clone(), true));
-            names.insert(e.short_name.to_lowercase(), (e.short_name.clone(), true));
+            names.insert(e.name.to_lowercase(), (e.short_name.clone(), None));
+            names.insert(e.short_name.to_lowercase(), (e.short_name.clone(), None));
         }
 
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
@@ -309,12 +309,14 @@ impl Orchestrator {
                 txs: Arc::new(task_txs),
                 epochs,
                 graph: Arc::new(graph),
+                names: config.services.iter().map(|s| s.name.clone()).collect(),
             },
             first_start: previous.is_none(),
             cmd_rx,
             msg_rx,
             tasks,
             batches: JoinSet::new(),
+            ending: false,
             statuses,
             externals,
             records: adopt,
@@ -327,11 +329,6 @@ impl Orchestrator {
             writer,
             runtime_dir,
             started_at,
-            by_short: shorts
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (s.clone(), i))
-                .collect(),
             deliveries: Vec::new(),
             events: events.clone(),
         };
@@ -374,20 +371,20 @@ impl Orchestrator {
     /// failed dependencies are started too), and waits until it is healthy or failed.
     /// A failed service gets a fresh restart budget.
     pub async fn start_service(&self, name: &str) -> Result<StartResult, CoreError> {
-        let short = self.resolve_service(name, "start")?;
-        self.ask(|reply| Command::Start { short, reply }).await
+        let (_, idx) = self.lookup_service(name, "start")?;
+        self.ask(|reply| Command::Start { idx, reply }).await
     }
 
     /// Stops one service; it stays stopped (stopped_by_user) until started again.
     pub async fn stop_service(&self, name: &str) -> Result<(), CoreError> {
-        let short = self.resolve_service(name, "stop")?;
-        self.ask(|reply| Command::Stop { short, reply }).await
+        let (_, idx) = self.lookup_service(name, "stop")?;
+        self.ask(|reply| Command::Stop { idx, reply }).await
     }
 
     /// Stops and starts one service with a fresh restart budget.
     pub async fn restart_service(&self, name: &str) -> Result<StartResult, CoreError> {
-        let short = self.resolve_service(name, "restart")?;
-        self.ask(|reply| Command::Restart { short, reply }).await
+        let (_, idx) = self.lookup_service(name, "restart")?;
+        self.ask(|reply| Command::Restart { idx, reply }).await
     }
 
     /// The short_name for a name or short_name (any case), services and externals.
@@ -461,9 +458,16 @@ impl Orchestrator {
     /// Like [`Self::resolve`], for a managed service: an external is refused, saying that
     /// Russell does not `what` externals (e.g. "start", "capture the output of").
     pub fn resolve_service(&self, name: &str, what: &str) -> Result<String, CoreError> {
+        self.lookup_service(name, what)
+            .map(|(short, _)| short.to_string())
+    }
+
+    /// The short_name and index of the service `name` (name or short_name, any case); an
+    /// external is refused with what Russell does not do to it.
+    fn lookup_service(&self, name: &str, what: &str) -> Result<(&str, usize), CoreError> {
         match self.inner.names.get(&name.to_lowercase()) {
-            Some((short, false)) => Ok(short.clone()),
-            Some((short, true)) => Err(CoreError::InvalidState {
+            Some((short, Some(idx))) => Ok((short, *idx)),
+            Some((short, None)) => Err(CoreError::InvalidState {
                 service: short.clone(),
                 state: "external",
                 what: format!("externals are only checked, Russell does not {what} them"),
@@ -785,6 +789,8 @@ struct Dispatch {
     txs: Arc<Vec<UnboundedSender<ServiceCmd>>>,
     epochs: Arc<Vec<AtomicU64>>,
     graph: Arc<Graph>,
+    /// Per service: its name (for the answer when its task is gone).
+    names: Arc<[String]>,
 }
 
 impl Dispatch {
@@ -832,7 +838,7 @@ impl Dispatch {
         let mut results = futures_util::future::join_all(
             waits
                 .into_iter()
-                .map(|(i, rx)| async move { (i, rx.await.unwrap_or_else(|_| gone())) }),
+                .map(|(i, rx)| async move { (i, rx.await.unwrap_or_else(|_| self.gone(i))) }),
         )
         .await;
         results.sort_by_key(|(i, _)| *i);
@@ -869,29 +875,22 @@ impl Dispatch {
         let (reply, rx) = oneshot::channel();
         let epoch = self.bump(i);
         let _ = self.txs[i].unbounded_send(ServiceCmd::Restart { epoch, reply });
-        rx.await.unwrap_or_else(|_| gone())
+        rx.await.unwrap_or_else(|_| self.gone(i))
+    }
+
+    /// The answer for service `i` when its task ended before it answered.
+    fn gone(&self, i: usize) -> StartResult {
+        StartResult {
+            name: self.names[i].clone(),
+            success: false,
+            error: "russell is shutting down".into(),
+            attempts: 0,
+        }
     }
 }
 
 fn only_results(results: Vec<(usize, StartResult)>) -> Vec<StartResult> {
     results.into_iter().map(|(_, r)| r).collect()
-}
-
-fn gone() -> StartResult {
-    StartResult {
-        name: String::new(),
-        success: false,
-        error: "russell is shutting down".into(),
-        attempts: 0,
-    }
-}
-
-/// What a batch future was doing (for the phase in the snapshot).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Batch {
-    Start,
-    Stop,
-    Other,
 }
 
 struct Actor {
@@ -905,7 +904,9 @@ struct Actor {
     /// Service tasks, external probers and the sampler; aborted when the actor ends.
     tasks: JoinSet<()>,
     /// Start/stop batches in flight.
-    batches: JoinSet<Batch>,
+    batches: JoinSet<()>,
+    /// The final stop-all of a shutdown runs (the phase shows it like a batch).
+    ending: bool,
     /// Shared with the published snapshots: a publish copies 200 pointers, not 200
     /// statuses (during a start every probe result is a publish).
     statuses: Vec<Arc<ServiceStatus>>,
@@ -927,7 +928,6 @@ struct Actor {
     /// The FIFOs' directory on tmpfs, if they are not in `state_dir/run`.
     runtime_dir: Option<PathBuf>,
     started_at: SystemTime,
-    by_short: HashMap<String, usize>,
     /// Answers and events from tasks, delivered after the next publish in arrival order
     /// (so whoever gets one and then reads the snapshot sees at least that state).
     deliveries: Vec<Box<dyn FnOnce() + Send>>,
@@ -959,7 +959,7 @@ impl Actor {
             Some((stop, reply)) => {
                 if stop {
                     self.batches.abort_all();
-                    self.batches.spawn(async { Batch::Stop });
+                    self.ending = true;
                     let dispatch = self.dispatch.clone();
                     let mut stopping = Box::pin(dispatch.stop_all(false));
                     // Keep folding updates while stopping, so the snapshot shows it.
@@ -1051,7 +1051,6 @@ impl Actor {
                             targets.iter().map(|&d| dispatch.restart(d)),
                         )
                         .await;
-                        Batch::Other
                     });
                 }
             }
@@ -1082,14 +1081,12 @@ impl Actor {
                         dispatch.stop_all(false).await;
                     }
                     let _ = reply.send(only_results(dispatch.start(all, Vec::new()).await));
-                    Batch::Start
                 });
             }
             Command::Restore { reply } => {
                 let (targets, blocked) = self.restore_plan();
                 self.batches.spawn(async move {
                     let _ = reply.send(only_results(dispatch.start(targets, blocked).await));
-                    Batch::Start
                 });
             }
             Command::StopAll { reply } => {
@@ -1098,13 +1095,9 @@ impl Actor {
                 self.batches.spawn(async move {
                     let order = dispatch.stop_all(true).await;
                     let _ = reply.send(order.into_iter().map(|i| shorts[i].clone()).collect());
-                    Batch::Stop
                 });
             }
-            Command::Start { short, reply } => {
-                let Some(&i) = self.by_short.get(&short) else {
-                    return;
-                };
+            Command::Start { idx: i, reply } => {
                 let mut targets: Vec<usize> = dispatch
                     .graph
                     .service_deps(i)
@@ -1122,28 +1115,19 @@ impl Actor {
                     let mine = results
                         .into_iter()
                         .find_map(|(j, r)| (j == i).then_some(r))
-                        .unwrap_or_else(gone);
+                        .unwrap_or_else(|| dispatch.gone(i));
                     let _ = reply.send(mine);
-                    Batch::Start
                 });
             }
-            Command::Stop { short, reply } => {
-                let Some(&i) = self.by_short.get(&short) else {
-                    return;
-                };
+            Command::Stop { idx: i, reply } => {
                 self.batches.spawn(async move {
                     dispatch.stop(i, true).await;
                     let _ = reply.send(());
-                    Batch::Stop
                 });
             }
-            Command::Restart { short, reply } => {
-                let Some(&i) = self.by_short.get(&short) else {
-                    return;
-                };
+            Command::Restart { idx: i, reply } => {
                 self.batches.spawn(async move {
                     let _ = reply.send(dispatch.restart(i).await);
-                    Batch::Start
                 });
             }
             Command::End { .. } => {}
@@ -1185,7 +1169,7 @@ impl Actor {
         // Batches are only counted, not named, once spawned; the services' states say the
         // rest.
         let states = self.statuses.iter().map(|s| s.state);
-        let busy = !self.batches.is_empty();
+        let busy = self.ending || !self.batches.is_empty();
         let any = |f: fn(ServiceState) -> bool| self.statuses.iter().any(|s| f(s.state));
         if busy && any(|s| s == ServiceState::Stopping) {
             OrchestratorPhase::Stopping

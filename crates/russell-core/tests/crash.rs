@@ -56,6 +56,22 @@ fn host() {
     });
 }
 
+/// The host, and the groups of the services it started: killed on every way out of the
+/// test (on success they are gone by then).
+struct Killed(std::process::Child, Vec<u32>);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        for &pgid in &self.1 {
+            if let Some(p) = rustix::process::Pid::from_raw(pgid as i32) {
+                let _ = rustix::process::kill_process_group(p, Signal::KILL);
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_russell_costs_the_services_nothing() {
     rustix::process::set_child_subreaper(Some(rustix::process::getpid())).unwrap();
@@ -63,15 +79,18 @@ async fn kill_9_of_russell_costs_the_services_nothing() {
     let port = common::free_port();
     common::demo_bin(); // built before the host needs it
 
-    let mut host = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "host", "--nocapture", "--test-threads", "1"])
-        .env(HOST_ENV, format!("{}|{port}", dir.path().display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(host.stdout.take().unwrap()).lines();
+    let mut host = Killed(
+        Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "host", "--nocapture", "--test-threads", "1"])
+            .env(HOST_ENV, format!("{}|{port}", dir.path().display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+        Vec::new(),
+    );
+    let mut lines = BufReader::new(host.0.stdout.take().unwrap()).lines();
     assert!(
         lines.any(|l| l.is_ok_and(|l| l.contains("HOST-UP"))),
         "the host did not come up"
@@ -87,9 +106,10 @@ async fn kill_9_of_russell_costs_the_services_nothing() {
         pid_of("ticker").is_some() && pid_of("web").is_some()
     });
     let (ticker, web) = (pid_of("ticker").unwrap(), pid_of("web").unwrap());
+    host.1 = vec![ticker, web];
 
-    signal(host.id(), Signal::KILL);
-    host.wait().unwrap();
+    signal(host.0.id(), Signal::KILL);
+    host.0.wait().unwrap();
     // Long enough for the ticker to write ~50 lines with nobody reading.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(alive(ticker), "the ticker died with Russell");

@@ -17,23 +17,6 @@ const EXIT_WAIT: Duration = Duration::from_secs(30);
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
-/// Whether a process with this PID exists and has not exited (a zombie counts as gone).
-pub fn alive(pid: u32) -> bool {
-    let Ok(raw) = i32::try_from(pid) else {
-        return false;
-    };
-    let exists = rustix::process::Pid::from_raw(raw)
-        .is_some_and(|p| rustix::process::test_kill_process(p).is_ok());
-    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            stat.rsplit_once(')')
-                .and_then(|(_, rest)| rest.trim_start().chars().next())
-        })
-        .is_some_and(|state| state == 'Z' || state == 'X');
-    exists && !zombie
-}
-
 /// Shuts Russell down and waits for its PID to go away.
 pub async fn down_with(addr: &str, client: &mut Client, out: &mut dyn Write) -> anyhow::Result<()> {
     let status = fetch(addr, client).await?;
@@ -50,7 +33,7 @@ pub async fn down_with(addr: &str, client: &mut Client, out: &mut dyn Write) -> 
         }
     }
     let deadline = Instant::now() + EXIT_WAIT;
-    while pid != 0 && alive(pid) {
+    while pid != 0 && russell_core::process::running(pid) {
         if Instant::now() >= deadline {
             anyhow::bail!(
                 "Russell (PID {pid}) stopped its services but has not exited after {}s; \

@@ -17,8 +17,19 @@ pub const MDW: &str = env!("CARGO_BIN_EXE_mdw");
 
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    static TAKEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("bind 127.0.0.1:0")
+            .local_addr()
+            .expect("local addr")
+            .port();
+        // Never hand out the same port twice in one test binary.
+        if TAKEN.lock().expect("port set").insert(port) {
+            return port;
+        }
+    }
 }
 
 /// Polls `cond` every 50 ms until it holds or `timeout` passes.

@@ -371,11 +371,19 @@ pub(crate) fn stop_signal(svc: &Service) -> Signal {
 
 /// `pid` runs (not a zombie) and is the same process (same /proc start time).
 pub(crate) fn alive(pid: u32, start_time: u64) -> bool {
-    crate::ports::process_start_time(pid) == Some(start_time) && !is_zombie(pid)
+    live_stat(pid).is_some_and(|s| s.starttime == start_time)
 }
 
-fn is_zombie(pid: u32) -> bool {
-    procfs::process::Process::new(pid as i32)
-        .and_then(|p| p.stat())
-        .is_ok_and(|s| s.state == 'Z')
+/// Whether a process with this PID exists and has not exited (a zombie counts as gone).
+pub fn running(pid: u32) -> bool {
+    live_stat(pid).is_some()
+}
+
+/// The process's stat, unless it is gone or a zombie.
+fn live_stat(pid: u32) -> Option<procfs::process::Stat> {
+    let stat = procfs::process::Process::new(i32::try_from(pid).ok()?)
+        .ok()?
+        .stat()
+        .ok()?;
+    (stat.state != 'Z' && stat.state != 'X').then_some(stat)
 }

@@ -19,11 +19,19 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 /// A loopback port that was free a moment ago (bind port 0, read it, drop the listener).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind 127.0.0.1:0")
-        .local_addr()
-        .expect("local addr")
-        .port()
+    static TAKEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("bind 127.0.0.1:0")
+            .local_addr()
+            .expect("local addr")
+            .port();
+        // Never hand out the same port twice in one test binary.
+        if TAKEN.lock().expect("port set").insert(port) {
+            return port;
+        }
+    }
 }
 
 /// Polls `cond` every 20 ms until it holds; panics naming `what` after `timeout`.

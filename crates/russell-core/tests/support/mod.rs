@@ -201,8 +201,27 @@ impl Harness {
 }
 
 impl Drop for Harness {
+    /// Runs while a failed test unwinds, too: no panic here (a poisoned lock or a lagging
+    /// receiver would abort the whole test binary), only what can still be collected.
     fn drop(&mut self) {
-        for pid in self.seen_pids() {
+        let mut pids: BTreeSet<u32> = self
+            .orch
+            .snapshot()
+            .services
+            .iter()
+            .filter_map(|s| s.pid)
+            .collect();
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rx = self.rx.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            match rx.try_recv() {
+                Ok(e) => events.push(e),
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
+        }
+        pids.extend(events.iter().filter_map(|e| e.pid));
+        for pid in pids {
             if let Some(p) = Pid::from_raw(pid as i32) {
                 let _ = rustix::process::kill_process_group(p, Signal::KILL);
             }
