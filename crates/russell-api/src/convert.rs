@@ -44,7 +44,7 @@ impl From<&core::ServiceStatus> for pb::ServiceStatus {
             last_probe_error: s.last_probe_error.clone(),
             timing: Some(pb::StartTiming::from(&s.timing)),
             stopped_by_user: s.stopped_by_user,
-            max_retries: 0,
+            max_retries: s.max_retries,
         }
     }
 }
@@ -90,8 +90,13 @@ impl From<&core::Snapshot> for pb::OrchestratorStatus {
         Self {
             status: s.phase.as_str().to_string(),
             total_services: count(&|_| true),
-            running_services: count(&|x| x.pid.is_some()),
-            healthy_services: count(&|x| x.healthy),
+            running_services: count(&|x| {
+                matches!(
+                    x.state,
+                    core::ServiceState::Running | core::ServiceState::Unhealthy
+                )
+            }),
+            healthy_services: count(&|x| x.state == core::ServiceState::Running && x.healthy),
             failed_services: count(&|x| x.state == core::ServiceState::Failed),
             services: s
                 .services
@@ -167,6 +172,7 @@ mod tests {
             command: vec!["x".into()],
             started_at: Some(SystemTime::now() - Duration::from_secs(5)),
             restart_count: 2,
+            max_retries: 3,
             last_error: String::new(),
             last_health_check: None,
             last_probe_error: String::new(),
@@ -188,12 +194,14 @@ mod tests {
                 service(core::ServiceState::Running, true, Some(10)).into(),
                 service(core::ServiceState::Failed, false, None).into(),
                 service(core::ServiceState::Unhealthy, false, Some(11)).into(),
+                // Its process runs, but it is not up yet: neither running nor healthy.
+                service(core::ServiceState::Starting, false, Some(12)).into(),
             ],
             externals: vec![],
         };
         let pb = pb::OrchestratorStatus::from(&snap);
         assert_eq!(pb.status, "running");
-        assert_eq!(pb.total_services, 3);
+        assert_eq!(pb.total_services, 4);
         assert_eq!(pb.running_services, 2);
         assert_eq!(pb.healthy_services, 1);
         assert_eq!(pb.failed_services, 1);

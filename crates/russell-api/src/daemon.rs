@@ -5,7 +5,6 @@
 //! the Shutdown RPC, every service is stopped in reverse dependency order, then the server
 //! ends and [`serve`] returns.
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::future::Future;
 use std::io::Write;
@@ -250,11 +249,6 @@ pub async fn serve(
         check_listen(addr, opts.allow_remote, token.is_some())?;
     }
 
-    let max_retries: HashMap<String, u32> = config
-        .services
-        .iter()
-        .map(|s| (s.short_name.clone(), s.max_retries))
-        .collect();
     let autostart = config.russell.autostart;
     let (orch, actor) = Orchestrator::spawn(config, SpawnOptions { adopt: true })
         .await
@@ -263,7 +257,7 @@ pub async fn serve(
     // Shutdown RPC → this loop; `closing` → server and open streams.
     let (shutdown_tx, mut shutdown_rx) = mpsc::channel::<ShutdownRequest>(8);
     let (closing_tx, closing_rx) = watch::channel(false);
-    let api = RussellApi::new(orch.clone(), max_retries, shutdown_tx, closing_rx.clone());
+    let api = RussellApi::new(orch.clone(), shutdown_tx, closing_rx.clone());
     let auth = TokenAuth::new(token.as_deref());
 
     let (reporter, health) = tonic_health::server::health_reporter();

@@ -569,6 +569,7 @@ fn initial_status(s: &Service, previous: Option<&StateFile>) -> ServiceStatus {
         command: s.command.clone(),
         started_at: None,
         restart_count: 0,
+        max_retries: s.max_retries,
         last_error: String::new(),
         last_health_check: None,
         last_probe_error: String::new(),

@@ -101,6 +101,8 @@ pub struct ServiceStatus {
     pub started_at: Option<SystemTime>,
     /// Automatic restarts since the counter last reset.
     pub restart_count: u32,
+    /// Failed start attempts (and restarts in a row) allowed before `failed` (config).
+    pub max_retries: u32,
     /// Why it is not running / last failure; empty when none.
     pub last_error: String,
     pub last_health_check: Option<SystemTime>,

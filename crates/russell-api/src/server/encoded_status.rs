@@ -41,7 +41,7 @@ pub(super) async fn encoded(api: &RussellApi) -> Bytes {
     {
         return bytes.clone();
     }
-    let bytes = Bytes::from(super::orchestrator::convert(api, &snap).encode_to_vec());
+    let bytes = Bytes::from(pb::OrchestratorStatus::from(&*snap).encode_to_vec());
     *cache = Some((snap, Instant::now(), bytes.clone()));
     bytes
 }

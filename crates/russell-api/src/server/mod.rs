@@ -9,7 +9,6 @@ mod orchestrator;
 mod registry;
 mod streams;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use russell_core::{CoreError, Orchestrator};
@@ -79,8 +78,6 @@ pub type ShutdownRequest = oneshot::Sender<()>;
 pub struct RussellApi {
     orch: Orchestrator,
     registry: Arc<Registry>,
-    /// max_retries per short_name (from the config; the snapshot does not carry it).
-    max_retries: Arc<HashMap<String, u32>>,
     /// To the daemon: Shutdown RPC requests. The daemon's loop receives them.
     shutdown: mpsc::Sender<ShutdownRequest>,
     /// From the daemon: turns true when the server is closing; open streams end then.
@@ -96,17 +93,15 @@ impl std::fmt::Debug for RussellApi {
 }
 
 impl RussellApi {
-    /// The API over `orch`. `max_retries` maps short_name → configured max_retries.
+    /// The API over `orch`.
     pub fn new(
         orch: Orchestrator,
-        max_retries: HashMap<String, u32>,
         shutdown: mpsc::Sender<ShutdownRequest>,
         closing: watch::Receiver<bool>,
     ) -> Self {
         Self {
             orch,
             registry: Arc::new(Registry::default()),
-            max_retries: Arc::new(max_retries),
             shutdown,
             closing,
             encoded: Arc::default(),

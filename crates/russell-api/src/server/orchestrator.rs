@@ -1,10 +1,9 @@
 //! Orchestrator RPCs: start/stop/restart, status, and Shutdown (for `mdw down`).
 
-use russell_core::Snapshot;
 use tokio::sync::oneshot;
 use tonic::{Response, Status};
 
-use super::{RussellApi, resolve, to_status};
+use super::{RussellApi, check_name, to_status};
 use crate::pb;
 
 pub(super) async fn start_all(
@@ -23,24 +22,20 @@ pub(super) async fn stop_all(api: &RussellApi) -> Result<Response<pb::StopAllRes
     Ok(Response::new(pb::StopAllResponse { stopped }))
 }
 
-/// Resolves to a managed service; externals and registry entries are refused (they have no
-/// process Russell may touch).
-fn managed(api: &RussellApi, name: &str) -> Result<String, Status> {
-    let short = resolve(&api.orch, "name", name)?;
-    if api.max_retries.contains_key(&short) {
-        Ok(short)
-    } else {
-        Err(Status::failed_precondition(format!(
-            "'{short}' is an external dependency: Russell only checks it and never starts or stops it"
-        )))
-    }
+/// Resolves to a managed service; an external is refused, saying that Russell does not
+/// `what` it (it has no process Russell may touch).
+fn managed(api: &RussellApi, name: &str, what: &str) -> Result<String, Status> {
+    check_name("name", name)?;
+    api.orch
+        .resolve_service(name.trim(), what)
+        .map_err(to_status)
 }
 
 pub(super) async fn start(
     api: &RussellApi,
     req: pb::ServiceRequest,
 ) -> Result<Response<pb::ServiceStartResult>, Status> {
-    let short = managed(api, &req.name)?;
+    let short = managed(api, &req.name, "start")?;
     let result = api.orch.start_service(&short).await.map_err(to_status)?;
     Ok(Response::new(result.into()))
 }
@@ -49,7 +44,7 @@ pub(super) async fn stop(
     api: &RussellApi,
     req: pb::ServiceRequest,
 ) -> Result<Response<pb::Empty>, Status> {
-    let short = managed(api, &req.name)?;
+    let short = managed(api, &req.name, "stop")?;
     api.orch.stop_service(&short).await.map_err(to_status)?;
     Ok(Response::new(pb::Empty {}))
 }
@@ -58,22 +53,13 @@ pub(super) async fn restart(
     api: &RussellApi,
     req: pb::ServiceRequest,
 ) -> Result<Response<pb::ServiceStartResult>, Status> {
-    let short = managed(api, &req.name)?;
+    let short = managed(api, &req.name, "restart")?;
     let result = api.orch.restart_service(&short).await.map_err(to_status)?;
     Ok(Response::new(result.into()))
 }
 
 pub(super) async fn status(api: &RussellApi) -> pb::OrchestratorStatus {
-    convert(api, &*api.orch.fresh_snapshot().await)
-}
-
-/// The status message of `snap`, uptimes as of now.
-pub(super) fn convert(api: &RussellApi, snap: &Snapshot) -> pb::OrchestratorStatus {
-    let mut status = pb::OrchestratorStatus::from(snap);
-    for s in &mut status.services {
-        s.max_retries = api.max_retries.get(&s.short_name).copied().unwrap_or(0);
-    }
-    status
+    pb::OrchestratorStatus::from(&*api.orch.fresh_snapshot().await)
 }
 
 pub(super) async fn shutdown(api: &RussellApi) -> Result<Response<pb::Empty>, Status> {
