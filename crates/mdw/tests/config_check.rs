@@ -187,3 +187,37 @@ fn relative_paths_resolve_against_the_file_not_the_working_directory() {
     assert_eq!(v["services"][0]["command"][1], "./arg");
     assert_eq!(v["services"][0]["working_dir"], format!("{dir}/run"));
 }
+
+#[test]
+fn a_port_in_the_ephemeral_range_gets_a_note_not_an_error() {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let low: u16 = range.split_whitespace().next().unwrap().parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        &format!(
+            "[[services]]\nname = \"Kant\"\nhttp_port = {}\ncommand = [\"sleep\", \"1\"]\n\n\
+             [[services]]\nname = \"Turing\"\nhttp_port = {}\ncommand = [\"sleep\", \"1\"]\n",
+            low + 1,
+            low - 1
+        ),
+    );
+    mdw()
+        .args(["config", "check"])
+        .arg(&path)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "service 'kant', field 'http_port': port {} is in this machine's ephemeral range",
+            low + 1
+        )))
+        .stdout(predicate::str::contains(format!("port {} is in", low - 1)).not());
+    let out = mdw()
+        .args(["config", "check", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["notes"].as_array().unwrap().len(), 1, "{v}");
+}

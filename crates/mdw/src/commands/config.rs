@@ -170,6 +170,13 @@ fn plan_text(path: &Path, config: &Config) -> String {
             let _ = writeln!(out, "      check: {}", check_text(&e.health_check));
         }
     }
+    let notes = notes(config);
+    if !notes.is_empty() {
+        let _ = writeln!(out, "\nNotes (valid, but worth a look):");
+        for note in &notes {
+            let _ = writeln!(out, "  {note}");
+        }
+    }
     let _ = write!(
         out,
         "\nRussell listens on {}; state in {}",
@@ -177,6 +184,43 @@ fn plan_text(path: &Path, config: &Config) -> String {
         config.russell.state_dir.display()
     );
     out
+}
+
+/// Where the kernel says it picks the local ports of outgoing connections.
+const EPHEMERAL_RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+
+/// The kernel's ephemeral port range on this machine, if it can be read.
+fn ephemeral_range() -> Option<(u16, u16)> {
+    let text = std::fs::read_to_string(EPHEMERAL_RANGE).ok()?;
+    let mut parts = text.split_whitespace().map(str::parse::<u16>);
+    Some((parts.next()?.ok()?, parts.next()?.ok()?))
+}
+
+/// Things that are valid but likely to bite: service ports inside the ephemeral range,
+/// where any outgoing connection on this machine may hold the port a moment before the
+/// service binds it (the start then fails with "port in use").
+fn notes(config: &Config) -> Vec<String> {
+    let Some((low, high)) = ephemeral_range() else {
+        return Vec::new();
+    };
+    config
+        .services
+        .iter()
+        .flat_map(|s| {
+            s.grpc_port
+                .map(|p| ("grpc_port", p))
+                .into_iter()
+                .chain(s.http_port.map(|p| ("http_port", p)))
+                .filter(|(_, p)| (low..=high).contains(p))
+                .map(|(field, p)| {
+                    format!(
+                        "service '{}', field '{field}': port {p} is in this machine's ephemeral range {low}–{high} ({EPHEMERAL_RANGE}), from which outgoing connections take their local ports; one may hold it just when the service starts — pick a port below {low}",
+                        s.short_name
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 fn check_json(check: &HealthCheck) -> Value {
@@ -249,6 +293,7 @@ fn config_json(config: &Config) -> Value {
         "levels": plan.levels,
         "services": services,
         "externals": externals,
+        "notes": notes(config),
         "russell": {
             "listen": config.russell.listen.to_string(),
             "state_dir": config.russell.state_dir,
