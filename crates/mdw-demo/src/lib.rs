@@ -11,6 +11,7 @@ mod grpc;
 mod http;
 
 use std::io::Write;
+use std::os::unix::process::CommandExt as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,6 +57,10 @@ pub struct DemoArgs {
     /// Spawn `sleep 100000` in the same process group and print `grandchild <pid>`.
     #[arg(long)]
     pub spawn_grandchild: bool,
+    /// Spawn `sleep 100000` in a process group of its own (as setsid or setpgid would)
+    /// and print `escapee <pid>`: a group stop misses it.
+    #[arg(long)]
+    pub spawn_escapee: bool,
     /// Print N numbered lines a second, alternating stdout and stderr.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub log_rate: u32,
@@ -125,6 +130,15 @@ async fn serve(args: DemoArgs) -> anyhow::Result<ExitCode> {
             .spawn()
             .context("cannot spawn the grandchild `sleep 100000`")?;
         say(&format!("grandchild {}", child.id()));
+    }
+    if args.spawn_escapee {
+        let child = std::process::Command::new("sleep")
+            .arg("100000")
+            .stdin(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .context("cannot spawn the escapee `sleep 100000`")?;
+        say(&format!("escapee {}", child.id()));
     }
 
     let (reporter, grpc_service) = tonic_health::server::health_reporter();

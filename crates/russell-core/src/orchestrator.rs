@@ -215,24 +215,40 @@ impl Orchestrator {
         if options.adopt {
             let recorded: Vec<u32> = known.iter().flatten().map(|r| r.pid).collect();
             let strays = tokio::task::spawn_blocking(move || {
-                crate::process::strays::find(&marked_dir, &recorded)
+                let found = crate::process::strays::find(&marked_dir, &recorded);
+                found
+                    .into_iter()
+                    .map(|s| {
+                        let command = crate::ports::command_line(s.record.pid);
+                        (s, command.unwrap_or_default())
+                    })
+                    .collect::<Vec<_>>()
             })
             .await
             .unwrap_or_default();
-            for stray in strays {
-                let Some(idx) = shorts.iter().position(|s| *s == stray.short) else {
-                    continue;
-                };
-                left[idx].strays.push(stray.record);
-            }
-            // A service with no recorded process left adopts its newest stray; every
-            // other stray is a second copy, stopped before the service goes on.
-            for (idx, l) in left.iter_mut().enumerate() {
-                l.strays.sort_by_key(|r| r.start_time);
-                if adopt[idx].is_none() && !l.strays.is_empty() {
-                    adopt[idx] = l.strays.pop();
-                    l.unrecorded = true;
+            let mut by_service = vec![Vec::new(); shorts.len()];
+            for (stray, command) in strays {
+                if let Some(idx) = shorts.iter().position(|s| *s == stray.short) {
+                    let copy = command == config.services[idx].command;
+                    by_service[idx].push((stray.record, copy));
                 }
+            }
+            // A service with no recorded process left adopts its newest stray (an exact
+            // copy of its command first). Other exact copies are second copies, stopped
+            // before the service goes on; anything else marked is left alone (a helper
+            // the service started in a group of its own, say).
+            for (idx, mut found) in by_service.into_iter().enumerate() {
+                found.sort_by_key(|(r, copy)| (*copy, r.start_time));
+                if adopt[idx].is_none()
+                    && let Some((rec, _)) = found.pop()
+                {
+                    adopt[idx] = Some(rec);
+                    left[idx].unrecorded = true;
+                }
+                left[idx].strays = found
+                    .into_iter()
+                    .filter_map(|(r, copy)| copy.then_some(r))
+                    .collect();
             }
         }
 
@@ -310,6 +326,8 @@ impl Orchestrator {
                 epochs,
                 graph: Arc::new(graph),
                 names: config.services.iter().map(|s| s.name.clone()).collect(),
+                shorts: shorts.iter().cloned().collect(),
+                state_dir: shared.state_dir.clone(),
             },
             first_start: previous.is_none(),
             cmd_rx,
@@ -792,6 +810,10 @@ struct Dispatch {
     graph: Arc<Graph>,
     /// Per service: its name (for the answer when its task is gone).
     names: Arc<[String]>,
+    /// Per service: its short_name, as marked on its processes.
+    shorts: Arc<[String]>,
+    /// The state directory as marked on the services' processes.
+    state_dir: PathBuf,
 }
 
 impl Dispatch {
@@ -846,13 +868,15 @@ impl Dispatch {
         results
     }
 
-    async fn stop(&self, i: usize, by_user: bool) {
+    /// Stops service `i`; `sweep`: and what left its group (see [`ServiceCmd::Stop`]).
+    async fn stop(&self, i: usize, by_user: bool, sweep: bool) {
         let (reply, rx) = oneshot::channel();
         let epoch = self.bump(i);
         if self.txs[i]
             .unbounded_send(ServiceCmd::Stop {
                 epoch,
                 by_user,
+                sweep,
                 reply,
             })
             .is_ok()
@@ -861,14 +885,36 @@ impl Dispatch {
         }
     }
 
-    /// Stops everything, dependents first, independent ones in parallel; returns indices
-    /// in stop order.
+    /// Stops everything, dependents first, independent ones in parallel; then, with one
+    /// /proc scan for all, what left the services' groups. Returns indices in stop order.
     async fn stop_all(&self, by_user: bool) -> Vec<usize> {
         let mut order = Vec::new();
         for round in self.graph.stop_rounds() {
-            futures_util::future::join_all(round.iter().map(|&i| self.stop(i, by_user))).await;
+            futures_util::future::join_all(round.iter().map(|&i| self.stop(i, by_user, false)))
+                .await;
             order.extend(round);
         }
+        let (dir, shorts) = (self.state_dir.clone(), self.shorts.to_vec());
+        let found =
+            tokio::task::spawn_blocking(move || crate::process::strays::escapees(&dir, &shorts))
+                .await
+                .unwrap_or_default();
+        let mut by_service: HashMap<usize, Vec<ProcessRecord>> = HashMap::new();
+        for stray in found {
+            if let Some(i) = self.shorts.iter().position(|s| *s == stray.short) {
+                by_service.entry(i).or_default().push(stray.record);
+            }
+        }
+        futures_util::future::join_all(by_service.into_iter().map(|(i, found)| async move {
+            let (reply, rx) = oneshot::channel();
+            if self.txs[i]
+                .unbounded_send(ServiceCmd::StopEscapees { found, reply })
+                .is_ok()
+            {
+                let _ = rx.await;
+            }
+        }))
+        .await;
         order
     }
 
@@ -1122,7 +1168,7 @@ impl Actor {
             }
             Command::Stop { idx: i, reply } => {
                 self.batches.spawn(async move {
-                    dispatch.stop(i, true).await;
+                    dispatch.stop(i, true, true).await;
                     let _ = reply.send(());
                 });
             }

@@ -256,6 +256,73 @@ async fn sigterm_ignored_means_sigkill_after_stop_timeout_and_grandchildren_go_t
     h.finish().await;
 }
 
+/// The PID a stand-in started with --spawn-escapee printed.
+fn escapee(h: &Harness, short: &str) -> u32 {
+    h.orch
+        .log_tail(Some(short), 100)
+        .iter()
+        .find_map(|l| l.line.strip_prefix("escapee ")?.parse().ok())
+        .expect("escapee line in the log tail")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_also_stops_what_left_the_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = demo("leaky", free_port(), &["--spawn-escapee"]);
+    let h = Harness::new(config(dir.path(), vec![s], vec![]), false).await;
+    assert!(h.orch.start_service("leaky").await.unwrap().success);
+    h.wait_until("the escapee line", LONG, |h| {
+        h.orch
+            .log_tail(Some("leaky"), 100)
+            .iter()
+            .any(|l| l.line.starts_with("escapee "))
+    })
+    .await;
+    let escaped = escapee(&h, "leaky");
+    assert!(alive(escaped));
+    h.orch.stop_service("leaky").await.unwrap();
+    assert_gone(&BTreeSet::from([escaped])).await;
+    let stops = h.events_of("leaky", EventKind::Stopping);
+    assert!(
+        stops
+            .iter()
+            .any(|e| e.pid == Some(escaped)
+                && e.message.contains("left the service's process group")),
+        "{stops:?}"
+    );
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_of_all_sweeps_what_left_the_groups_once_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = demo("a", free_port(), &["--spawn-escapee"]);
+    let mut b = demo("b", free_port(), &["--spawn-escapee"]);
+    b.dependencies = vec!["a".into()];
+    let h = Harness::new(config(dir.path(), vec![a, b], vec![]), false).await;
+    assert!(
+        h.orch
+            .start_all(false)
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.success)
+    );
+    h.wait_until("both escapee lines", LONG, |h| {
+        ["a", "b"].iter().all(|s| {
+            h.orch
+                .log_tail(Some(s), 100)
+                .iter()
+                .any(|l| l.line.starts_with("escapee "))
+        })
+    })
+    .await;
+    let escaped = BTreeSet::from([escapee(&h, "a"), escapee(&h, "b")]);
+    h.orch.stop_all().await.unwrap();
+    assert_gone(&escaped).await;
+    h.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stranger_on_the_port_is_never_killed_under_the_default_policy() {
     let dir = tempfile::tempdir().unwrap();
@@ -794,10 +861,16 @@ async fn a_second_copy_nobody_recorded_is_stopped_and_the_recorded_one_adopted()
     std::mem::forget(first); // its guard would kill the group the second one adopts
 
     let copy = Unrecorded::spawn(&s, &cfg.russell.state_dir);
+    // Marked too, but not the service's command: a helper it keeps in a group of its
+    // own. Left alone.
+    let mut helper_svc = s.clone();
+    helper_svc.command = vec!["sleep".into(), "999".into()];
+    let helper = Unrecorded::spawn(&helper_svc, &cfg.russell.state_dir);
     let h = Harness::new(cfg, true).await;
     let results = h.orch.restore().await.unwrap();
     assert!(results.iter().all(|r| r.success), "{results:?}");
     assert_eq!(h.status("s").pid, Some(recorded));
+    assert!(alive(helper.pid), "the helper was stopped");
     // (Its Stopping event went out before anybody could subscribe.)
     assert_gone(&BTreeSet::from([copy.pid])).await;
     h.finish().await;

@@ -66,8 +66,39 @@ pub(crate) fn find(state_dir: &Path, recorded: &[u32]) -> Vec<Stray> {
         .collect()
 }
 
+/// Live processes marked as one of the services `shorts` of `state_dir`, in any process
+/// group. Once those services' own groups are gone, this is what is left of them:
+/// descendants that left the group (setsid, setpgid) and would otherwise keep running,
+/// and keep their ports, after a stop. Russell itself never counts.
+pub(crate) fn escapees(state_dir: &Path, shorts: &[String]) -> Vec<Stray> {
+    let Ok(all) = procfs::process::all_processes() else {
+        return Vec::new();
+    };
+    let me = std::process::id();
+    all.filter_map(Result::ok)
+        .filter_map(|process| {
+            let pid = u32::try_from(process.pid()).ok().filter(|p| *p != me)?;
+            // The environment first: most processes are not marked (kernel threads and
+            // other users' processes fail at once).
+            let short = mark(pid, state_dir).filter(|s| shorts.contains(s))?;
+            let stat = process.stat().ok()?;
+            if stat.state == 'Z' || stat.state == 'X' {
+                return None;
+            }
+            Some(Stray {
+                short,
+                record: ProcessRecord {
+                    pid,
+                    pgid: (stat.pgrp == stat.pid).then_some(pid),
+                    start_time: stat.starttime,
+                },
+            })
+        })
+        .collect()
+}
+
 /// The service name `pid` is marked with, if it is marked with `state_dir`.
-fn mark(pid: u32, state_dir: &Path) -> Option<String> {
+pub(crate) fn mark(pid: u32, state_dir: &Path) -> Option<String> {
     let env: HashMap<_, _> = procfs::process::Process::new(i32::try_from(pid).ok()?)
         .ok()?
         .environ()
@@ -108,6 +139,24 @@ mod tests {
             cmd.process_group(0);
         }
         Group(cmd.spawn().expect("spawn sleep"))
+    }
+
+    #[test]
+    fn escapees_are_marked_processes_of_the_named_services_in_any_group() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let leader = marked("api", dir.path(), true);
+        let in_our_group = marked("api", dir.path(), false);
+        let _other_service = marked("db", dir.path(), true);
+        let found = escapees(dir.path(), &["api".to_string()]);
+        let mut pids: Vec<u32> = found.iter().map(|s| s.record.pid).collect();
+        pids.sort_unstable();
+        let mut want = vec![leader.0.id(), in_our_group.0.id()];
+        want.sort_unstable();
+        assert_eq!(pids, want, "{found:?}");
+        let led = found.iter().find(|s| s.record.pid == leader.0.id());
+        assert_eq!(led.and_then(|s| s.record.pgid), Some(leader.0.id()));
+        let member = found.iter().find(|s| s.record.pid == in_our_group.0.id());
+        assert_eq!(member.and_then(|s| s.record.pgid), None);
     }
 
     #[test]

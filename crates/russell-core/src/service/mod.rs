@@ -27,9 +27,17 @@ pub(crate) enum ServiceCmd {
         reply: Option<oneshot::Sender<StartResult>>,
     },
     /// Stop; `by_user` records the desired state (stays stopped after a restart of Russell).
+    /// `sweep`: then look for processes that left the group (a stop of all sweeps once
+    /// for everybody at the end instead, see [`ServiceCmd::StopEscapees`]).
     Stop {
         epoch: u64,
         by_user: bool,
+        sweep: bool,
+        reply: oneshot::Sender<()>,
+    },
+    /// Stop these processes that left the service's group (found after a stop of all).
+    StopEscapees {
+        found: Vec<ProcessRecord>,
         reply: oneshot::Sender<()>,
     },
     /// Stop, then start with a fresh budget.

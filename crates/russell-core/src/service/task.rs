@@ -280,12 +280,24 @@ impl ServiceTask {
             ServiceCmd::Stop {
                 epoch,
                 by_user,
+                sweep,
                 reply,
             } => {
                 self.epoch = epoch;
                 // A shutdown's stop keeps what the user asked for before.
                 self.status.stopped_by_user |= by_user;
                 self.stop_for_good("stopped").await;
+                if sweep {
+                    self.sweep_escapees().await;
+                }
+                self.reply(reply, ());
+            }
+            ServiceCmd::StopEscapees { mut found, reply } => {
+                // Started again since the scan: its own processes are not escapees.
+                if let Some(current) = &self.proc {
+                    found.retain(|rec| rec.start_time < current.start_time);
+                }
+                self.stop_escapees(found).await;
                 self.reply(reply, ());
             }
             ServiceCmd::Restart { epoch, reply } => {
@@ -301,6 +313,7 @@ impl ServiceTask {
                 }
                 let had_process = self.proc.is_some();
                 self.stop_for_good("stopped for a restart").await;
+                self.sweep_escapees().await;
                 self.came_back = had_process;
                 self.start(Some(reply));
             }
@@ -592,6 +605,52 @@ impl ServiceTask {
         }
     }
 
+    /// Stops what is left of this service outside its group once the group is gone
+    /// ([`process::strays::escapees`]): a stop leaves nothing of it running.
+    async fn sweep_escapees(&mut self) {
+        let dir = self.shared.state_dir.clone();
+        let shorts = vec![self.svc.short_name.clone()];
+        let found = tokio::task::spawn_blocking(move || process::strays::escapees(&dir, &shorts))
+            .await
+            .unwrap_or_default();
+        if !found.is_empty() {
+            self.stop_escapees(found.into_iter().map(|s| s.record).collect())
+                .await;
+        }
+    }
+
+    /// Stops processes of this service that left its group, all at once, each like the
+    /// service (stop_signal, stop_timeout, SIGKILL).
+    async fn stop_escapees(&mut self, found: Vec<ProcessRecord>) {
+        for rec in &found {
+            tracing::warn!(
+                service = %self.svc.short_name,
+                pid = rec.pid,
+                "stopping a process that left the service's process group"
+            );
+            self.shared.emit(event(
+                EventKind::Stopping,
+                &self.svc.short_name,
+                format!(
+                    "stopping PID {} ({}), which left the service's process group",
+                    rec.pid,
+                    crate::ports::command_line(rec.pid)
+                        .unwrap_or_default()
+                        .join(" ")
+                ),
+                self.status.state,
+                Some(rec.pid),
+            ));
+        }
+        let (signal, grace) = (process::stop_signal(&self.svc), self.svc.stop_timeout);
+        futures_util::future::join_all(found.into_iter().map(|rec| async move {
+            let mut proc = Proc::adopt(rec.pid, rec.start_time);
+            proc.pgid = rec.pgid;
+            process::stop(&mut proc, signal, grace).await;
+        }))
+        .await;
+    }
+
     /// A process left by the previous Russell and still alive (recorded in the state file,
     /// or found by its marks when `unrecorded`): adopt it and let the probes decide
     /// (healthy → running; not within start_timeout → restarted).
@@ -689,6 +748,8 @@ impl ServiceTask {
                         return Ok(Some(Proc::adopt(h.pid, h.start_time)));
                     }
                     let ours = h.command_line == self.svc.command
+                        || process::strays::mark(h.pid, &self.shared.state_dir).as_deref()
+                            == Some(self.svc.short_name.as_str())
                         || self
                             .known
                             .iter()
@@ -885,6 +946,7 @@ impl ServiceTask {
         );
         self.emit(EventKind::Unhealthy, why.clone());
         self.stop_process("start_timeout passed").await;
+        self.sweep_escapees().await;
         self.attempt_failed(why).await;
     }
 
@@ -896,6 +958,7 @@ impl ServiceTask {
         );
         self.emit(EventKind::Unhealthy, why.clone());
         self.stop_process("unhealthy").await;
+        self.sweep_escapees().await;
         self.supervising = true;
         self.restart_later(why);
     }
