@@ -146,7 +146,7 @@ async fn exiting_at_once_fails_after_max_retries_and_blocks_dependents() {
 
     for (svc, why) in [
         ("dep", "dependency 'boom' failed"),
-        ("depdep", "dependency 'dep' failed"),
+        ("depdep", "dependency 'dep' failed because 'boom' did: "),
     ] {
         let r = results
             .iter()

@@ -456,8 +456,7 @@ impl ServiceTask {
                 continue;
             }
             if !n.external && !pending && n.state == ServiceState::Failed {
-                let why = format!("dependency '{}' failed: {}", n.short, n.last_error);
-                return self.give_up(why);
+                return self.give_up(dependency_failed(&n.short, &n.last_error));
             }
             if let Some(after) = d.optional_after
                 && now >= self.wait_started + after
@@ -1184,6 +1183,47 @@ async fn poll_probe(fut: &mut Option<ProbeFuture>) -> Result<(), String> {
     }
 }
 
+/// "dependency 'b' failed: X"; when `b` failed because of its own dependency, the chain
+/// is named once instead of nested: "dependency 'c' failed because 'b' → 'a' did: X".
+fn dependency_failed(short: &str, their_error: &str) -> String {
+    match split_dependency_failure(their_error) {
+        Some((chain, root)) => {
+            let chain: Vec<String> = chain.iter().map(|s| format!("'{s}'")).collect();
+            format!(
+                "dependency '{short}' failed because {} did: {root}",
+                chain.join(" → ")
+            )
+        }
+        None => format!("dependency '{short}' failed: {their_error}"),
+    }
+}
+
+/// The names and the root cause of a message made by [`dependency_failed`].
+fn split_dependency_failure(msg: &str) -> Option<(Vec<&str>, &str)> {
+    let short_name = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    };
+    let (first, rest) = msg.strip_prefix("dependency '")?.split_once("' failed")?;
+    if !short_name(first) {
+        return None;
+    }
+    if let Some(root) = rest.strip_prefix(": ") {
+        return Some((vec![first], root));
+    }
+    let (chain, root) = rest.strip_prefix(" because ")?.split_once(" did: ")?;
+    let mut names = vec![first];
+    for part in chain.split(" → ") {
+        let name = part.strip_prefix('\'')?.strip_suffix('\'')?;
+        if !short_name(name) {
+            return None;
+        }
+        names.push(name);
+    }
+    Some((names, root))
+}
+
 fn reason_of(n: &super::DepNode) -> String {
     if !n.last_probe_error.is_empty() {
         n.last_probe_error.clone()
@@ -1205,6 +1245,26 @@ fn round_ms(d: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_chain_of_dependencies_is_named_once_not_nested() {
+        let a = "exited with code 3 before it became healthy";
+        let b = dependency_failed("a", a);
+        assert_eq!(b, format!("dependency 'a' failed: {a}"));
+        let c = dependency_failed("b", &b);
+        assert_eq!(c, format!("dependency 'b' failed because 'a' did: {a}"));
+        let d = dependency_failed("c", &c);
+        assert_eq!(
+            d,
+            format!("dependency 'c' failed because 'b' → 'a' did: {a}")
+        );
+        // Anything else is quoted as it is.
+        let odd = "dependency 'x' not healthy after 30s: dependency 'y' failed: z";
+        assert_eq!(
+            dependency_failed("w", odd),
+            format!("dependency 'w' failed: {odd}")
+        );
+    }
 
     #[test]
     fn start_probes_come_fast_at_first_and_thin_out_as_a_start_drags_on() {
