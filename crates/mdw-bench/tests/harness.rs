@@ -1,9 +1,11 @@
 //! The harness against the real daemon: small line-ups through every part, and nothing left
-//! running afterwards. Needs `mdw` and `mdw-demo` built in the same target dir (as
-//! `cargo test --workspace` does); without them the tests say so and pass.
+//! running afterwards. Uses `mdw` and `mdw-demo` from the same target dir; the first test
+//! builds them (`cargo test -p mdw-bench` alone does not build other packages' binaries;
+//! under `cargo test --workspace` the build is a no-op).
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
+use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use mdw_bench::lineup::Spec;
@@ -16,18 +18,34 @@ fn bin_dir() -> PathBuf {
     exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf()
 }
 
-fn env() -> Option<Env> {
+/// Builds `mdw` and `mdw-demo` for this profile once per test binary.
+fn build_binaries(dir: &std::path::Path) {
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let mut cargo = std::process::Command::new(env!("CARGO"));
+        cargo.args(["build", "-q", "-p", "mdw", "-p", "mdw-demo"]);
+        if dir.file_name().is_some_and(|name| name == "release") {
+            cargo.arg("--release");
+        }
+        let status = cargo
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+            .status()
+            .expect("run cargo build for mdw and mdw-demo");
+        assert!(status.success(), "cargo build -p mdw -p mdw-demo failed");
+    });
+}
+
+fn env() -> Env {
     let dir = bin_dir();
+    build_binaries(&dir);
     let (mdw, demo) = (dir.join("mdw"), dir.join("mdw-demo"));
-    if !mdw.is_file() || !demo.is_file() {
-        eprintln!(
-            "skipped: {} or {} not built (cargo build -p mdw -p mdw-demo)",
-            mdw.display(),
-            demo.display()
-        );
-        return None;
-    }
-    Some(Env {
+    assert!(
+        mdw.is_file() && demo.is_file(),
+        "{} or {} missing after the build",
+        mdw.display(),
+        demo.display()
+    );
+    Env {
         mdw,
         standin: vec![demo.display().to_string()],
         budget: Budget {
@@ -38,12 +56,12 @@ fn env() -> Option<Env> {
         seed: 1,
         api_tasks: 4,
         api_channels: 2,
-    })
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_line_up_comes_up_and_leaves_nothing_behind() {
-    let Some(env) = env() else { return };
+    let env = env();
     let mut d = env.deploy(&Spec::flat(5)).unwrap();
     let took = d.until_ports().await.unwrap();
     assert!(took > Duration::ZERO);
@@ -66,7 +84,7 @@ async fn a_small_line_up_comes_up_and_leaves_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_stop_and_api_parts_measure_the_real_daemon() {
-    let Some(env) = env() else { return };
+    let env = env();
     let c = crash::run(&env, true, 3).await.unwrap();
     assert_eq!(c.to_port.n, 3);
     assert!(c.to_process.is_some_and(|s| s.n + c.missed_events == 3));
@@ -81,7 +99,7 @@ async fn crash_stop_and_api_parts_measure_the_real_daemon() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_russell_that_exits_at_once_is_reported_without_waiting_out_the_bound() {
-    let Some(mut env) = env() else { return };
+    let mut env = env();
     env.mdw = PathBuf::from("/bin/false");
     let mut d = env.deploy(&Spec::flat(3)).unwrap();
     let t = Instant::now();
