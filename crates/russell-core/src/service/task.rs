@@ -169,7 +169,10 @@ impl ServiceTask {
     ) {
         self.known.extend(known);
         if !left.strays.is_empty() {
-            Box::pin(self.stop_strays(left.strays)).await;
+            // A Russell that died within milliseconds of a spawn never recorded it; the
+            // one that runs is adopted below.
+            let what = "a second copy started by a previous Russell that died before recording it";
+            Box::pin(self.stop_marked(left.strays, what)).await;
         }
         if let Some(rec) = adopt {
             self.adopt_left_behind(rec, left.unrecorded);
@@ -297,7 +300,8 @@ impl ServiceTask {
                 if let Some(current) = &self.proc {
                     found.retain(|rec| rec.start_time < current.start_time);
                 }
-                self.stop_escapees(found).await;
+                self.stop_marked(found, "a process that left the service's process group")
+                    .await;
                 self.reply(reply, ());
             }
             ServiceCmd::Restart { epoch, reply } => {
@@ -573,37 +577,6 @@ impl ServiceTask {
         self.successes = 0;
     }
 
-    /// Second copies of this service that a Russell started but never recorded (it died
-    /// within milliseconds of the spawn): stopped like the service, group and all, so
-    /// that none holds the port against the one that runs.
-    async fn stop_strays(&mut self, strays: Vec<ProcessRecord>) {
-        for rec in strays {
-            tracing::warn!(
-                service = %self.svc.short_name,
-                pid = rec.pid,
-                "stopping a second copy that a previous Russell started but never recorded"
-            );
-            self.shared.emit(event(
-                EventKind::Stopping,
-                &self.svc.short_name,
-                format!(
-                    "stopping PID {}, a second copy started by a previous Russell that died before recording it",
-                    rec.pid
-                ),
-                self.status.state,
-                Some(rec.pid),
-            ));
-            let mut stray = Proc::adopt(rec.pid, rec.start_time);
-            stray.pgid = rec.pgid;
-            process::stop(
-                &mut stray,
-                process::stop_signal(&self.svc),
-                self.svc.stop_timeout,
-            )
-            .await;
-        }
-    }
-
     /// Stops what is left of this service outside its group once the group is gone
     /// ([`process::strays::escapees`]): a stop leaves nothing of it running.
     async fn sweep_escapees(&mut self) {
@@ -613,25 +586,23 @@ impl ServiceTask {
             .await
             .unwrap_or_default();
         if !found.is_empty() {
-            self.stop_escapees(found.into_iter().map(|s| s.record).collect())
+            let found = found.into_iter().map(|s| s.record).collect();
+            self.stop_marked(found, "a process that left the service's process group")
                 .await;
         }
     }
 
-    /// Stops processes of this service that left its group, all at once, each like the
-    /// service (stop_signal, stop_timeout, SIGKILL).
-    async fn stop_escapees(&mut self, found: Vec<ProcessRecord>) {
+    /// Stops processes marked as this service that are not its own process (`what` says
+    /// what they are, for the event and the log), all at once, each like the service:
+    /// stop_signal, stop_timeout, SIGKILL, group and all when they lead one.
+    async fn stop_marked(&mut self, found: Vec<ProcessRecord>, what: &str) {
         for rec in &found {
-            tracing::warn!(
-                service = %self.svc.short_name,
-                pid = rec.pid,
-                "stopping a process that left the service's process group"
-            );
+            tracing::warn!(service = %self.svc.short_name, pid = rec.pid, "stopping {what}");
             self.shared.emit(event(
                 EventKind::Stopping,
                 &self.svc.short_name,
                 format!(
-                    "stopping PID {} ({}), which left the service's process group",
+                    "stopping PID {} ({}), {what}",
                     rec.pid,
                     crate::ports::command_line(rec.pid)
                         .unwrap_or_default()
