@@ -294,6 +294,37 @@ async fn a_stop_also_stops_what_left_the_process_group() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_left_the_group_of_a_crashed_process_goes_soon_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = demo("leaky", free_port(), &["--spawn-escapee"]);
+    s.restart_backoff = Duration::from_millis(50);
+    let h = Harness::new(config(dir.path(), vec![s], vec![]), false).await;
+    assert!(h.orch.start_service("leaky").await.unwrap().success);
+    let escapees = |h: &Harness| -> Vec<u32> {
+        h.orch
+            .log_tail(Some("leaky"), 100)
+            .iter()
+            .filter_map(|l| l.line.strip_prefix("escapee ")?.parse().ok())
+            .collect()
+    };
+    h.wait_until("the escapee line", LONG, |h| !escapees(h).is_empty())
+        .await;
+    let old = escapees(&h)[0];
+    let first = h.status("leaky").pid.unwrap();
+    signal(first, Signal::KILL);
+    h.wait_until("a restart with its own escapee", LONG, |h| {
+        h.status("leaky").state == ServiceState::Running && escapees(h).len() == 2
+    })
+    .await;
+    let new = escapees(&h)[1];
+    // The old one is stopped a moment after the exit; the new one is the running
+    // process's own and stays.
+    assert_gone(&BTreeSet::from([old])).await;
+    assert!(alive(new), "the running process's escapee was stopped");
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_of_all_sweeps_what_left_the_groups_once_at_the_end() {
     let dir = tempfile::tempdir().unwrap();
     let a = demo("a", free_port(), &["--spawn-escapee"]);

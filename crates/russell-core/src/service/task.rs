@@ -68,6 +68,7 @@ enum Wake {
     StartTimeout,
     BackoffOver,
     ResetDue,
+    SweepDue,
 }
 
 /// Everything the task needs at birth.
@@ -115,6 +116,9 @@ pub(crate) struct ServiceTask {
     spawned: Instant,
     backoff_until: Instant,
     running_since: Instant,
+    /// A look for processes that left the group of a process that exited by itself, a
+    /// moment after the exit (not in the way of the restart).
+    sweep_due: Option<Instant>,
     /// Processes recorded as this service's by a previous Russell: may be replaced on a
     /// port conflict.
     known: Vec<ProcessRecord>,
@@ -151,6 +155,7 @@ impl ServiceTask {
             start_deadline: now,
             spawned: now,
             backoff_until: now,
+            sweep_due: None,
             running_since: now,
             known: Vec::new(),
         })
@@ -196,6 +201,7 @@ impl ServiceTask {
                 Wake::StartTimeout => Box::pin(self.on_start_timeout()).await,
                 Wake::BackoffOver => self.enter_waiting(),
                 Wake::ResetDue => self.status.restart_count = 0,
+                Wake::SweepDue => Box::pin(self.sweep_escapees()).await,
             }
             self.publish();
         }
@@ -225,7 +231,7 @@ impl ServiceTask {
 
     /// The timers of the current state: (armed, deadline, what it means), in order of
     /// precedence.
-    fn timers(&self) -> [(bool, Instant, Wake); 5] {
+    fn timers(&self) -> [(bool, Instant, Wake); 6] {
         let st = self.status.state;
         // A service without a check has no probe timer (it is healthy once spawned).
         let probing = self.proc.is_some()
@@ -256,6 +262,11 @@ impl ServiceTask {
                 st == ServiceState::Running && self.status.restart_count > 0,
                 self.running_since + self.svc.restart_reset_after,
                 Wake::ResetDue,
+            ),
+            (
+                self.sweep_due.is_some(),
+                self.sweep_due.unwrap_or(self.running_since),
+                Wake::SweepDue,
             ),
         ]
     }
@@ -295,13 +306,8 @@ impl ServiceTask {
                 }
                 self.reply(reply, ());
             }
-            ServiceCmd::StopEscapees { mut found, reply } => {
-                // Started again since the scan: its own processes are not escapees.
-                if let Some(current) = &self.proc {
-                    found.retain(|rec| rec.start_time < current.start_time);
-                }
-                self.stop_marked(found, "a process that left the service's process group")
-                    .await;
+            ServiceCmd::StopEscapees { found, reply } => {
+                self.stop_escapees(found).await;
                 self.reply(reply, ());
             }
             ServiceCmd::Restart { epoch, reply } => {
@@ -580,13 +586,23 @@ impl ServiceTask {
     /// Stops what is left of this service outside its group once the group is gone
     /// ([`process::strays::escapees`]): a stop leaves nothing of it running.
     async fn sweep_escapees(&mut self) {
+        self.sweep_due = None;
         let dir = self.shared.state_dir.clone();
         let shorts = vec![self.svc.short_name.clone()];
         let found = tokio::task::spawn_blocking(move || process::strays::escapees(&dir, &shorts))
             .await
             .unwrap_or_default();
+        let found = found.into_iter().map(|s| s.record).collect();
+        self.stop_escapees(found).await;
+    }
+
+    /// Stops `found` (processes marked as this service, outside its group), except what
+    /// the current process started: only what is older than it is left over.
+    async fn stop_escapees(&mut self, mut found: Vec<ProcessRecord>) {
+        if let Some(current) = &self.proc {
+            found.retain(|rec| rec.start_time < current.start_time);
+        }
         if !found.is_empty() {
-            let found = found.into_iter().map(|s| s.record).collect();
             self.stop_marked(found, "a process that left the service's process group")
                 .await;
         }
@@ -797,7 +813,8 @@ impl ServiceTask {
         ev.exit_code = info.code;
         ev.signal = info.signal;
         self.send_event(ev);
-        // The leader is gone; what is left of its group (grandchildren) goes too.
+        // The leader is gone; what is left of its group (grandchildren) goes too, and a
+        // moment later whatever of it left the group.
         if proc.anything_left().await {
             process::stop(
                 &mut proc,
@@ -806,6 +823,7 @@ impl ServiceTask {
             )
             .await;
         }
+        self.sweep_due = Some(Instant::now() + SWEEP_AFTER_EXIT);
         self.status.pid = None;
         match self.status.state {
             ServiceState::Starting => {
@@ -1111,6 +1129,11 @@ impl ServiceTask {
         });
     }
 }
+
+/// How long after a process exited by itself its service looks for processes that left
+/// its group (they may hold resources, and would pile up in a crash loop). Long enough
+/// not to slow the restart, short enough that little piles up.
+const SWEEP_AFTER_EXIT: Duration = Duration::from_secs(1);
 
 /// Fast path of the port check: if we can bind the port on every address ourselves, nobody
 /// listens on it (std sets SO_REUSEADDR, so TIME_WAIT leftovers do not count). The probe
