@@ -823,8 +823,19 @@ impl Unrecorded {
             .process_group(0)
             .spawn()
             .unwrap();
+        let pid = child.id();
+        // spawn returns once the exec began; the new program's arguments and environment
+        // show in /proc a moment later.
+        let environ = format!("/proc/{pid}/environ");
+        let deadline = Instant::now() + LONG;
+        while !std::fs::read(&environ)
+            .is_ok_and(|e| e.starts_with(b"RUSSELL_") || e.windows(9).any(|w| w == b"\0RUSSELL_"))
+        {
+            assert!(Instant::now() < deadline, "no environment for PID {pid}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
         Self {
-            pid: child.id(),
+            pid,
             reaper: Some(std::thread::spawn(move || {
                 let _ = child.wait();
             })),
@@ -872,9 +883,12 @@ async fn a_service_spawned_but_never_recorded_is_adopted_not_started_twice() {
     );
     // Its dependent starts only once it is healthy, as after any adoption.
     assert_eq!(h.status("b").state, ServiceState::Running);
-    // The next Russell finds it in the state file.
-    let state = std::fs::read_to_string(dir.path().join("state/state.json")).unwrap();
-    assert!(state.contains(&stray.pid.to_string()), "{state}");
+    // The next Russell finds it in the state file (written by its own task, soon).
+    let state_file = dir.path().join("state/state.json");
+    h.wait_until("the state file naming the stray", LONG, |_| {
+        std::fs::read_to_string(&state_file).is_ok_and(|s| s.contains(&stray.pid.to_string()))
+    })
+    .await;
     h.finish().await;
 }
 

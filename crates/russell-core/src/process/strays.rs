@@ -138,7 +138,18 @@ mod tests {
         if group {
             cmd.process_group(0);
         }
-        Group(cmd.spawn().expect("spawn sleep"))
+        let child = Group(cmd.spawn().expect("spawn sleep"));
+        // spawn returns once the exec began; the new environment shows a moment later.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while mark(child.0.id(), dir).is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no marks on {}",
+                child.0.id()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        child
     }
 
     #[test]
