@@ -130,13 +130,22 @@ mod tests {
         assert!(is_listening(port));
         let holders = listening_holders(port);
         let me = std::process::id();
-        assert_eq!(holders.len(), 1, "{holders:?}");
-        assert_eq!(holders[0].pid, me);
-        assert_eq!(Some(holders[0].start_time), process_start_time(me));
-        assert_eq!(Some(holders[0].command_line.clone()), command_line(me));
+        // (A process another test forks just now may show up too, briefly.)
+        let mine = holders.iter().find(|h| h.pid == me);
+        let mine = mine.unwrap_or_else(|| panic!("we are not among {holders:?}"));
+        assert_eq!(Some(mine.start_time), process_start_time(me));
+        assert_eq!(Some(mine.command_line.clone()), command_line(me));
         drop(listener);
-        assert!(!is_listening(port));
-        assert!(listening_holders(port).is_empty());
+        // A process that another test forks at this moment holds a copy of the socket
+        // until its exec closes it: allow that moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while is_listening(port) || !listening_holders(port).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "port {port} still listening"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     #[test]
@@ -148,8 +157,10 @@ mod tests {
         let port = listener.local_addr().expect("addr").port();
         assert!(is_listening(port));
         let holders = listening_holders(port);
-        assert_eq!(holders.len(), 1, "{holders:?}");
-        assert_eq!(holders[0].pid, std::process::id());
+        assert!(
+            holders.iter().any(|h| h.pid == std::process::id()),
+            "{holders:?}"
+        );
     }
 
     #[test]
