@@ -213,14 +213,7 @@ async fn sigterm_ignored_means_sigkill_after_stop_timeout_and_grandchildren_go_t
     stubborn.stop_timeout = Duration::from_millis(700);
     let parent = demo("parent", free_port(), &["--spawn-grandchild"]);
     let h = Harness::new(config(dir.path(), vec![stubborn, parent], vec![]), false).await;
-    assert!(
-        h.orch
-            .start_all(false)
-            .await
-            .unwrap()
-            .iter()
-            .all(|r| r.success)
-    );
+    h.start_all_ok().await;
 
     let pid = h.status("stubborn").pid.unwrap();
     let t = Instant::now();
@@ -331,14 +324,7 @@ async fn a_stop_of_all_sweeps_what_left_the_groups_once_at_the_end() {
     let mut b = demo("b", free_port(), &["--spawn-escapee"]);
     b.dependencies = vec!["a".into()];
     let h = Harness::new(config(dir.path(), vec![a, b], vec![]), false).await;
-    assert!(
-        h.orch
-            .start_all(false)
-            .await
-            .unwrap()
-            .iter()
-            .all(|r| r.success)
-    );
+    h.start_all_ok().await;
     h.wait_until("both escapee lines", LONG, |h| {
         ["a", "b"].iter().all(|s| {
             h.orch
@@ -433,14 +419,7 @@ async fn stop_all_stops_dependents_first() {
     c.dependencies = vec!["b".into()];
     let solo = service("solo", &["sleep", "1000"]);
     let h = Harness::new(config(dir.path(), vec![a, b, c, solo], vec![]), false).await;
-    assert!(
-        h.orch
-            .start_all(false)
-            .await
-            .unwrap()
-            .iter()
-            .all(|r| r.success)
-    );
+    h.start_all_ok().await;
     let pids = h.seen_pids();
     let order = h.orch.stop_all().await.unwrap();
     let pos = |s: &str| order.iter().position(|o| o == s).unwrap();
@@ -751,14 +730,7 @@ async fn restart_dependents_and_the_restart_counter_reset() {
     let mut b = service("b", &["sleep", "1000"]);
     b.dependencies = vec!["a".into()];
     let h = Harness::new(config(dir.path(), vec![a, b], vec![]), false).await;
-    assert!(
-        h.orch
-            .start_all(false)
-            .await
-            .unwrap()
-            .iter()
-            .all(|r| r.success)
-    );
+    h.start_all_ok().await;
     let (a_pid, b_pid) = (h.status("a").pid.unwrap(), h.status("b").pid.unwrap());
     signal(a_pid, Signal::KILL);
     h.wait_until("b restarted after a came back", LONG, |h| {

@@ -136,6 +136,12 @@ impl Harness {
         }
     }
 
+    /// Starts every service and asserts that each start succeeded.
+    pub async fn start_all_ok(&self) {
+        let results = self.orch.start_all(false).await.expect("start_all");
+        assert!(results.iter().all(|r| r.success), "{results:?}");
+    }
+
     /// All events so far, in order.
     pub fn events(&self) -> Vec<Event> {
         let mut events = self.events.lock().unwrap();
