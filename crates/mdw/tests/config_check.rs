@@ -17,6 +17,20 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// `mdw config check --json PATH`, run in `cwd`: the exit code and the parsed document.
+fn check_json(cwd: &Path, path: &Path) -> (Option<i32>, Value) {
+    let out = mdw()
+        .current_dir(cwd)
+        .args(["config", "check", "--json"])
+        .arg(path)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).unwrap(),
+    )
+}
+
 fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
     let path = dir.path().join("services.toml");
     std::fs::write(&path, text).unwrap();
@@ -70,13 +84,8 @@ fn mdw_placeholder_becomes_this_executable() {
 
 #[test]
 fn valid_file_as_json() {
-    let out = mdw()
-        .args(["config", "check", "--json"])
-        .arg(repo_root().join("configs/services.toml"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, v) = check_json(&repo_root(), &repo_root().join("configs/services.toml"));
+    assert_eq!(code, Some(0));
     assert_eq!(v["valid"], true);
     assert_eq!(v["levels"][0], serde_json::json!(["turing", "bayes"]));
     let services = v["services"].as_array().unwrap();
@@ -125,13 +134,8 @@ fn invalid_file_lists_every_error_and_exits_1() {
 fn invalid_file_as_json() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(&dir, BAD);
-    let out = mdw()
-        .args(["config", "check", "--json"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, v) = check_json(dir.path(), &path);
+    assert_eq!(code, Some(1));
     assert_eq!(v["valid"], false);
     let errors = v["errors"].as_array().unwrap();
     assert_eq!(errors.len(), 4);
@@ -174,14 +178,8 @@ fn relative_paths_resolve_against_the_file_not_the_working_directory() {
         &dir,
         "[[services]]\nname = \"A\"\ncommand = [\"./bin/a\", \"./arg\"]\nworking_dir = \"run\"\n",
     );
-    let out = mdw()
-        .current_dir("/")
-        .args(["config", "check", "--json"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, v) = check_json(Path::new("/"), &path);
+    assert_eq!(code, Some(0));
     let dir = dir.path().display().to_string();
     assert_eq!(v["services"][0]["command"][0], format!("{dir}/bin/a"));
     assert_eq!(v["services"][0]["command"][1], "./arg");
@@ -212,12 +210,7 @@ fn a_port_in_the_ephemeral_range_gets_a_note_not_an_error() {
             low + 1
         )))
         .stdout(predicate::str::contains(format!("port {} is in", low - 1)).not());
-    let out = mdw()
-        .args(["config", "check", "--json"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, v) = check_json(dir.path(), &path);
+    assert_eq!(code, Some(0));
     assert_eq!(v["notes"].as_array().unwrap().len(), 1, "{v}");
 }
