@@ -30,7 +30,6 @@ pub async fn connect(addr: SocketAddr) -> anyhow::Result<Client> {
 /// ([`russell_api::client::endpoint`]).
 pub async fn connect_channel(addr: SocketAddr) -> anyhow::Result<Channel> {
     russell_api::client::endpoint(&addr.to_string())?
-        .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(1))
         .connect()
         .await

@@ -64,6 +64,8 @@ mod tests {
         assert_eq!(uptime(Duration::from_secs(2700)), "45m");
         assert_eq!(uptime(Duration::from_secs(12)), "12s");
         assert_eq!(uptime(Duration::from_secs(90000)), "1d 1h");
+        assert_eq!(uptime(Duration::from_secs(83 * 60)), "1h 23m");
+        assert_eq!(uptime(Duration::from_secs(2 * 86400 + 3600)), "2d 1h");
         assert_eq!(bytes(12 * 1024 * 1024 + 300 * 1024), "12.3M");
         assert_eq!(
             clock(SystemTime::UNIX_EPOCH + Duration::from_secs(3661)),

@@ -1,5 +1,6 @@
 //! `mdw cc` (alias `mdw controlcenter`): opens ControlCenter, the terminal UI, against the
-//! Russell at `--russell` (env MDW_RUSSELL_ADDR). Token: env MDW_RUSSELL_TOKEN.
+//! Russell at `--russell` (env MDW_RUSSELL_ADDR). Token: env MDW_RUSSELL_TOKEN, or the file
+//! named by MDW_RUSSELL_TOKEN_FILE.
 
 use std::process::ExitCode;
 

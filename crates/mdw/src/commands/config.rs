@@ -206,19 +206,18 @@ fn notes(config: &Config) -> Vec<String> {
     config
         .services
         .iter()
-        .flat_map(|s| {
+        .flat_map(move |s| {
             s.grpc_port
                 .map(|p| ("grpc_port", p))
                 .into_iter()
                 .chain(s.http_port.map(|p| ("http_port", p)))
-                .filter(|(_, p)| (low..=high).contains(p))
-                .map(|(field, p)| {
+                .filter(move |(_, p)| (low..=high).contains(p))
+                .map(move |(field, p)| {
                     format!(
                         "service '{}', field '{field}': port {p} is in this machine's ephemeral range {low}–{high} ({EPHEMERAL_RANGE}), from which outgoing connections take their local ports; one may hold it just when the service starts — pick a port below {low}",
                         s.short_name
                     )
                 })
-                .collect::<Vec<_>>()
         })
         .collect()
 }

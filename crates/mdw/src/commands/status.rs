@@ -287,17 +287,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_read_like_the_plan() {
-        assert_eq!(short_duration(Duration::from_secs(12)), "12s");
-        assert_eq!(short_duration(Duration::from_secs(45 * 60)), "45m");
-        assert_eq!(short_duration(Duration::from_secs(83 * 60)), "1h 23m");
-        assert_eq!(
-            short_duration(Duration::from_secs(2 * 86400 + 3600)),
-            "2d 1h"
-        );
-    }
-
-    #[test]
     fn table_has_the_plan_columns() {
         let status = pb::OrchestratorStatus {
             status: "running".into(),

@@ -117,6 +117,6 @@ pub fn run(addr: &str, args: Args) -> anyhow::Result<ExitCode> {
         return Ok(code);
     }
     block_on(controlcenter::run(addr.to_string()))?
-        .map_err(|e| anyhow::anyhow!("ControlCenter: {e}"))?;
+        .with_context(|| format!("ControlCenter (Russell at {addr})"))?;
     Ok(code)
 }

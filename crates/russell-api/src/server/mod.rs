@@ -69,6 +69,18 @@ pub fn resolve(orch: &Orchestrator, field: &str, name: &str) -> Result<String, S
     orch.resolve(name.trim()).map_err(to_status)
 }
 
+/// Checks a name and resolves it to a managed service's short_name; an external is
+/// refused, saying that Russell does not `what` it (it has no process Russell touches).
+pub fn resolve_service(
+    orch: &Orchestrator,
+    field: &str,
+    name: &str,
+    what: &str,
+) -> Result<String, Status> {
+    check_name(field, name)?;
+    orch.resolve_service(name.trim(), what).map_err(to_status)
+}
+
 /// A request from the Shutdown RPC to the daemon: the daemon stops every service, then
 /// answers on the oneshot, then ends the server.
 pub type ShutdownRequest = oneshot::Sender<()>;

@@ -3,7 +3,7 @@
 use tokio::sync::oneshot;
 use tonic::{Response, Status};
 
-use super::{RussellApi, check_name, to_status};
+use super::{RussellApi, resolve_service, to_status};
 use crate::pb;
 
 pub(super) async fn start_all(
@@ -22,20 +22,11 @@ pub(super) async fn stop_all(api: &RussellApi) -> Result<Response<pb::StopAllRes
     Ok(Response::new(pb::StopAllResponse { stopped }))
 }
 
-/// Resolves to a managed service; an external is refused, saying that Russell does not
-/// `what` it (it has no process Russell may touch).
-fn managed(api: &RussellApi, name: &str, what: &str) -> Result<String, Status> {
-    check_name("name", name)?;
-    api.orch
-        .resolve_service(name.trim(), what)
-        .map_err(to_status)
-}
-
 pub(super) async fn start(
     api: &RussellApi,
     req: pb::ServiceRequest,
 ) -> Result<Response<pb::ServiceStartResult>, Status> {
-    let short = managed(api, &req.name, "start")?;
+    let short = resolve_service(&api.orch, "name", &req.name, "start")?;
     let result = api.orch.start_service(&short).await.map_err(to_status)?;
     Ok(Response::new(result.into()))
 }
@@ -44,7 +35,7 @@ pub(super) async fn stop(
     api: &RussellApi,
     req: pb::ServiceRequest,
 ) -> Result<Response<pb::Empty>, Status> {
-    let short = managed(api, &req.name, "stop")?;
+    let short = resolve_service(&api.orch, "name", &req.name, "stop")?;
     api.orch.stop_service(&short).await.map_err(to_status)?;
     Ok(Response::new(pb::Empty {}))
 }
@@ -53,7 +44,7 @@ pub(super) async fn restart(
     api: &RussellApi,
     req: pb::ServiceRequest,
 ) -> Result<Response<pb::ServiceStartResult>, Status> {
-    let short = managed(api, &req.name, "restart")?;
+    let short = resolve_service(&api.orch, "name", &req.name, "restart")?;
     let result = api.orch.restart_service(&short).await.map_err(to_status)?;
     Ok(Response::new(result.into()))
 }

@@ -23,7 +23,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit, broadcast, mpsc};
 use tonic::Status;
 
-use super::{MAX_NAMES, MAX_TAIL, RussellApi, check_name, resolve, to_status};
+use super::{MAX_NAMES, MAX_TAIL, RussellApi, resolve, resolve_service};
 use crate::convert::timestamp;
 use crate::pb;
 
@@ -284,12 +284,8 @@ pub(super) fn stream_logs(
         None
     } else {
         // An external has no output here: refused, instead of a follow that never ends.
-        check_name("name", &req.name)?;
-        let short = api
-            .orch
-            .resolve_service(req.name.trim(), "capture the output of")
-            .map_err(to_status)?;
-        Some(short)
+        let what = "capture the output of";
+        Some(resolve_service(&api.orch, "name", &req.name, what)?)
     };
     if req.tail > MAX_TAIL {
         return Err(Status::invalid_argument(format!(
