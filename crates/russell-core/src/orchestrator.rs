@@ -85,7 +85,8 @@ struct Inner {
 struct Demand {
     /// Set by every snapshot read; the sampler clears it at each round.
     wanted: AtomicBool,
-    /// True while the sampler sleeps until the next read.
+    /// Raised by the sampler at the top of each round, before it looks at `wanted`, and
+    /// kept up while it sleeps until the next read.
     parked: AtomicBool,
     /// Wakes a parked sampler.
     wake: Notify,
@@ -894,7 +895,7 @@ impl Dispatch {
                 .await;
             order.extend(round);
         }
-        let (dir, shorts) = (self.state_dir.clone(), self.shorts.to_vec());
+        let (dir, shorts) = (self.state_dir.clone(), self.shorts.clone());
         let found =
             tokio::task::spawn_blocking(move || crate::process::strays::escapees(&dir, &shorts))
                 .await
@@ -1082,7 +1083,10 @@ impl Actor {
                 self.seen[idx] = epoch;
             }
             ActorMsg::External { idx, status } => {
-                self.deps_changed = true;
+                // What the dependency view reads of an external (see dep_view).
+                let old = &self.externals[idx];
+                self.deps_changed |=
+                    status.state != old.state || status.last_error != old.last_error;
                 self.externals[idx] = status;
             }
             ActorMsg::CameBack { idx } => {
@@ -1137,11 +1141,10 @@ impl Actor {
                 });
             }
             Command::StopAll { reply } => {
-                let shorts: Vec<String> =
-                    self.statuses.iter().map(|s| s.short_name.clone()).collect();
                 self.batches.spawn(async move {
                     let order = dispatch.stop_all(true).await;
-                    let _ = reply.send(order.into_iter().map(|i| shorts[i].clone()).collect());
+                    let stopped = order.into_iter().map(|i| dispatch.shorts[i].clone());
+                    let _ = reply.send(stopped.collect());
                 });
             }
             Command::Start { idx: i, reply } => {
@@ -1372,7 +1375,7 @@ struct Unpark<'a>(&'a Demand);
 
 impl Drop for Unpark<'_> {
     fn drop(&mut self) {
-        self.0.parked.store(false, Ordering::Relaxed);
+        self.0.parked.store(false, Ordering::SeqCst);
     }
 }
 

@@ -38,15 +38,13 @@ pub(super) async fn probe(
     // "[::1]" → "::1" for the socket address.
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let port = uri.port_u16().unwrap_or(80);
-    let io_error = |err: std::io::Error| ProbeError::Io {
+    let io_kind_error = |kind| ProbeError::Io {
         target: target.to_string(),
-        kind: err.kind(),
+        kind,
     };
+    let io_error = |err: std::io::Error| io_kind_error(err.kind());
     let http_error = |err: hyper::Error| match io_kind(&err) {
-        Some(kind) => ProbeError::Io {
-            target: target.to_string(),
-            kind,
-        },
+        Some(kind) => io_kind_error(kind),
         None => ProbeError::Http {
             target: target.to_string(),
             what: innermost(&err),

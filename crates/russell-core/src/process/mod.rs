@@ -385,5 +385,10 @@ fn live_stat(pid: u32) -> Option<procfs::process::Stat> {
         .ok()?
         .stat()
         .ok()?;
-    (stat.state != 'Z' && stat.state != 'X').then_some(stat)
+    is_live(&stat).then_some(stat)
+}
+
+/// Whether a process in this state runs (not a zombie, not dead).
+pub(crate) fn is_live(stat: &procfs::process::Stat) -> bool {
+    stat.state != 'Z' && stat.state != 'X'
 }

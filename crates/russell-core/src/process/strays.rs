@@ -34,7 +34,7 @@ pub(crate) fn find(state_dir: &Path, recorded: &[u32]) -> Vec<Stray> {
     let mut leaders = Vec::new();
     for process in all.filter_map(Result::ok) {
         let Ok(stat) = process.stat() else { continue };
-        if stat.pid != stat.pgrp || stat.state == 'Z' || stat.state == 'X' {
+        if stat.pid != stat.pgrp || !super::is_live(&stat) {
             continue;
         }
         let Ok(pid) = u32::try_from(stat.pid) else {
@@ -82,7 +82,7 @@ pub(crate) fn escapees(state_dir: &Path, shorts: &[String]) -> Vec<Stray> {
             // other users' processes fail at once).
             let short = mark(pid, state_dir).filter(|s| shorts.contains(s))?;
             let stat = process.stat().ok()?;
-            if stat.state == 'Z' || stat.state == 'X' {
+            if !super::is_live(&stat) {
                 return None;
             }
             Some(Stray {

@@ -213,7 +213,7 @@ impl ServiceTask {
         let restarting = st == ServiceState::Restarting;
         // One sleep waits for the earliest timer (a sleep per timer would all be kept in
         // this future, which every service holds while it rests).
-        let next = self.timers().iter().filter(|t| t.0).map(|t| t.1).min();
+        let next = self.timers().iter().filter_map(|t| t.0).min();
         tokio::select! {
             biased;
             c = self.cmds.next() => Wake::Cmd(c),
@@ -229,9 +229,9 @@ impl ServiceTask {
         }
     }
 
-    /// The timers of the current state: (armed, deadline, what it means), in order of
+    /// The timers of the current state: (deadline if armed, what it means), in order of
     /// precedence.
-    fn timers(&self) -> [(bool, Instant, Wake); 6] {
+    fn timers(&self) -> [(Option<Instant>, Wake); 6] {
         let st = self.status.state;
         // A service without a check has no probe timer (it is healthy once spawned).
         let probing = self.proc.is_some()
@@ -241,33 +241,24 @@ impl ServiceTask {
                 st,
                 ServiceState::Starting | ServiceState::Running | ServiceState::Unhealthy
             );
+        let starting = st == ServiceState::Starting && self.proc.is_some();
+        let resetting = st == ServiceState::Running && self.status.restart_count > 0;
         [
             (
-                st == ServiceState::Waiting,
-                self.next_wait_timer(),
+                (st == ServiceState::Waiting).then(|| self.next_wait_timer()),
                 Wake::Deps,
             ),
+            (starting.then_some(self.start_deadline), Wake::StartTimeout),
+            (probing.then_some(self.next_probe), Wake::ProbeDue),
             (
-                st == ServiceState::Starting && self.proc.is_some(),
-                self.start_deadline,
-                Wake::StartTimeout,
-            ),
-            (probing, self.next_probe, Wake::ProbeDue),
-            (
-                st == ServiceState::Restarting,
-                self.backoff_until,
+                (st == ServiceState::Restarting).then_some(self.backoff_until),
                 Wake::BackoffOver,
             ),
             (
-                st == ServiceState::Running && self.status.restart_count > 0,
-                self.running_since + self.svc.restart_reset_after,
+                resetting.then(|| self.running_since + self.svc.restart_reset_after),
                 Wake::ResetDue,
             ),
-            (
-                self.sweep_due.is_some(),
-                self.sweep_due.unwrap_or(self.running_since),
-                Wake::SweepDue,
-            ),
+            (self.sweep_due, Wake::SweepDue),
         ]
     }
 
@@ -275,11 +266,15 @@ impl ServiceTask {
     /// precedence; else (the clock disagrees) the earliest.
     fn timer_wake(&self) -> Wake {
         let now = Instant::now();
-        let armed = || self.timers().into_iter().filter(|t| t.0);
+        let armed = || {
+            self.timers()
+                .into_iter()
+                .filter_map(|(at, wake)| Some((at?, wake)))
+        };
         armed()
-            .find(|t| t.1 <= now)
-            .or_else(|| armed().min_by_key(|t| t.1))
-            .map_or(Wake::Deps, |t| t.2)
+            .find(|t| t.0 <= now)
+            .or_else(|| armed().min_by_key(|t| t.0))
+            .map_or(Wake::Deps, |t| t.1)
     }
 
     // ----- commands -------------------------------------------------------------------
@@ -612,26 +607,26 @@ impl ServiceTask {
     /// what they are, for the event and the log), all at once, each like the service:
     /// stop_signal, stop_timeout, SIGKILL, group and all when they lead one.
     async fn stop_marked(&mut self, found: Vec<ProcessRecord>, what: &str) {
-        for rec in &found {
-            tracing::warn!(service = %self.svc.short_name, pid = rec.pid, "stopping {what}");
+        let procs: Vec<Proc> = found
+            .iter()
+            .map(|rec| Proc::adopt(rec.pid, rec.start_time))
+            .collect();
+        for proc in &procs {
+            tracing::warn!(service = %self.svc.short_name, pid = proc.pid, "stopping {what}");
             self.shared.emit(event(
                 EventKind::Stopping,
                 &self.svc.short_name,
                 format!(
                     "stopping PID {} ({}), {what}",
-                    rec.pid,
-                    crate::ports::command_line(rec.pid)
-                        .unwrap_or_default()
-                        .join(" ")
+                    proc.pid,
+                    proc.command.join(" ")
                 ),
                 self.status.state,
-                Some(rec.pid),
+                Some(proc.pid),
             ));
         }
         let (signal, grace) = (process::stop_signal(&self.svc), self.svc.stop_timeout);
-        futures_util::future::join_all(found.into_iter().map(|rec| async move {
-            let mut proc = Proc::adopt(rec.pid, rec.start_time);
-            proc.pgid = rec.pgid;
+        futures_util::future::join_all(procs.into_iter().map(|mut proc| async move {
             process::stop(&mut proc, signal, grace).await;
         }))
         .await;
@@ -691,14 +686,19 @@ impl ServiceTask {
             }
             // The /proc scans are slow on a busy host (thousands of sockets): off the
             // runtime's threads.
-            let (listening, holders) = tokio::task::spawn_blocking(move || {
+            let dir = self.shared.state_dir.clone();
+            let (listening, holders, holder_mark) = tokio::task::spawn_blocking(move || {
                 let listening = crate::ports::is_listening(port);
                 let holders = if listening {
                     crate::ports::listening_holders(port)
                 } else {
                     Vec::new()
                 };
-                (listening, holders)
+                // Whose marks the holder carries (see process::strays).
+                let mark = holders
+                    .first()
+                    .and_then(|h| process::strays::mark(h.pid, &dir));
+                (listening, holders, mark)
             })
             .await
             .unwrap_or_default();
@@ -734,8 +734,7 @@ impl ServiceTask {
                         return Ok(Some(Proc::adopt(h.pid, h.start_time)));
                     }
                     let ours = h.command_line == self.svc.command
-                        || process::strays::mark(h.pid, &self.shared.state_dir).as_deref()
-                            == Some(self.svc.short_name.as_str())
+                        || holder_mark.as_deref() == Some(self.svc.short_name.as_str())
                         || self
                             .known
                             .iter()
