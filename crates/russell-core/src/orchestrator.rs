@@ -299,7 +299,9 @@ impl Orchestrator {
         let writer = tokio::spawn(write_state_file(state_dir.clone(), state_rx.clone()));
         let demand = Arc::new(Demand {
             wanted: AtomicBool::new(false),
-            parked: AtomicBool::new(false),
+            // Up from the start: a read before the sampler's first look waits for its
+            // first round, as after any idle spell.
+            parked: AtomicBool::new(true),
             wake: Notify::new(),
             sampled: watch::Sender::new(0),
         });
