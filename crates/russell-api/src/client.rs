@@ -172,3 +172,20 @@ pub fn describe_status(addr: &str, status: &tonic::Status) -> String {
         _ => status.message().to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_accepts_host_port_and_uri() {
+        assert_eq!(
+            endpoint("127.0.0.1:9100").map(|e| e.uri().to_string()).ok(),
+            Some("http://127.0.0.1:9100/".to_string())
+        );
+        assert!(endpoint("http://[::1]:9100").is_ok());
+        let err = endpoint("not a uri").expect_err("a bad address");
+        assert!(matches!(err, ClientError::BadAddress { .. }), "{err}");
+        assert!(err.to_string().contains("not a uri"), "{err}");
+    }
+}

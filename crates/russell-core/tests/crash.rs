@@ -58,17 +58,13 @@ fn host() {
 
 /// The host, and the groups of the services it started: killed on every way out of the
 /// test (on success they are gone by then).
-struct Killed(std::process::Child, Vec<u32>);
+struct Killed(std::process::Child, std::path::PathBuf);
 
 impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-        for &pgid in &self.1 {
-            if let Some(p) = rustix::process::Pid::from_raw(pgid as i32) {
-                let _ = rustix::process::kill_process_group(p, Signal::KILL);
-            }
-        }
+        support::kill_marked(&self.1);
     }
 }
 
@@ -88,7 +84,7 @@ async fn kill_9_of_russell_costs_the_services_nothing() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
-        Vec::new(),
+        dir.path().join("state"),
     );
     let mut lines = BufReader::new(host.0.stdout.take().unwrap()).lines();
     assert!(
@@ -96,17 +92,11 @@ async fn kill_9_of_russell_costs_the_services_nothing() {
         "the host did not come up"
     );
     // The state file is written right after each change, by its own task.
-    let state_file = dir.path().join("state/state.json");
-    let pid_of = |s: &str| -> Option<u32> {
-        let text = std::fs::read_to_string(&state_file).ok()?;
-        let state: serde_json::Value = serde_json::from_str(&text).ok()?;
-        Some(state["services"][s]["process"]["pid"].as_u64()? as u32)
-    };
+    let pid_of = |s: &str| support::recorded_pid(&dir.path().join("state"), s);
     common::wait_for("both PIDs in the state file", common::WAIT, || {
         pid_of("ticker").is_some() && pid_of("web").is_some()
     });
     let (ticker, web) = (pid_of("ticker").unwrap(), pid_of("web").unwrap());
-    host.1 = vec![ticker, web];
 
     signal(host.0.id(), Signal::KILL);
     host.0.wait().unwrap();

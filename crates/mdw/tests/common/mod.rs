@@ -4,7 +4,6 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::HashSet;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -15,22 +14,8 @@ use std::os::unix::process::CommandExt;
 /// The mdw binary under test.
 pub const MDW: &str = env!("CARGO_BIN_EXE_mdw");
 
-/// A loopback port that was free a moment ago.
-pub fn free_port() -> u16 {
-    static TAKEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
-        std::sync::Mutex::new(std::collections::BTreeSet::new());
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("bind 127.0.0.1:0")
-            .local_addr()
-            .expect("local addr")
-            .port();
-        // Never hand out the same port twice in one test binary.
-        if TAKEN.lock().expect("port set").insert(port) {
-            return port;
-        }
-    }
-}
+mod free_port;
+pub use free_port::free_port;
 
 /// Polls `cond` every 50 ms until it holds or `timeout` passes.
 pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,21 +89,9 @@ impl Rng {
 
 // ---------------------------------------------------------------- ports
 
-/// A loopback port that was free a moment ago (bind :0, read, drop).
-pub fn free_port() -> u16 {
-    static TAKEN: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        // Never hand out the same port twice in one test binary.
-        if TAKEN.lock().unwrap().insert(port) {
-            return port;
-        }
-    }
-}
+#[path = "../common/free_port.rs"]
+mod free_port;
+pub use free_port::free_port;
 
 /// `GET path` on 127.0.0.1:port over plain HTTP/1.1; `(status, body)` or None if nothing
 /// answered within a second.
