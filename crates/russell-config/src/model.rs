@@ -24,6 +24,16 @@ pub struct Config {
     pub externals: Vec<External>,
 }
 
+impl Config {
+    /// The folder of the per-service log files: `[logs] dir`, else `<state_dir>/logs`.
+    pub fn log_dir(&self) -> PathBuf {
+        self.logs
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.russell.state_dir.join("logs"))
+    }
+}
+
 /// Russell's own settings (`[russell]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RussellSettings {
@@ -41,6 +51,8 @@ pub struct RussellSettings {
 /// Log capture settings (`[logs]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogSettings {
+    /// Where the per-service log files go (absolute); `None` = `<state_dir>/logs`.
+    pub dir: Option<PathBuf>,
     /// Rotate a service's log file when it reaches this many bytes (default 10 MiB).
     pub max_file_size: u64,
     /// Rotated files kept per service besides the current one (default 5).
@@ -88,6 +100,12 @@ pub struct Service {
     pub restart_reset_after: Duration,
     /// Restart this service's dependents after it comes back from a restart (default false).
     pub restart_dependents: bool,
+    /// The service's version as the file states it (e.g. "0.1.0"; default ""), carried into
+    /// status, the registry and both APIs.
+    pub version: String,
+    /// `enabled = false` keeps the service known and shown, but never started by StartAll
+    /// or autostart (default true).
+    pub enabled: bool,
     pub health_check: HealthCheck,
 }
 

@@ -37,6 +37,8 @@ pub(crate) struct RawService {
     pub restart_backoff_max: Option<Spanned<String>>,
     pub restart_reset_after: Option<Spanned<String>>,
     pub restart_dependents: Option<Spanned<bool>>,
+    pub version: Option<Spanned<String>>,
+    pub enabled: Option<Spanned<bool>>,
     pub health_check: Option<Spanned<RawServiceCheck>>,
 }
 
@@ -497,6 +499,8 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "restart_backoff_max" => "restart_backoff_max = \"30s\"",
         "restart_reset_after" => "restart_reset_after = \"60s\"",
         "restart_dependents" => "restart_dependents = true",
+        "version" => "version = \"0.1.0\"",
+        "enabled" => "enabled = false",
         "health_check" => "[services.health_check] with type = \"http\"",
         "type" => "type = \"http\"",
         "endpoint" => "endpoint = \"/health\"",

@@ -204,6 +204,7 @@ fn logs(raw: Option<&RawLogs>, c: &mut Collector<'_>) -> LogSettings {
         "logs.tail_lines",
     );
     LogSettings {
+        dir: None,
         max_file_size,
         max_files,
         tail_lines: tail_lines as usize,
@@ -417,6 +418,10 @@ fn service(
         ),
         restart_dependents: pick(&raw.restart_dependents, &d.restart_dependents)
             .is_some_and(|v| *v.get_ref()),
+        version: pick(&raw.version, &d.version)
+            .map(|v| v.get_ref().clone())
+            .unwrap_or_default(),
+        enabled: pick(&raw.enabled, &d.enabled).is_none_or(|v| *v.get_ref()),
         health_check,
         name,
         short_name,

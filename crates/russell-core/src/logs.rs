@@ -537,6 +537,7 @@ mod tests {
     async fn tail_is_bounded_and_merged() {
         let dir = tempfile::tempdir().unwrap();
         let settings = LogSettings {
+            dir: None,
             max_file_size: 1 << 20,
             max_files: 1,
             tail_lines: 3,
@@ -564,6 +565,7 @@ mod tests {
     async fn a_line_in_the_tail_is_already_in_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let settings = LogSettings {
+            dir: None,
             max_file_size: 1 << 20,
             max_files: 1,
             tail_lines: 100,

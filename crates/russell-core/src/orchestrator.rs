@@ -151,7 +151,8 @@ impl Orchestrator {
     ) -> Result<(Self, tokio::task::JoinHandle<()>), CoreError> {
         let state_dir = config.russell.state_dir.clone();
         make_dir(&state_dir)?;
-        make_dir(&state_dir.join("logs"))?;
+        let log_dir = config.log_dir();
+        make_dir(&log_dir)?;
         let previous = StateFile::read(&state_dir)?;
         let run_dir = choose_run_dir(&state_dir, previous.as_ref())?;
 
@@ -161,7 +162,7 @@ impl Orchestrator {
             .map(|s| s.short_name.clone())
             .collect();
         let logs = Arc::new(LogStore::new(
-            &state_dir.join("logs"),
+            &log_dir,
             &config.logs,
             &shorts,
         ));
@@ -1502,6 +1503,8 @@ mod tests {
             restart_backoff_max: 10 * S,
             restart_reset_after: 60 * S,
             restart_dependents: false,
+            version: String::new(),
+            enabled: true,
             health_check: hc(10 * S),
         }
     }
@@ -1516,6 +1519,7 @@ mod tests {
                 autostart: true,
             },
             logs: LogSettings {
+                dir: None,
                 max_file_size: 1,
                 max_files: 1,
                 tail_lines: 1,
@@ -1553,6 +1557,7 @@ mod tests {
     async fn per_service_state_stays_small() {
         let dir = tempfile::tempdir().expect("tempdir");
         let settings = LogSettings {
+            dir: None,
             max_file_size: 1 << 20,
             max_files: 1,
             tail_lines: 1,

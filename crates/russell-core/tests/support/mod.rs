@@ -42,6 +42,8 @@ pub fn service(short: &str, command: &[&str]) -> Service {
         restart_backoff_max: Duration::from_secs(1),
         restart_reset_after: Duration::from_secs(60),
         restart_dependents: false,
+        version: String::new(),
+        enabled: true,
         health_check: HealthCheck {
             probe: Probe::None,
             interval: Duration::from_millis(200),
@@ -102,6 +104,7 @@ pub fn config(dir: &Path, services: Vec<Service>, externals: Vec<External>) -> C
             autostart: true,
         },
         logs: LogSettings {
+            dir: None,
             max_file_size: 1 << 20,
             max_files: 2,
             tail_lines: 1000,
