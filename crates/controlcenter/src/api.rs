@@ -37,6 +37,8 @@ pub enum Command {
     Stop { id: u64, name: String },
     /// RestartService `name`.
     Restart { id: u64, name: String },
+    /// Start Russell in the background (only while it is not reachable; see [`Launcher`]).
+    LaunchRussell { id: u64 },
     /// Follow the logs of `name` (replacing any previous log stream), or stop when `None`.
     Logs {
         generation: u64,
@@ -71,6 +73,15 @@ pub enum Update {
     },
 }
 
+/// Starts Russell in the background, as `mdw up -d` does, and says how (`Ok`) or why not
+/// (`Err`). The binary provides it (ControlCenter does not know how Russell is run); it must
+/// refuse when a Russell already answers, so that pressing the key twice never starts two.
+pub type Launcher = Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// Where the UI sends its commands. The real one is [`Handle`]; tests use a fake.
 pub trait Api {
     /// Queues a command; never blocks.
@@ -93,10 +104,15 @@ impl Api for Handle {
 }
 
 /// Starts the background task; returns the command handle and the update receiver.
-pub fn spawn(endpoint: Endpoint, auth: BearerAuth) -> (Handle, mpsc::UnboundedReceiver<Update>) {
+/// `launcher`, when given, serves [`Command::LaunchRussell`] while Russell is unreachable.
+pub fn spawn(
+    endpoint: Endpoint,
+    auth: BearerAuth,
+    launcher: Option<Launcher>,
+) -> (Handle, mpsc::UnboundedReceiver<Update>) {
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (update_tx, updates) = mpsc::unbounded_channel();
-    tokio::spawn(background(endpoint, auth, command_rx, update_tx));
+    tokio::spawn(background(endpoint, auth, launcher, command_rx, update_tx));
     (Handle { commands }, updates)
 }
 
@@ -118,12 +134,15 @@ enum SessionEnd {
 async fn background(
     endpoint: Endpoint,
     auth: BearerAuth,
+    launcher: Option<Launcher>,
     mut commands: mpsc::UnboundedReceiver<Command>,
     ui: mpsc::UnboundedSender<Update>,
 ) {
     let mut attempt = 0u32;
     // The log stream to resume after a reconnect.
     let mut logs: Option<(u64, String)> = None;
+    // A launch under way: its result ends the wait below so that we reconnect at once.
+    let mut launch: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         match connect(&endpoint, &auth).await {
             Ok((client, status)) => {
@@ -148,10 +167,38 @@ async fn background(
         loop {
             tokio::select! {
                 () = &mut sleep => break,
+                _ = async {
+                    match launch.as_mut() {
+                        Some(task) => task.await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    launch = None;
+                    break;
+                }
                 command = commands.recv() => match command {
                     None => return,
                     Some(Command::Logs { generation, name }) => {
                         logs = name.map(|n| (generation, n));
+                    }
+                    Some(Command::LaunchRussell { id }) => {
+                        let outcome = match (&launcher, &launch) {
+                            (None, _) => Some(Err(NO_LAUNCHER.to_string())),
+                            (Some(_), Some(_)) => {
+                                Some(Err("Russell is being started already; a moment".to_string()))
+                            }
+                            (Some(launcher), None) => {
+                                let (launcher, ui) = (launcher.clone(), ui.clone());
+                                launch = Some(tokio::spawn(async move {
+                                    let outcome = launcher().await;
+                                    let _ = ui.send(Update::Done { id, outcome });
+                                }));
+                                None
+                            }
+                        };
+                        if let Some(outcome) = outcome {
+                            let _ = ui.send(Update::Done { id, outcome });
+                        }
                     }
                     Some(command) => {
                         let _ = ui.send(Update::Done {
@@ -164,6 +211,9 @@ async fn background(
         }
     }
 }
+
+/// What [`Command::LaunchRussell`] answers when this ControlCenter was given no launcher.
+const NO_LAUNCHER: &str = "this ControlCenter cannot start Russell; start it with: mdw up -d";
 
 /// Opens the channel and fetches a first status (only then does Russell count as reachable).
 async fn connect(
@@ -385,6 +435,7 @@ async fn run_action(
             .await
             .map_err(|s| format!("restart {name}: {}", status_text(&s)))
             .and_then(|r| start_summary("restarted", &name, &r.into_inner())),
+        Command::LaunchRussell { .. } => Err("Russell is already running and reachable".into()),
         Command::Logs { .. } => return,
     };
     let _ = ui.send(Update::Done { id, outcome });
@@ -397,7 +448,8 @@ fn command_id(command: &Command) -> u64 {
         | Command::StopAll { id }
         | Command::Start { id, .. }
         | Command::Stop { id, .. }
-        | Command::Restart { id, .. } => *id,
+        | Command::Restart { id, .. }
+        | Command::LaunchRussell { id } => *id,
         Command::Logs { generation, .. } => *generation,
     }
 }
@@ -490,6 +542,7 @@ mod tests {
         let (mut handle, mut updates) = spawn(
             russell_api::client::endpoint(&addr).expect("endpoint"),
             BearerAuth::default(),
+            None,
         );
         let mut attempts = Vec::new();
         let mut rejected = None;
@@ -511,6 +564,58 @@ mod tests {
             matches!(&rejected, Some((7, Err(e))) if e.contains("not reachable")),
             "{rejected:?}"
         );
+    }
+
+    /// `u` while unreachable: no launcher → a hint; with one, it runs once at a time and
+    /// its result comes back as the action's outcome.
+    #[tokio::test]
+    async fn launch_runs_once_at_a_time_and_reports() {
+        let addr = format!("127.0.0.1:{}", closed_port());
+        let endpoint = || russell_api::client::endpoint(&addr).expect("endpoint");
+
+        let (mut handle, mut updates) = spawn(endpoint(), BearerAuth::default(), None);
+        handle.send(Command::LaunchRussell { id: 1 });
+        assert_eq!(done(&mut updates, 1).await, Err(NO_LAUNCHER.to_string()));
+
+        let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counted = calls.clone();
+        let launcher: Launcher = Arc::new(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok("started Russell (PID 1)".to_string())
+            })
+        });
+        let (mut handle, mut updates) = spawn(endpoint(), BearerAuth::default(), Some(launcher));
+        // Let the first attempt fail, so the task waits (and answers commands).
+        while !matches!(updates.recv().await, Some(Update::Unreachable { .. })) {}
+        handle.send(Command::LaunchRussell { id: 2 });
+        handle.send(Command::LaunchRussell { id: 3 });
+        let second = done(&mut updates, 3).await;
+        assert!(
+            matches!(&second, Err(e) if e.contains("being started")),
+            "{second:?}"
+        );
+        assert_eq!(
+            done(&mut updates, 2).await,
+            Ok("started Russell (PID 1)".into())
+        );
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    /// The outcome of action `id`, skipping other updates.
+    async fn done(
+        updates: &mut mpsc::UnboundedReceiver<Update>,
+        want: u64,
+    ) -> Result<String, String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout_at(deadline, updates.recv()).await {
+                Ok(Some(Update::Done { id, outcome })) if id == want => return outcome,
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => panic!("no outcome for action {want}"),
+            }
+        }
     }
 
     #[test]

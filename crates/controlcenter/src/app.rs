@@ -13,7 +13,7 @@ use crate::Error;
 use crate::action::Action;
 use crate::api::{Api, Command, Update};
 use crate::input;
-use crate::state::{ActionKind, LogPane, Overlay, State, api_name};
+use crate::state::{ActionKind, Connection, LogPane, Overlay, State, api_name};
 use crate::view;
 
 /// Lines one PgUp/PgDn moves the log pane.
@@ -45,6 +45,14 @@ pub fn handle(state: &mut State, action: Action, api: &mut dyn Api) -> Flow {
             api.send(Command::StopAll { id });
         }
         Action::ToggleSelected => toggle_selected(state, api),
+        Action::StartRussell => {
+            if matches!(state.connection, Connection::Unreachable { .. }) {
+                let id = state.begin(ActionKind::StartRussell);
+                api.send(Command::LaunchRussell { id });
+            } else {
+                state.say("Russell is running; nothing to start", false);
+            }
+        }
         Action::RestartSelected => {
             if let Some(name) = state.selected_service().map(api_name) {
                 let id = state.begin(ActionKind::Restart(name.clone()));

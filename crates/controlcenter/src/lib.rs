@@ -39,15 +39,18 @@ pub enum Error {
     BackgroundGone,
 }
 
-/// Runs ControlCenter against Russell at `addr` until the user quits.
+/// Runs ControlCenter against Russell at `addr` until the user quits. With a `launcher`,
+/// `u` starts Russell while it is not reachable.
 ///
 /// Must run inside a multi-thread tokio runtime. The terminal is restored on return and on
 /// panic.
-pub async fn run(addr: String) -> Result<(), Error> {
+pub async fn run(addr: String, launcher: Option<api::Launcher>) -> Result<(), Error> {
     let endpoint = russell_api::client::endpoint(&addr)?;
     let auth = russell_api::client::BearerAuth::from_env()?;
-    let (mut handle, mut updates) = api::spawn(endpoint, auth);
+    let can_launch = launcher.is_some();
+    let (mut handle, mut updates) = api::spawn(endpoint, auth, launcher);
     let mut state = state::State::new(addr, SystemTime::now());
+    state.can_launch = can_launch;
     let mut guard = terminal::TerminalGuard::new()?;
     app::run_loop(&mut guard.terminal, &mut state, &mut handle, &mut updates).await
 }

@@ -46,6 +46,8 @@ pub enum ActionKind {
     Start(String),
     Stop(String),
     Restart(String),
+    /// Starting Russell itself (`u` while it is not reachable).
+    StartRussell,
 }
 
 /// An action waiting for Russell's answer.
@@ -101,6 +103,8 @@ impl LogPane {
 pub struct State {
     /// Russell's address, for the banner.
     pub addr: String,
+    /// Whether `u` can start Russell (the binary gave ControlCenter a launcher).
+    pub can_launch: bool,
     /// The current time, set by the event loop (fixed in tests).
     pub now: SystemTime,
     pub connection: Connection,
@@ -126,6 +130,7 @@ impl State {
     pub fn new(addr: impl Into<String>, now: SystemTime) -> Self {
         Self {
             addr: addr.into(),
+            can_launch: false,
             now,
             connection: Connection::Connecting,
             status: None,
@@ -297,6 +302,7 @@ impl State {
             ActionKind::Start(n) => format!("starting {}…", name(n)),
             ActionKind::Stop(n) => format!("stopping {}…", name(n)),
             ActionKind::Restart(n) => format!("restarting {}…", name(n)),
+            ActionKind::StartRussell => "starting Russell…".to_string(),
         };
         if self.pending.len() > 1 {
             text.push_str(&format!(" (+{} more)", self.pending.len() - 1));

@@ -60,9 +60,15 @@ struct Cc {
 
 impl Cc {
     fn start(addr: &str) -> Self {
+        Self::start_with(addr, &[])
+    }
+
+    /// `mdw cc` with extra arguments (e.g. `--config` for the `u` key).
+    fn start_with(addr: &str, extra: &[&str]) -> Self {
         let (master, slave) = open_pty();
         let child = Command::new(MDW)
             .args(["--russell", addr, "cc"])
+            .args(extra)
             .env("TERM", "xterm-256color")
             .env_remove("MDW_RUSSELL_TOKEN")
             .stdin(slave.try_clone().unwrap())
@@ -237,6 +243,81 @@ fn cc_waits_for_russell_and_recovers_by_itself() {
     );
     fixture.status();
     quit(&mut cc);
+}
+
+/// A Russell that `mdw cc` started: stopped by the PID in its state directory's PID file
+/// (SIGTERM stops its services too), its group killed if it does not go.
+struct StartedRussell(std::path::PathBuf);
+
+impl StartedRussell {
+    fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.0.join("russell.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for StartedRussell {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid().filter(|p| common::alive(*p)) {
+            common::signal(pid, rustix::process::Signal::TERM);
+            if !wait_for(Duration::from_secs(20), || !common::alive(pid)) {
+                common::kill_group(pid);
+            }
+        }
+    }
+}
+
+/// Started with no Russell: the banner offers `u`; `u` starts Russell in the background as
+/// `mdw up` does (its services come up by autostart); a second `u` starts no second one.
+#[test]
+fn cc_starts_russell_with_u_and_never_a_second_one() {
+    let fixture = Fixture::new(&[Svc::demo("alpha")], "");
+    let config = common::s(&fixture.config);
+    let mut cc = Cc::start_with(&fixture.addr, &["--config", &config]);
+    let started = StartedRussell(fixture.state_dir.clone());
+    assert!(
+        wait_for(LONG, || cc.text().contains("press u to start it")),
+        "no offer to start Russell:\n{}",
+        cc.text()
+    );
+    cc.press(b"u");
+    cc.wait_rows(&["Alpha"], "● running", "after u (start Russell)");
+    let pid = started.pid().expect("Russell's PID file");
+    assert!(common::alive(pid));
+    fixture.status(); // records the service PIDs for cleanup
+    assert!(
+        wait_for(LONG, || cc.text().contains("started Russell (PID")),
+        "no result line:\n{}",
+        cc.text()
+    );
+
+    // Once reachable, `u` starts nothing: same Russell, one PID file, a plain message.
+    cc.press(b"u");
+    assert!(
+        wait_for(LONG, || cc
+            .text()
+            .contains("Russell is running; nothing to start")),
+        "{}",
+        cc.text()
+    );
+    assert_eq!(started.pid(), Some(pid));
+    let russells = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|c| {
+                let c = String::from_utf8_lossy(&c);
+                c.contains("serve\0russell") && c.contains(&config)
+            })
+        })
+        .count();
+    assert_eq!(russells, 1, "exactly one Russell for this services file");
+    quit(&mut cc);
+    // Quitting ControlCenter leaves Russell running.
+    assert!(common::alive(pid));
 }
 
 /// `q` → exit 0, normal screen, cooked terminal modes again.

@@ -142,10 +142,17 @@ pub fn state_style(state: &str) -> Style {
 fn banner(state: &State) -> Option<(String, String)> {
     match &state.connection {
         Connection::Unreachable { error, attempt } => Some((
-            format!(
-                "Russell not reachable at {} — retrying (start it with: mdw up)",
-                state.addr
-            ),
+            if state.can_launch {
+                format!(
+                    "Russell not reachable at {} — retrying; press u to start it",
+                    state.addr
+                )
+            } else {
+                format!(
+                    "Russell not reachable at {} — retrying (start it with: mdw up)",
+                    state.addr
+                )
+            },
             format!("attempt {attempt}: {error}"),
         )),
         Connection::Connecting if state.status.is_none() => Some((

@@ -25,7 +25,7 @@ const READY_WAIT: Duration = Duration::from_secs(30);
 pub const LOG_FILE: &str = "russell.log";
 
 /// Options of `mdw up`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Do not open ControlCenter; print the status and return.
     #[arg(short = 'd', long)]
@@ -97,6 +97,47 @@ fn log_tail(path: &Path, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// What ControlCenter's `u` does while Russell is not reachable: start it in the
+/// background exactly as `mdw up` does (its services then come up by `autostart`). It refuses
+/// when a Russell already answers at `addr`; a Russell started meanwhile by someone else for
+/// the same state directory is refused by that directory's lock.
+pub fn launcher(
+    addr: &str,
+    config: PathBuf,
+    state_dir: Option<PathBuf>,
+) -> controlcenter::api::Launcher {
+    let addr = addr.to_string();
+    let args = Args {
+        detach: true,
+        config,
+        state_dir,
+    };
+    std::sync::Arc::new(move || {
+        let (addr, args) = (addr.clone(), args.clone());
+        Box::pin(async move {
+            if russell_api::client::serving(&addr).await.is_ok() {
+                return Err(format!("Russell already answers at {addr}"));
+            }
+            // start_daemon writes to a plain `dyn Write`: it runs on a thread of its own.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            std::thread::spawn(move || {
+                let started = block_on(async {
+                    let mut out = Vec::new();
+                    start_daemon(&addr, &args, &mut out)
+                        .await
+                        .map(|pid| (pid, addr))
+                });
+                let _ = tx.send(started);
+            });
+            match rx.await {
+                Ok(Ok(Ok((pid, addr)))) => Ok(format!("started Russell (PID {pid}) at {addr}")),
+                Ok(Ok(Err(e)) | Err(e)) => Err(format!("cannot start Russell: {e:#}")),
+                Err(_) => Err("cannot start Russell: its starter thread ended".to_string()),
+            }
+        })
+    })
+}
+
 /// Runs `mdw up`.
 pub fn run(addr: &str, args: Args) -> anyhow::Result<ExitCode> {
     let code = block_on(async {
@@ -116,7 +157,10 @@ pub fn run(addr: &str, args: Args) -> anyhow::Result<ExitCode> {
     if args.detach {
         return Ok(code);
     }
-    block_on(controlcenter::run(addr.to_string()))?
-        .with_context(|| format!("ControlCenter (Russell at {addr})"))?;
+    block_on(controlcenter::run(
+        addr.to_string(),
+        Some(launcher(addr, args.config, args.state_dir)),
+    ))?
+    .with_context(|| format!("ControlCenter (Russell at {addr})"))?;
     Ok(code)
 }
