@@ -56,4 +56,8 @@ pub enum Command {
     Config(commands::config::Args),
     /// The stand-in service used by the default config and by tests.
     Demo(commands::demo::Args),
+    /// Print the shell's completion script (service names are completed from the services file).
+    Completions(commands::completions::Args),
+    /// Print the man page (or write one per verb with --out DIR).
+    Man(commands::completions::ManArgs),
 }

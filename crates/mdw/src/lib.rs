@@ -15,6 +15,8 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    let args: Vec<T> = args.into_iter().collect();
+    commands::completions::complete_from_env_for(&args);
     let cli = cli::Cli::parse_from(args);
     if !matches!(cli.command, cli::Command::Serve(_) | cli::Command::Demo(_)) {
         end_quietly_when_output_closes();

@@ -323,3 +323,98 @@ fn logs_follow_streams_new_lines() {
         "{lines:?}"
     );
 }
+
+/// Tab in a real bash: the registration script from `mdw completions bash`, then the
+/// completion function as bash calls it, completes verbs and the services of the file.
+#[test]
+fn bash_completes_verbs_and_service_names_from_the_services_file() {
+    let f = Fixture::new(&[Svc::demo("alpha"), Svc::demo("beta")], "");
+    let script = Command::new(MDW)
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(script.status.success());
+    let script_path = f.path("mdw.bash");
+    std::fs::write(&script_path, &script.stdout).unwrap();
+    let complete = |words: &str| {
+        let program = format!(
+            "source {script}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             COMP_TYPE=9; _clap_complete_mdw mdw \"${{COMP_WORDS[COMP_CWORD]}}\"; \
+             printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script = common::s(&script_path)
+        );
+        let out = Command::new("bash")
+            .args(["--norc", "-c", &program])
+            .env("MDW_CONFIG", &f.config)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out).1);
+        text(&out).0.lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    let restart = complete("mdw restart ''");
+    assert!(
+        restart.contains(&"alpha".to_string()) && restart.contains(&"beta".to_string()),
+        "{restart:?}"
+    );
+    assert_eq!(complete("mdw logs al"), ["alpha"]);
+    let verbs = complete("mdw sta");
+    for verb in ["start", "start-all", "status"] {
+        assert!(verbs.contains(&verb.to_string()), "{verbs:?}");
+    }
+    // No services file: verbs still complete, service names are simply absent.
+    let out = Command::new(MDW)
+        .args(["--", "mdw", "restart", ""])
+        .env("COMPLETE", "fish")
+        .env("MDW_CONFIG", f.path("missing.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!text(&out).0.contains("alpha"));
+}
+
+#[test]
+fn completions_for_every_shell_and_a_man_page_that_man_reads() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = Command::new(MDW)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{shell}: {stderr}");
+        assert!(
+            stdout.contains("COMPLETE") && stdout.contains("mdw"),
+            "{shell}: {stdout}"
+        );
+    }
+    let bad = Command::new(MDW)
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(text(&bad).1.contains("possible values"), "{}", text(&bad).1);
+
+    // The page, rendered by groff (what `man` uses), names the verbs.
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(MDW)
+        .args(["man", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    for page in ["mdw.1", "mdw-restart.1", "mdw-completions.1"] {
+        assert!(dir.path().join(page).is_file(), "{page} missing");
+    }
+    let rendered = Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-P-cbou"])
+        .arg(dir.path().join("mdw.1"))
+        .output()
+        .unwrap();
+    let (page, warnings) = text(&rendered);
+    assert!(
+        rendered.status.success() && warnings.is_empty(),
+        "{warnings}"
+    );
+    for word in ["NAME", "SUBCOMMANDS", "restart", "completions"] {
+        assert!(page.contains(word), "{word} not in the page:\n{page}");
+    }
+}

@@ -24,6 +24,7 @@ pub struct StopAllArgs {}
 #[derive(Debug, clap::Args)]
 pub struct NameArgs {
     /// Service name or short_name (any case).
+    #[arg(add = clap_complete::engine::ArgValueCandidates::new(super::completions::service_candidates))]
     pub name: String,
 }
 

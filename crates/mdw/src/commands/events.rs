@@ -13,6 +13,7 @@ use super::status::to_system_time;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only these services (name or short_name); none = all.
+    #[arg(add = clap_complete::engine::ArgValueCandidates::new(super::completions::service_candidates))]
     pub names: Vec<String>,
     /// One JSON object per line instead of text.
     #[arg(long)]

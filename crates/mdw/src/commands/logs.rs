@@ -12,6 +12,7 @@ use super::control::{block_on, call_error, connect};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Service name or short_name (any case); none = all services.
+    #[arg(add = clap_complete::engine::ArgValueCandidates::new(super::completions::service_candidates))]
     pub name: Option<String>,
     /// Keep following new lines.
     #[arg(short = 'f', long)]

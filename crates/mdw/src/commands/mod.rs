@@ -1,6 +1,7 @@
 //! One module per verb. `run` dispatches.
 
 pub mod cc;
+pub mod completions;
 pub mod config;
 pub mod control;
 pub mod demo;
@@ -35,5 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Wait(args) => wait::run(&addr, args),
         Command::Config(args) => config::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => completions::man(args),
     }
 }
