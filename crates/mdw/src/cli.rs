@@ -56,4 +56,8 @@ pub enum Command {
     Config(commands::config::Args),
     /// The stand-in service used by the default config and by tests.
     Demo(commands::demo::Args),
+    /// Turn the services file into Compose, Kubernetes or systemd files.
+    Export(commands::export::Args),
+    /// Run one health check (exit 0 healthy, 1 unhealthy, 2 usage error).
+    Probe(commands::probe::Args),
 }

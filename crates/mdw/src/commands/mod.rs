@@ -6,7 +6,9 @@ pub mod control;
 pub mod demo;
 pub mod down;
 pub mod events;
+pub mod export;
 pub mod logs;
+pub mod probe;
 pub mod serve;
 pub mod status;
 pub mod up;
@@ -35,5 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Wait(args) => wait::run(&addr, args),
         Command::Config(args) => config::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Probe(args) => probe::run(args),
     }
 }
