@@ -191,6 +191,25 @@ fn split_host_port(addr: &str) -> Option<(String, u16)> {
     Some((host.to_string(), port))
 }
 
+/// `path` as text with `.` and `..` resolved lexically (`/a/b/../c` → `/a/c`): systemd
+/// refuses paths that are not normalized, and engines show them to people.
+pub fn path_text(path: &std::path::Path) -> String {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push(c);
+                }
+            }
+            Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out.display().to_string()
+}
+
 /// Whether `host` means "this machine" (which, inside a container, is the container).
 pub fn is_loopback(host: &str) -> bool {
     host == "localhost"

@@ -12,7 +12,8 @@ use russell_config::{Config, External, PortConflictPolicy, Probe, Service};
 use serde::Serialize;
 
 use crate::common::{
-    self, Lost, Ordered, duration, external, is_loopback, probe_at, probe_command, target, yaml,
+    self, Lost, Ordered, duration, external, is_loopback, path_text, probe_at, probe_command,
+    target, yaml,
 };
 use crate::{Export, ExportError, Options, OutFile};
 
@@ -108,7 +109,7 @@ pub fn export(config: &Config, options: &Options) -> Result<Export, ExportError>
 fn header(config: &Config) -> String {
     let mut out = format!(
         "# Made by `mdw export compose` from {}; edit that file and export again.\n",
-        config.source.display()
+        path_text(&config.source)
     );
     if !config.externals.is_empty() {
         out.push_str("# Externals (not containers; checked by the wait-<name> services):\n");
@@ -163,10 +164,10 @@ fn map_service(
         out.entrypoint.push(program.clone());
         out.command.extend(args.iter().cloned());
     }
-    out.working_dir = Some(s.working_dir.display().to_string());
+    out.working_dir = Some(path_text(&s.working_dir));
     out.environment = s.env.clone();
     if let Some(file) = &s.env_file {
-        out.env_file.push(file.display().to_string());
+        out.env_file.push(path_text(file));
     }
     // grpc_port, http_port: published on the same host port.
     out.ports = s.ports().iter().map(|p| format!("{p}:{p}")).collect();

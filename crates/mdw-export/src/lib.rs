@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use common::{DEFAULT_IMAGE_TEMPLATE, DEFAULT_MDW_IN_IMAGE, ImageTemplate, probe_args};
+pub use common::{
+    DEFAULT_IMAGE_TEMPLATE, DEFAULT_MDW_IN_IMAGE, ImageTemplate, duration, probe_args,
+};
 use russell_config::Config;
 
 /// Where the export goes.

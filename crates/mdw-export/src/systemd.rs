@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use russell_config::{Config, PortConflictPolicy, Service};
 
-use crate::common::{Lost, duration, external, probe_command};
+use crate::common::{Lost, duration, external, path_text, probe_command};
 use crate::{Export, ExportError, Options, OutFile};
 
 /// The unit name of a service.
@@ -26,7 +26,7 @@ pub fn export(config: &Config, options: &Options) -> Result<Export, ExportError>
     if config.services.iter().any(|s| s.short_name == "russell") {
         return Err(ExportError(format!(
             "{}: a service is named 'russell', the name of Russell's own unit (mdw-russell.service); rename the service",
-            config.source.display()
+            path_text(&config.source)
         )));
     }
     for service in &config.services {
@@ -67,7 +67,7 @@ fn map_service(config: &Config, s: &Service, options: &Options, lost: &mut Lost<
     line(
         &mut unit,
         "Documentation",
-        &format!("file://{}", config.source.display()),
+        &format!("file://{}", path_text(&config.source)),
     );
     line(&mut unit, "PartOf", "mdw.target");
     line(&mut service, "Type", "exec");
@@ -110,7 +110,11 @@ fn map_service(config: &Config, s: &Service, options: &Options, lost: &mut Lost<
     line(&mut unit, "StartLimitIntervalSec", &duration(window));
     line(&mut unit, "StartLimitBurst", &attempts.to_string());
 
-    line(&mut service, "ExecStart", &command_line(&s.command));
+    let mut command = s.command.clone();
+    if let Some(program) = command.first_mut().filter(|p| p.starts_with('/')) {
+        *program = path_text(std::path::Path::new(program.as_str()));
+    }
+    line(&mut service, "ExecStart", &command_line(&command));
     let check = &s.health_check;
     if let Some(cmd) = probe_command(&mdw, &check.probe, check, check.start_timeout) {
         line(&mut service, "ExecStartPost", &command_line(&cmd));
@@ -128,14 +132,10 @@ fn map_service(config: &Config, s: &Service, options: &Options, lost: &mut Lost<
         "TimeoutStartSec",
         &duration(waited + Duration::from_secs(10)),
     );
-    line(
-        &mut service,
-        "WorkingDirectory",
-        &s.working_dir.display().to_string(),
-    );
+    line(&mut service, "WorkingDirectory", &path_text(&s.working_dir));
     // env_file first, then env (which wins, as with Russell).
     if let Some(file) = &s.env_file {
-        line(&mut service, "EnvironmentFile", &file.display().to_string());
+        line(&mut service, "EnvironmentFile", &path_text(file));
     }
     for (k, v) in &s.env {
         line(&mut service, "Environment", &quote(&format!("{k}={v}")));
@@ -173,7 +173,7 @@ fn map_service(config: &Config, s: &Service, options: &Options, lost: &mut Lost<
     // grpc_port, http_port: only used by the checks, which carry them.
     format!(
         "# Made by `mdw export systemd` from {}.\n[Unit]\n{unit}\n[Service]\n{service}\n[Install]\nWantedBy=mdw.target\n",
-        config.source.display()
+        path_text(&config.source)
     )
 }
 
@@ -190,7 +190,7 @@ fn target_unit(config: &Config, options: &Options) -> String {
     };
     format!(
         "# Made by `mdw export systemd` from {}.\n[Unit]\n{unit}\n[Install]\nWantedBy={wanted_by}\n",
-        config.source.display()
+        path_text(&config.source)
     )
 }
 
@@ -198,7 +198,7 @@ fn target_unit(config: &Config, options: &Options) -> String {
 /// mdw.target, which runs the services without Russell).
 fn russell_unit(config: &Config, options: &Options) -> String {
     let mdw = options.mdw_on_host.display().to_string();
-    let source = config.source.display().to_string();
+    let source = path_text(&config.source);
     let mut unit = String::new();
     line(&mut unit, "Description", "Russell, the mDW orchestrator");
     line(&mut unit, "Documentation", &format!("file://{source}"));
@@ -219,7 +219,7 @@ fn russell_unit(config: &Config, options: &Options) -> String {
     let dir = config
         .source
         .parent()
-        .map_or_else(|| "/".to_string(), |d| d.display().to_string());
+        .map_or_else(|| "/".to_string(), path_text);
     line(&mut service, "WorkingDirectory", &dir);
     line(&mut service, "Restart", "on-failure");
     line(&mut service, "RestartSec", "1s");

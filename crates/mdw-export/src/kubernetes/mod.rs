@@ -15,8 +15,8 @@ use std::time::Duration;
 use russell_config::{Config, External, HealthCheck, Probe, Service};
 
 use crate::common::{
-    self, Lost, duration, external, is_loopback, looks_secret, probe_args, probe_at, probe_command,
-    seconds_up, target, url_path, yaml,
+    self, Lost, duration, external, is_loopback, looks_secret, path_text, probe_args, probe_at,
+    probe_command, seconds_up, target, url_path, yaml,
 };
 use crate::{Export, ExportError, Options, OutFile};
 use objects::*;
@@ -70,7 +70,7 @@ pub fn export(config: &Config, options: &Options) -> Result<Export, ExportError>
         name: "kustomization.yaml".to_string(),
         text: format!(
             "# Made by `mdw export kubernetes` from {}; `kubectl apply -k .`\n{}",
-            config.source.display(),
+            path_text(&config.source),
             yaml(&kustomization)?
         ),
     });
@@ -147,7 +147,7 @@ fn map_service(
         "# {} ({}): made by `mdw export kubernetes` from {}\n",
         s.name,
         s.short_name,
-        config.source.display()
+        path_text(&config.source)
     );
     let mut docs = Vec::new();
 
@@ -156,7 +156,7 @@ fn map_service(
     let mut container = Container {
         name: name.clone(),
         image: image.clone(),
-        working_dir: Some(s.working_dir.display().to_string()),
+        working_dir: Some(path_text(&s.working_dir)),
         ..Container::default()
     };
     if let Some((program, args)) = s.command.split_first() {
@@ -558,7 +558,7 @@ fn map_externals(
         name: "externals.yaml".to_string(),
         text: format!(
             "# Externals of {}: Services without pods, so their names resolve in the cluster.\n{}",
-            config.source.display(),
+            path_text(&config.source),
             docs.join("---\n")
         ),
     }))
