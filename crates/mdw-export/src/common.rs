@@ -86,27 +86,35 @@ impl ImageTemplate {
 /// `["--timeout", "1s", "http", "http://127.0.0.1:8080/health"]`. `None` for no check.
 pub fn probe_args(probe: &Probe, timeout: Duration) -> Option<Vec<String>> {
     let mut args = vec!["--timeout".to_string(), duration(timeout)];
+    args.extend(probe_words(probe)?);
+    Some(args)
+}
+
+/// The kind and target of a check as `mdw probe` takes them: `["grpc", "127.0.0.1:9200",
+/// "--service", "x"]`, `["exec", "--", "cmd", …]`. `None` for no check.
+pub fn probe_words(probe: &Probe) -> Option<Vec<String>> {
+    let mut words = Vec::new();
     match probe {
         Probe::None => return None,
         Probe::Grpc { addr, service } => {
-            args.extend(["grpc".to_string(), addr.clone()]);
+            words.extend(["grpc".to_string(), addr.clone()]);
             if !service.is_empty() {
-                args.extend(["--service".to_string(), service.clone()]);
+                words.extend(["--service".to_string(), service.clone()]);
             }
         }
         Probe::Http { url, expect_body } => {
-            args.extend(["http".to_string(), url.clone()]);
+            words.extend(["http".to_string(), url.clone()]);
             if let Some(body) = expect_body {
-                args.extend(["--expect-body".to_string(), body.clone()]);
+                words.extend(["--expect-body".to_string(), body.clone()]);
             }
         }
-        Probe::Tcp { addr } => args.extend(["tcp".to_string(), addr.clone()]),
+        Probe::Tcp { addr } => words.extend(["tcp".to_string(), addr.clone()]),
         Probe::Exec { command } => {
-            args.extend(["exec".to_string(), "--".to_string()]);
-            args.extend(command.iter().cloned());
+            words.extend(["exec".to_string(), "--".to_string()]);
+            words.extend(command.iter().cloned());
         }
     }
-    Some(args)
+    Some(words)
 }
 
 /// `args` of [`probe_args`] plus `--wait <wait>`, as a full command line of `mdw`.

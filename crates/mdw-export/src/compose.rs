@@ -118,17 +118,13 @@ fn header(config: &Config) -> String {
                 "#   {} ({}): {}{}\n",
                 e.short_name,
                 e.name,
-                russell_describe(&e.health_check.probe),
+                common::probe_words(&e.health_check.probe)
+                    .map_or_else(|| "no check".to_string(), |words| words.join(" ")),
                 if e.optional { ", optional" } else { "" }
             ));
         }
     }
     out
-}
-
-fn russell_describe(probe: &Probe) -> String {
-    common::probe_args(probe, std::time::Duration::ZERO)
-        .map_or_else(|| "no check".to_string(), |args| args[2..].join(" "))
 }
 
 /// One `[[services]]` entry as a Compose service; every key of the entry is either used

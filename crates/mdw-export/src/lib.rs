@@ -2,7 +2,7 @@
 //! options of the command line and the contents of env files the caller read) goes in;
 //! files as text and warnings come out. Nothing here touches the file system.
 //!
-//! Each target keeps its whole mapping in one file ([`compose`], [`kubernetes`],
+//! Each target keeps its whole mapping in one module ([`compose`], [`kubernetes`],
 //! [`systemd`]): the function that maps one service also says, key by key, what the target
 //! cannot reproduce (a [`Warning`]). A new key of the services file is added there, in
 //! three places side by side. What the targets share (the `mdw probe` command line of a

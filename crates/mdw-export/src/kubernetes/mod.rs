@@ -7,19 +7,19 @@
 //! needs answers its check, as Russell's gating does. Externals become Services without
 //! pods (`externals.yaml`): ExternalName for a host name, an EndpointSlice for an address.
 
+mod externals;
 mod objects;
+mod probes;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use russell_config::{Config, External, HealthCheck, Probe, Service};
+use russell_config::{Config, Service};
 
-use crate::common::{
-    self, Lost, duration, external, is_loopback, looks_secret, path_text, probe_args, probe_at,
-    probe_command, seconds_up, target, url_path, yaml,
-};
+use crate::common::{Lost, duration, looks_secret, path_text, seconds_up, yaml};
 use crate::{Export, ExportError, Options, OutFile};
+use externals::map_externals;
 use objects::*;
+use probes::{gate, handler, round_warnings};
 
 /// Value of `app.kubernetes.io/part-of` and `managed-by`.
 const PART_OF: &str = "mdw";
@@ -48,6 +48,20 @@ pub fn export(config: &Config, options: &Options) -> Result<Export, ExportError>
                 data: None,
             })?,
         });
+    }
+    let mut names = std::collections::BTreeMap::new();
+    for short in config
+        .services
+        .iter()
+        .map(|s| &s.short_name)
+        .chain(config.externals.iter().map(|e| &e.short_name))
+    {
+        if let Some(other) = names.insert(name_of(short, "short_name")?, short) {
+            return Err(ExportError(format!(
+                "'{other}' and '{short}' both become the Kubernetes name '{}'; rename one",
+                name_of(short, "short_name")?
+            )));
+        }
     }
     for service in &config.services {
         let mut lost = Lost {
@@ -388,56 +402,6 @@ fn environment(
     (data, secret)
 }
 
-/// The native probe handler of a check; an http check with `expect_body` runs `mdw probe`
-/// (Kubernetes' httpGet looks at the status only).
-fn handler(probe: &Probe, check: &HealthCheck, mdw: &str) -> Option<Handler> {
-    let port = target(probe).map(|(_, p)| p);
-    Some(match probe {
-        Probe::None => return None,
-        Probe::Grpc { service, .. } => Handler::Grpc {
-            port: port?,
-            service: (!service.is_empty()).then(|| service.clone()),
-        },
-        Probe::Http {
-            expect_body: Some(_),
-            ..
-        } => Handler::Exec {
-            command: [mdw.to_string(), "probe".to_string()]
-                .into_iter()
-                .chain(probe_args(probe, check.timeout)?)
-                .collect(),
-        },
-        Probe::Http { url, .. } => Handler::HttpGet {
-            path: url_path(url),
-            port: port?,
-        },
-        Probe::Tcp { .. } => Handler::TcpSocket { port: port? },
-        Probe::Exec { command } => Handler::Exec {
-            command: command.clone(),
-        },
-    })
-}
-
-/// Kubernetes counts probe times in whole seconds.
-fn round_warnings(check: &HealthCheck, lost: &mut Lost<'_>) {
-    for (key, d) in [
-        ("health_check.interval", check.interval),
-        ("health_check.timeout", check.timeout),
-        ("health_check.start_timeout", check.start_timeout),
-    ] {
-        if d.subsec_millis() != 0 || d < Duration::from_secs(1) {
-            lost.key(
-                key,
-                format!(
-                    "{} is rounded up to {}s (Kubernetes counts whole seconds)",
-                    duration(d),
-                    seconds_up(d).max(1)
-                ),
-            );
-        }
-    }
-}
-
 fn restart_warnings(s: &Service, lost: &mut Lost<'_>) {
     if s.max_retries == 0 {
         lost.key(
@@ -471,171 +435,4 @@ fn restart_warnings(s: &Service, lost: &mut Lost<'_>) {
             "Kubernetes does not restart dependents when a dependency restarts",
         );
     }
-}
-
-/// The command of the init container that waits for dependency `dep`, if it can be gated.
-fn gate(
-    config: &Config,
-    dep: &str,
-    options: &Options,
-    lost: &mut Lost<'_>,
-) -> Result<Option<Vec<String>>, ExportError> {
-    let host = name_of(dep, "dependency")?;
-    let mdw = &options.mdw_in_image;
-    if let Some(e) = external(config, dep) {
-        let check = &e.health_check;
-        if e.optional {
-            lost.key(
-                "dependencies",
-                format!(
-                    "optional external '{dep}' is not waited for (Russell waits up to {} and then starts anyway)",
-                    duration(check.start_timeout)
-                ),
-            );
-            return Ok(None);
-        }
-        let probe = probe_at(&check.probe, &host);
-        let cmd = probe_command(mdw, &probe, check, check.start_timeout);
-        if cmd.is_none() {
-            lost.key(
-                "dependencies",
-                format!("external '{dep}' has no check; nothing waits for it"),
-            );
-        }
-        return Ok(cmd);
-    }
-    let Some(d) = common::service(config, dep) else {
-        return Ok(None);
-    };
-    let check = &d.health_check;
-    let probe = match &check.probe {
-        Probe::Exec { .. } | Probe::None => match d.ports().first() {
-            Some(port) => {
-                if matches!(check.probe, Probe::Exec { .. }) {
-                    lost.key(
-                        "dependencies",
-                        format!("'{dep}' has an exec check, which runs only in its own pod; the gate waits for its port {port} to accept connections instead"),
-                    );
-                }
-                Probe::Tcp {
-                    addr: format!("{host}:{port}"),
-                }
-            }
-            None => {
-                lost.key(
-                    "dependencies",
-                    format!("'{dep}' has no port to probe from another pod; nothing waits for it"),
-                );
-                return Ok(None);
-            }
-        },
-        probe => probe_at(probe, &host),
-    };
-    Ok(probe_command(mdw, &probe, check, check.start_timeout))
-}
-
-/// Externals as Services without pods, so `<name>` resolves inside the cluster.
-fn map_externals(
-    config: &Config,
-    warnings: &mut Vec<crate::Warning>,
-) -> Result<Option<OutFile>, ExportError> {
-    let mut docs = Vec::new();
-    for e in &config.externals {
-        let mut lost = Lost {
-            subject: "external",
-            service: &e.short_name,
-            warnings,
-        };
-        let Some((host, port)) = target(&e.health_check.probe) else {
-            continue;
-        };
-        docs.extend(external_objects(e, &host, port, &mut lost)?);
-    }
-    if docs.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(OutFile {
-        name: "externals.yaml".to_string(),
-        text: format!(
-            "# Externals of {}: Services without pods, so their names resolve in the cluster.\n{}",
-            path_text(&config.source),
-            docs.join("---\n")
-        ),
-    }))
-}
-
-fn external_objects(
-    e: &External,
-    host: &str,
-    port: u16,
-    lost: &mut Lost<'_>,
-) -> Result<Vec<String>, ExportError> {
-    let name = name_of(&e.short_name, "external")?;
-    let labels = labels(&name, "", lost);
-    let annotations = BTreeMap::from([("mdw/name".to_string(), e.name.clone())]);
-    let ports = vec![ServicePort {
-        name: "main",
-        port,
-        target_port: port,
-    }];
-    let Ok(ip) = host.parse::<std::net::IpAddr>() else {
-        return Ok(vec![yaml(&Object {
-            api_version: "v1",
-            kind: "Service",
-            metadata: Metadata {
-                name,
-                labels,
-                annotations,
-            },
-            spec: Some(ServiceSpec {
-                kind: "ExternalName",
-                external_name: Some(host.to_string()),
-                ports,
-                ..ServiceSpec::default()
-            }),
-            data: None,
-        })?]);
-    };
-    if is_loopback(host) {
-        lost.key(
-            "health_check",
-            format!("{host} is this machine; in a cluster it is the pod itself: set the external's real address in externals.yaml (EndpointSlice '{name}')"),
-        );
-    }
-    let service = yaml(&Object {
-        api_version: "v1",
-        kind: "Service",
-        metadata: Metadata {
-            name: name.clone(),
-            labels: labels.clone(),
-            annotations,
-        },
-        spec: Some(ServiceSpec {
-            kind: "ClusterIP",
-            ports,
-            ..ServiceSpec::default()
-        }),
-        data: None,
-    })?;
-    let mut slice_labels = labels;
-    slice_labels.insert("kubernetes.io/service-name".to_string(), name.clone());
-    let slice = yaml(&EndpointSlice {
-        api_version: "discovery.k8s.io/v1",
-        kind: "EndpointSlice",
-        metadata: Metadata {
-            name,
-            labels: slice_labels,
-            ..Metadata::default()
-        },
-        address_type: if ip.is_ipv4() { "IPv4" } else { "IPv6" },
-        endpoints: vec![Endpoint {
-            addresses: vec![ip.to_string()],
-        }],
-        ports: vec![EndpointPort {
-            name: "main",
-            port,
-            protocol: "TCP",
-        }],
-    })?;
-    Ok(vec![service, slice])
 }
