@@ -131,12 +131,19 @@ fn check_kubernetes(validator: &Path, dir: &Path) {
     assert!(out.status.success(), "kubernetes-validate: {}", text(&out));
 }
 
-fn check_systemd(validator: &Path, dir: &Path) {
+/// `systemd-analyze verify` of every unit in `dir`; `--user` ones with a runtime folder of
+/// their own (the user manager it starts needs one).
+fn check_systemd(validator: &Path, dir: &Path, user: bool) {
     let units: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    let out = Command::new(validator)
+    let runtime = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(validator);
+    if user {
+        cmd.arg("--user").env("XDG_RUNTIME_DIR", runtime.path());
+    }
+    let out = cmd
         .args(["verify", "--man=no"])
         .args(&units)
         .output()
@@ -201,12 +208,15 @@ fn systemd_units_of_the_default_lineup_and_of_every_key_verify() {
     };
     let out = tempfile::tempdir().unwrap();
     export("systemd", &default_lineup(), out.path(), &[]);
-    check_systemd(&validator, out.path());
+    check_systemd(&validator, out.path(), false);
 
     let (_keep, config) = every_key();
     let out = tempfile::tempdir().unwrap();
     export("systemd", &config, out.path(), &[]);
-    check_systemd(&validator, out.path());
+    check_systemd(&validator, out.path(), false);
+    let user = tempfile::tempdir().unwrap();
+    export("systemd", &config, user.path(), &["--user"]);
+    check_systemd(&validator, user.path(), true);
     let unit = std::fs::read_to_string(out.path().join("mdw-gateway.service")).unwrap();
     assert!(unit.contains(&format!("ExecStart={MDW} demo")), "{unit}");
 }
@@ -332,4 +342,35 @@ fn standard_output_by_default_and_a_clear_error_for_a_bad_file() {
     assert_eq!(res.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&res.stderr);
     assert!(stderr.contains("bad.toml"), "{stderr}");
+}
+
+/// The probe command lines the units run are calls the real `mdw probe` accepts: with
+/// nothing listening they end unhealthy (1), never as a usage error (2).
+#[test]
+fn exported_probe_commands_are_valid_mdw_probe_calls() {
+    let (_keep, config) = every_key();
+    let out = tempfile::tempdir().unwrap();
+    export("systemd", &config, out.path(), &[]);
+    let mut checked = 0;
+    for entry in std::fs::read_dir(out.path()).unwrap() {
+        let unit = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for line in unit.lines() {
+            let Some(cmd) = line
+                .strip_prefix("ExecStartPost=")
+                .or_else(|| line.strip_prefix("ExecStartPre="))
+            else {
+                continue;
+            };
+            // These lines hold no quoted words (checked here), so split on spaces.
+            assert!(!cmd.contains('"'), "{cmd}");
+            let mut words: Vec<&str> = cmd.trim_start_matches('-').split(' ').collect();
+            let wait = words.iter().position(|w| *w == "--wait").unwrap();
+            words[wait + 1] = "0s";
+            assert_eq!(words[0], MDW);
+            let res = Command::new(words[0]).args(&words[1..]).output().unwrap();
+            assert_ne!(res.status.code(), Some(2), "{cmd}: {}", text(&res));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "only {checked} probe lines");
 }
