@@ -368,3 +368,49 @@ pub fn quote_yaml11_bools(text: &str) -> String {
     }
     out
 }
+
+/// The keys every target maps or reports, named one by one so that a key added to the
+/// model stops the build here: map it (or warn) in compose.rs, kubernetes/mod.rs and
+/// systemd.rs, add its row to the table in docs/DEPLOY.md, then name it here.
+#[allow(dead_code)]
+fn every_key_is_decided(s: &Service, e: &External, c: &HealthCheck) {
+    let Service {
+        name: _,
+        short_name: _,
+        description: _,
+        grpc_port: _,
+        http_port: _,
+        command: _,
+        working_dir: _,
+        env: _,
+        env_file: _,
+        dependencies: _,
+        start_order: _,
+        max_retries: _,
+        stop_signal: _,
+        stop_timeout: _,
+        on_port_conflict: _,
+        restart_backoff: _,
+        restart_backoff_max: _,
+        restart_reset_after: _,
+        restart_dependents: _,
+        version: _,
+        enabled: _,
+        health_check: _,
+    } = s;
+    let External {
+        name: _,
+        short_name: _,
+        description: _,
+        optional: _,
+        health_check: _,
+    } = e;
+    let HealthCheck {
+        probe: _,
+        interval: _,
+        timeout: _,
+        failure_threshold: _,
+        success_threshold: _,
+        start_timeout: _,
+    } = c;
+}

@@ -114,10 +114,14 @@ fn header(config: &Config) -> String {
     if !config.externals.is_empty() {
         out.push_str("# Externals (not containers; checked by the wait-<name> services):\n");
         for e in &config.externals {
+            let what = if e.description.is_empty() {
+                e.name.clone()
+            } else {
+                format!("{}, {}", e.name, e.description)
+            };
             out.push_str(&format!(
-                "#   {} ({}): {}{}\n",
+                "#   {} ({what}): {}{}\n",
                 e.short_name,
-                e.name,
                 common::probe_words(&e.health_check.probe)
                     .map_or_else(|| "no check".to_string(), |words| words.join(" ")),
                 if e.optional { ", optional" } else { "" }

@@ -47,7 +47,10 @@ fn external_objects(
 ) -> Result<Vec<String>, ExportError> {
     let name = name_of(&e.short_name, "external")?;
     let labels = labels(&name, "", lost);
-    let annotations = BTreeMap::from([("mdw/name".to_string(), e.name.clone())]);
+    let mut annotations = BTreeMap::from([("mdw/name".to_string(), e.name.clone())]);
+    if !e.description.is_empty() {
+        annotations.insert("mdw/description".to_string(), e.description.clone());
+    }
     let ports = vec![ServicePort {
         name: "main",
         port,
