@@ -199,8 +199,9 @@ fn map_service(
     if !secret_keys.is_empty() {
         let secret = format!("{name}-env");
         header.push_str(&format!(
-            "# Needs Secret '{secret}' with {}: kubectl create secret generic {secret} --from-env-file=<file>\n",
-            secret_keys.join(", ")
+            "# Needs Secret '{secret}' with {}: kubectl create secret generic {secret} --from-env-file={}\n",
+            secret_keys.join(", "),
+            s.env_file.as_deref().map_or_else(|| "<file>".to_string(), path_text)
         ));
         for key in secret_keys {
             container.env.push(EnvVar {
@@ -285,6 +286,16 @@ fn map_service(
             format!(
                 "Kubernetes stops with the image's STOPSIGNAL (SIGTERM unless set); build the image with STOPSIGNAL {}",
                 s.stop_signal.name
+            ),
+        );
+    }
+    if s.stop_timeout.subsec_millis() != 0 {
+        lost.key(
+            "stop_timeout",
+            format!(
+                "{} is rounded up to {}s (Kubernetes counts whole seconds)",
+                duration(s.stop_timeout),
+                seconds_up(s.stop_timeout)
             ),
         );
     }
