@@ -224,6 +224,13 @@ fn map_service(
     if let Some(p) = s.http_port {
         ports.push(("http", p));
     }
+    // A check on a port of its own (health_check.port): served too, so that the init
+    // containers of dependents can reach it through the Service.
+    if let Some((_, p)) = crate::common::target(&s.health_check.probe)
+        && !ports.iter().any(|&(_, q)| q == p)
+    {
+        ports.push(("health", p));
+    }
     container.ports = ports
         .iter()
         .map(|&(name, container_port)| ContainerPort {
