@@ -60,4 +60,8 @@ pub enum Command {
     Completions(commands::completions::Args),
     /// Print the man page (or write one per verb with --out DIR).
     Man(commands::completions::ManArgs),
+    /// Turn the services file into Compose, Kubernetes or systemd files.
+    Export(commands::export::Args),
+    /// Run one health check (exit 0 healthy, 1 unhealthy, 2 usage error).
+    Probe(commands::probe::Args),
 }

@@ -7,7 +7,9 @@ pub mod control;
 pub mod demo;
 pub mod down;
 pub mod events;
+pub mod export;
 pub mod logs;
+pub mod probe;
 pub mod serve;
 pub mod status;
 pub mod up;
@@ -38,5 +40,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => completions::man(args),
+        Command::Export(args) => export::run(args),
+        Command::Probe(args) => probe::run(args),
     }
 }

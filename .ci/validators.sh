@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the real validators that the `mdw export` tests (crates/mdw/tests/export.rs)
+# check their output with, so CI does not trust our own reading of the formats:
+#   - kubernetes-validate (PyPI; carries the Kubernetes JSON schemas) in .ci/.venv
+#   - docker-compose 1.29 (Debian), whose `config` validates a Compose file offline
+#   - systemd-analyze (Debian's systemd), for `systemd-analyze verify` of the units
+# The tests find them through MDW_KUBERNETES_VALIDATE / MDW_DOCKER_COMPOSE or .ci/.venv
+# and PATH, and fail (not skip) when one is missing and CI=true.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+KUBERNETES_VALIDATE_VERSION=1.37.0
+
+missing=()
+command -v docker-compose >/dev/null || missing+=(docker-compose)
+command -v systemd-analyze >/dev/null || missing+=(systemd)
+python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+venv=.ci/.venv
+if ! "$venv/bin/kubernetes-validate" --version 2>/dev/null | grep -q "$KUBERNETES_VALIDATE_VERSION"; then
+    echo "== pip install kubernetes-validate==$KUBERNETES_VALIDATE_VERSION into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check \
+        "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+fi
+
+docker-compose version --short
+systemd-analyze --version | head -n 1
+"$venv/bin/kubernetes-validate" --version

@@ -1,0 +1,214 @@
+//! `mdw probe` against real listeners: the stand-in service (`mdw demo`) for http and gRPC
+//! health, plain sockets for tcp and timeouts. Exit status 0 healthy, 1 unhealthy, 2 usage.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{MDW, free_port};
+use rustix::process::{Pid, Signal, kill_process, kill_process_group};
+
+/// A running `mdw demo`, killed with its process group on drop.
+struct Demo(Child);
+
+impl Demo {
+    /// Starts `mdw demo ARGS` and waits until it prints "ready".
+    fn start(args: &[&str]) -> Demo {
+        let mut child = Command::new(MDW)
+            .arg("demo")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let demo = Demo(child);
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line == "ready" {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("mdw demo ready");
+        demo
+    }
+
+    fn signal(&self, sig: Signal) {
+        kill_process(Pid::from_raw(self.0.id() as i32).unwrap(), sig).unwrap();
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if let Some(pgid) = Pid::from_raw(self.0.id() as i32) {
+            let _ = kill_process_group(pgid, Signal::KILL);
+        }
+        let _ = self.0.wait();
+    }
+}
+
+fn probe(args: &[&str]) -> Output {
+    Command::new(MDW).arg("probe").args(args).output().unwrap()
+}
+
+/// Exit code and the stderr line.
+fn run(args: &[&str]) -> (i32, String) {
+    let out = probe(args);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    (out.status.code().unwrap(), stderr)
+}
+
+#[test]
+fn http_healthy_unhealthy_and_body() {
+    let port = free_port().to_string();
+    let _demo = Demo::start(&["--name", "web", "--http-port", &port, "--body", "all good"]);
+    let url = format!("http://127.0.0.1:{port}/health");
+    let (code, err) = run(&["http", &url]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let (code, err) = run(&["http", &url, "--expect-body", "all good"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = run(&["http", &url, "--expect-body", "nope"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("body does not contain \"nope\""), "{err}");
+
+    let missing = format!("http://127.0.0.1:{port}/missing");
+    let (code, err) = run(&["http", &missing]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("status 404"), "{err}");
+}
+
+#[test]
+fn http_unhealthy_after_sigusr1() {
+    let port = free_port().to_string();
+    let demo = Demo::start(&["--name", "web", "--http-port", &port]);
+    let url = format!("http://127.0.0.1:{port}/health");
+    assert_eq!(run(&["http", &url]).0, 0);
+    demo.signal(Signal::USR1);
+    assert!(common::wait_for(Duration::from_secs(5), || run(&[
+        "http", &url
+    ])
+    .0 == 1));
+    let (_, err) = run(&["http", &url]);
+    assert!(err.starts_with("unhealthy: "), "{err}");
+}
+
+#[test]
+fn grpc_serving_not_serving_and_unknown_service() {
+    let port = free_port().to_string();
+    let demo = Demo::start(&["--name", "rpc", "--grpc-port", &port]);
+    let addr = format!("127.0.0.1:{port}");
+    let (code, err) = run(&["grpc", &addr]);
+    assert_eq!(code, 0, "{err}");
+
+    let (code, err) = run(&["grpc", &addr, "--service", "no.such.Service"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("NotFound"), "{err}");
+
+    demo.signal(Signal::USR1);
+    assert!(common::wait_for(Duration::from_secs(5), || run(&[
+        "grpc", &addr
+    ])
+    .0 == 1));
+    let (_, err) = run(&["grpc", &addr]);
+    assert!(err.contains("NOT_SERVING"), "{err}");
+}
+
+#[test]
+fn tcp_open_and_closed() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (code, err) = run(&["tcp", &addr]);
+    assert_eq!(code, 0, "{err}");
+    drop(listener);
+    let (code, err) = run(&["tcp", &addr]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("refused"), "{err}");
+}
+
+#[test]
+fn a_silent_listener_times_out_within_the_timeout() {
+    // Accepts connections (the kernel does, from the backlog) but never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/health", listener.local_addr().unwrap());
+    let started = Instant::now();
+    let (code, err) = run(&["--timeout", "300ms", "http", &url]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("timed out after 300ms"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(listener);
+}
+
+#[test]
+fn wait_retries_until_the_service_comes_up() {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let waiter = Command::new(MDW)
+        .args(["probe", "--wait", "10s", "tcp", &addr])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let _listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn wait_gives_up_after_its_time() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let started = Instant::now();
+    let (code, err) = run(&["--wait", "700ms", "tcp", &addr]);
+    assert_eq!(code, 1, "{err}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(700) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn exec_uses_the_exit_status() {
+    assert_eq!(run(&["exec", "--", "true"]).0, 0);
+    let (code, err) = run(&["exec", "--", "sh", "-c", "echo broken >&2; exit 3"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("exit status 3") && err.contains("broken"),
+        "{err}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["http", "ftp://x/health"][..],
+        &["grpc", "no-port"][..],
+        &["tcp", "127.0.0.1:0"][..],
+        &["exec"][..],
+        &["--timeout", "soon", "tcp", "127.0.0.1:1"][..],
+        &["udp", "127.0.0.1:1"][..],
+    ] {
+        let (code, err) = run(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+    }
+}
