@@ -21,6 +21,8 @@ pub enum Action {
     ToggleEvents,
     /// `t`: open or close the startup timing pane.
     ToggleTiming,
+    /// `g`: open or close the dependency graph pane.
+    ToggleGraph,
     /// `u`: start Russell in the background when it is not reachable (as `mdw up -d`).
     StartRussell,
     /// ↑ / k.

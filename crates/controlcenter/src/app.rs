@@ -71,6 +71,7 @@ pub fn handle(state: &mut State, action: Action, api: &mut dyn Api) -> Flow {
         }
         Action::ToggleEvents => toggle_pane(state, api, Overlay::Events),
         Action::ToggleTiming => toggle_pane(state, api, Overlay::Timing),
+        Action::ToggleGraph => toggle_pane(state, api, Overlay::Graph),
         Action::Up | Action::Down => {
             let before = state.selected;
             let last = state.services().len().saturating_sub(1);

@@ -36,6 +36,8 @@ pub enum Overlay {
     Logs,
     Events,
     Timing,
+    /// The dependency graph with live states (`g`).
+    Graph,
 }
 
 /// An action that runs in the background.

@@ -312,6 +312,13 @@ fn timing_pane() {
 }
 
 #[test]
+fn graph_pane() {
+    let mut state = connected();
+    state.overlay = Overlay::Graph;
+    insta::assert_snapshot!(render(&state, 80, 24).backend());
+}
+
+#[test]
 fn narrow_terminal_40x10() {
     let state = connected();
     insta::assert_snapshot!(render(&state, 40, 10).backend());
@@ -325,6 +332,7 @@ fn tiny_terminals_do_not_panic() {
         Overlay::Logs,
         Overlay::Events,
         Overlay::Timing,
+        Overlay::Graph,
     ] {
         state.overlay = overlay;
         for (w, h) in [

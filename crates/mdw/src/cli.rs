@@ -56,6 +56,8 @@ pub enum Command {
     Config(commands::config::Args),
     /// The stand-in service used by the default config and by tests.
     Demo(commands::demo::Args),
+    /// Print the start graph of a services file (levels, needs, externals; --dot for Graphviz).
+    Graph(commands::graph::Args),
     /// Print the shell's completion script (service names are completed from the services file).
     Completions(commands::completions::Args),
     /// Print the man page (or write one per verb with --out DIR).

@@ -418,3 +418,75 @@ fn completions_for_every_shell_and_a_man_page_that_man_reads() {
         assert!(page.contains(word), "{word} not in the page:\n{page}");
     }
 }
+
+/// `mdw graph`: levels and needs as text; `--dot` read back by Graphviz itself, every
+/// dependency an edge from what is needed to who needs it.
+#[test]
+fn graph_prints_levels_and_dot_that_graphviz_reads() {
+    let f = Fixture::new(
+        &[
+            Svc::demo("alpha"),
+            Svc::demo("beta").deps(&["alpha"]),
+            Svc::demo("gamma").deps(&["alpha", "beta"]),
+        ],
+        "",
+    );
+    let out = Command::new(MDW)
+        .arg("graph")
+        .arg(&f.config)
+        .output()
+        .unwrap();
+    let (tree, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(tree.contains("3 services, 0 externals, 3 levels"), "{tree}");
+    let level_of = |short: &str| {
+        let mut level = 0;
+        for line in tree.lines() {
+            if let Some(rest) = line.strip_prefix("level ") {
+                level = rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+            if line.contains(&format!("● {short} ")) {
+                return level;
+            }
+        }
+        panic!("{short} not in\n{tree}")
+    };
+    assert_eq!(
+        (level_of("alpha"), level_of("beta"), level_of("gamma")),
+        (1, 2, 3)
+    );
+    assert!(tree.contains("← needs alpha, beta"), "{tree}");
+
+    let out = Command::new(MDW)
+        .args(["graph", "--dot"])
+        .arg(&f.config)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut dot = Command::new("dot")
+        .arg("-Tplain")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("Graphviz `dot` (apt-get install graphviz; .ci/run installs it)");
+    use std::io::Write as _;
+    dot.stdin.take().unwrap().write_all(&out.stdout).unwrap();
+    let plain = dot.wait_with_output().unwrap();
+    let (plain, warnings) = text(&plain);
+    assert!(warnings.is_empty(), "{warnings}");
+    let mut edges: Vec<String> = plain
+        .lines()
+        .filter_map(|l| l.strip_prefix("edge "))
+        .map(|l| {
+            l.split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" -> ")
+        })
+        .collect();
+    edges.sort();
+    assert_eq!(edges, ["alpha -> beta", "alpha -> gamma", "beta -> gamma"]);
+    let nodes = plain.lines().filter(|l| l.starts_with("node ")).count();
+    assert_eq!(nodes, 3, "{plain}");
+}

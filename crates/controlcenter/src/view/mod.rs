@@ -5,6 +5,7 @@
 //! rows the header shrinks to one line; narrow terminals drop table columns.
 
 mod format;
+mod graph;
 
 pub use format::uptime;
 mod panes;
@@ -124,6 +125,7 @@ fn body(state: &State, area: Rect, buf: &mut Buffer) {
         Overlay::Logs => panes::logs(state, area, buf),
         Overlay::Events => panes::events(state, area, buf),
         Overlay::Timing => panes::timing(state, area, buf),
+        Overlay::Graph => graph::render(state, area, buf),
     }
 }
 
@@ -329,6 +331,12 @@ fn key_lines(state: &State, width: u16) -> Vec<Line<'static>> {
             ("s", "stop all"),
             ("q", "quit"),
         ],
+        Overlay::Graph => vec![
+            ("g", "close"),
+            ("a", "start all"),
+            ("s", "stop all"),
+            ("q", "quit"),
+        ],
         Overlay::Timing => vec![
             ("t", "close"),
             ("a", "start all"),
@@ -343,6 +351,7 @@ fn key_lines(state: &State, width: u16) -> Vec<Line<'static>> {
             ("l", "logs"),
             ("e", "events"),
             ("t", "timing"),
+            ("g", "graph"),
             ("↑↓", "move"),
             ("q", "quit"),
         ],

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod down;
 pub mod events;
 pub mod export;
+pub mod graph;
 pub mod logs;
 pub mod probe;
 pub mod serve;
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(args) => config::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Completions(args) => completions::run(args),
+        Command::Graph(args) => graph::run(args),
         Command::Man(args) => completions::man(args),
         Command::Export(args) => export::run(args),
         Command::Probe(args) => probe::run(args),
