@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-/// Lifecycle state of a managed service (DESIGN.md "Core model").
+/// Lifecycle state of a managed service (transitions in `service/state.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ServiceState {
     Stopped,
@@ -26,7 +26,7 @@ pub enum ServiceState {
 }
 
 impl ServiceState {
-    /// Lowercase name as DESIGN.md and the CLI spell it.
+    /// Lowercase name as the CLI and the JSON output spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Stopped => "stopped",

@@ -120,7 +120,7 @@ pub(crate) struct Shared {
 }
 
 /// What a service finds of itself at a Russell's start besides its state-file record:
-/// processes marked as it that no record names ([`crate::process::strays`]).
+/// processes marked as it that no record names ([`crate::proc::strays`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LeftBehind {
     /// The process to adopt came from the marks, not from the state file.
@@ -130,10 +130,10 @@ pub(crate) struct LeftBehind {
 }
 
 /// Services that got healthy together probe together, every interval: 200 HTTP probes in
-/// one millisecond, each with its socket and about 20 KiB of buffers. Running at most this
-/// many at a time keeps such a burst to a few hundred KiB (glibc keeps the peak of a burst
-/// mapped for good) while the burst still runs in one wake-up of Russell (spreading the
-/// probes over the interval instead cost six times the CPU on this VM: one wake-up each).
+/// one millisecond, each with its socket and buffers. Running at most this many at a time
+/// keeps the memory of such a burst small (glibc keeps the peak of a burst mapped for good)
+/// while the burst still runs in one wake-up of Russell (spreading the probes over the
+/// interval instead would cost one wake-up each).
 pub(crate) const MAX_PROBES_IN_FLIGHT: usize = 16;
 
 impl Shared {

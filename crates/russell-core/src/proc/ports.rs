@@ -107,21 +107,10 @@ fn holds_any(process: &Process, inodes: &HashSet<u64>) -> bool {
         .any(|fd| matches!(fd.target, FDTarget::Socket(inode) if inodes.contains(&inode)))
 }
 
-/// The process's start time in clock ticks after boot, or None when it does not exist.
-pub fn process_start_time(pid: u32) -> Option<u64> {
-    let process = Process::new(i32::try_from(pid).ok()?).ok()?;
-    Some(process.stat().ok()?.starttime)
-}
-
-/// The process's argv, or None when it does not exist (or cannot be read).
-pub fn command_line(pid: u32) -> Option<Vec<String>> {
-    let process = Process::new(i32::try_from(pid).ok()?).ok()?;
-    process.cmdline().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proc::{command_line, process_start_time};
 
     #[test]
     fn own_listener_is_found_with_our_pid_and_start_time() {

@@ -121,7 +121,7 @@ fn for_each_live_stat(mut f: impl FnMut(&Stat)) {
     };
     for process in processes.filter_map(Result::ok) {
         if let Ok(stat) = process.stat()
-            && crate::process::is_live(&stat)
+            && super::is_live(&stat)
         {
             f(&stat);
         }
