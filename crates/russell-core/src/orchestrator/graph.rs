@@ -1,10 +1,11 @@
-//! The dependency graph as the orchestrator runs it: russell-config's start plan (levels,
-//! order, dependencies, dependents) plus what the core needs on top, the wait budgets.
+//! The dependency graph as the orchestrator runs it: russell-config's graph (levels, start
+//! order, dependencies, dependents; the one `mdw config check` prints) with node indices
+//! for services and externals, plus what only the core needs, the wait budgets.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
-use russell_config::Config;
+use russell_config::{Config, Dependency};
 
 use crate::service::DepSpec;
 use crate::service::restart::start_budget;
@@ -27,95 +28,41 @@ pub(super) struct Graph {
 }
 
 impl Graph {
+    /// russell-config's graph of `config`, with node indices and the wait budgets.
     pub(super) fn new(config: &Config) -> Self {
         let n = config.services.len();
-        let mut index = HashMap::new();
-        for (i, s) in config.services.iter().enumerate() {
-            index.insert(s.short_name.as_str(), i);
-        }
-        for (i, e) in config.externals.iter().enumerate() {
-            index.insert(e.short_name.as_str(), n + i);
-        }
-        let deps: Vec<Vec<usize>> = config
+        let plan = config.graph();
+        let node = |d: &Dependency| match *d {
+            Dependency::Service(i) => i,
+            Dependency::External(i) => n + i,
+        };
+        let deps: Vec<Vec<usize>> = plan
             .services
             .iter()
-            .map(|s| {
-                s.dependencies
-                    .iter()
-                    .filter_map(|d| index.get(d.as_str()).copied())
-                    .collect()
-            })
+            .map(|s| s.dependencies.iter().map(node).collect())
             .collect();
-        let mut dependents = vec![Vec::new(); n];
-        for (i, ds) in deps.iter().enumerate() {
-            for &d in ds {
-                if d < n {
-                    dependents[d].push(i);
-                }
-            }
-        }
-        // Levels and budgets by memoized depth-first walk (the config is validated
-        // acyclic; a cycle would only be cut here, never loop).
-        let mut level = vec![None; n];
-        let mut budget: Vec<Option<Duration>> = vec![None; n];
-        fn walk(
-            i: usize,
-            config: &Config,
-            deps: &[Vec<usize>],
-            level: &mut Vec<Option<usize>>,
-            budget: &mut Vec<Option<Duration>>,
-            on_path: &mut HashSet<usize>,
-        ) {
-            if level[i].is_some() || !on_path.insert(i) {
-                return;
-            }
-            let n = config.services.len();
-            let (mut lv, mut wait) = (0, Duration::ZERO);
-            for &d in &deps[i] {
-                let b = if d < n {
-                    walk(d, config, deps, level, budget, on_path);
-                    lv = lv.max(level[d].unwrap_or(0) + 1);
-                    budget[d].unwrap_or_default()
-                } else {
-                    config.externals[d - n].health_check.start_timeout
-                };
-                wait = wait.max(b);
-            }
+        // A service waits for each dependency at most that dependency's own budget: its
+        // start budget plus its own wait for its dependencies (for an external, its
+        // start_timeout). In start order every dependency's budget is known first (a
+        // hand-built config with a cycle gets a zero budget for the edge that closes it).
+        let mut budget: Vec<Duration> = vec![Duration::ZERO; n];
+        budget.extend(
+            config
+                .externals
+                .iter()
+                .map(|e| e.health_check.start_timeout),
+        );
+        for &i in &plan.order {
+            let wait = deps[i].iter().map(|&d| budget[d]).max().unwrap_or_default();
             let s = &config.services[i];
-            level[i] = Some(lv);
-            budget[i] = Some(
+            budget[i] =
                 wait + start_budget(
                     s.health_check.start_timeout,
                     s.max_retries,
                     s.restart_backoff,
                     s.restart_backoff_max,
-                ) + s.stop_timeout,
-            );
-            on_path.remove(&i);
+                ) + s.stop_timeout;
         }
-        for i in 0..n {
-            walk(
-                i,
-                config,
-                &deps,
-                &mut level,
-                &mut budget,
-                &mut HashSet::new(),
-            );
-        }
-        let level: Vec<usize> = level.into_iter().map(Option::unwrap_or_default).collect();
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by_key(|&i| (level[i], config.services[i].start_order, i));
-        let budget = budget
-            .into_iter()
-            .map(Option::unwrap_or_default)
-            .chain(
-                config
-                    .externals
-                    .iter()
-                    .map(|e| e.health_check.start_timeout),
-            )
-            .collect();
         let optional = (0..n)
             .map(|_| None)
             .chain(
@@ -128,9 +75,9 @@ impl Graph {
         Self {
             n,
             deps,
-            dependents,
-            level,
-            order,
+            dependents: plan.services.iter().map(|s| s.dependents.clone()).collect(),
+            level: plan.services.iter().map(|s| s.level).collect(),
+            order: plan.order,
             budget,
             optional,
         }
