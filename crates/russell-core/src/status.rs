@@ -120,6 +120,12 @@ pub struct ServiceStatus {
     pub timing: StartTiming,
     /// The user asked for this service to be stopped (kept across Russell restarts).
     pub stopped_by_user: bool,
+    /// `enabled` in the config. A disabled service is known and shown but never started:
+    /// start-all and autostart leave it out, an explicit start is refused, and a service
+    /// that depends on it fails naming it.
+    pub enabled: bool,
+    /// `version` in the config (empty when not set).
+    pub version: String,
 }
 
 /// When the last start of a service happened.

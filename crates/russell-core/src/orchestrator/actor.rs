@@ -32,6 +32,7 @@ pub(super) fn dep_view(
         external: false,
         state: s.state,
         healthy: s.healthy,
+        disabled: !s.enabled,
         last_error: s.last_error.clone(),
         last_probe_error: s.last_probe_error.clone(),
         epoch: seen.get(i).copied().unwrap_or_default(),
@@ -45,6 +46,7 @@ pub(super) fn dep_view(
             ExternalState::Unknown => ServiceState::Waiting,
         },
         healthy: e.state == ExternalState::Healthy,
+        disabled: false,
         last_error: e.last_error.clone(),
         last_probe_error: e.last_error.clone(),
         epoch: 0,
@@ -239,7 +241,11 @@ impl Actor {
         let dispatch = self.dispatch.clone();
         match cmd {
             Command::StartAll { force, reply } => {
-                let all: Vec<usize> = (0..self.statuses.len()).collect();
+                // Disabled services are left out (and out of the results); a service that
+                // depends on one fails naming it.
+                let all: Vec<usize> = (0..self.statuses.len())
+                    .filter(|&i| self.statuses[i].enabled)
+                    .collect();
                 self.batches.spawn(async move {
                     if force {
                         dispatch.stop_all(false).await;
@@ -266,10 +272,11 @@ impl Actor {
                     .service_deps(i)
                     .into_iter()
                     .filter(|&d| {
-                        matches!(
-                            self.statuses[d].state,
-                            ServiceState::Stopped | ServiceState::Failed
-                        )
+                        self.statuses[d].enabled
+                            && matches!(
+                                self.statuses[d].state,
+                                ServiceState::Stopped | ServiceState::Failed
+                            )
                     })
                     .collect();
                 targets.push(i);
@@ -297,18 +304,20 @@ impl Actor {
         }
     }
 
-    /// On a first start: everything. Later: everything not stopped by the user; services
-    /// that need a user-stopped one are blocked with its name.
+    /// On a first start: every enabled service. Later: every enabled service not stopped by
+    /// the user; services that need a user-stopped one are blocked with its name. (A
+    /// service that needs a disabled one is started and fails naming it.)
     pub(super) fn restore_plan(&self) -> (Vec<usize>, Vec<(usize, String)>) {
         let n = self.statuses.len();
+        let enabled = (0..n).filter(|&i| self.statuses[i].enabled);
         if self.first_start {
-            return ((0..n).collect(), Vec::new());
+            return (enabled.collect(), Vec::new());
         }
         let stopped: HashSet<usize> = (0..n)
             .filter(|&i| self.statuses[i].stopped_by_user)
             .collect();
         let (mut targets, mut blocked) = (Vec::new(), Vec::new());
-        for i in (0..n).filter(|i| !stopped.contains(i)) {
+        for i in enabled.filter(|i| !stopped.contains(i)) {
             let graph = &self.dispatch.graph;
             match graph
                 .service_deps(i)

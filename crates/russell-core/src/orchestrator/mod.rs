@@ -43,6 +43,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::events::LazyBroadcast;
 use crate::logs::LogStore;
+use crate::service::disabled_error;
 use crate::{CoreError, Event, LogLine, Snapshot, StartResult};
 use sampler::Demand;
 
@@ -75,6 +76,10 @@ struct Inner {
     names: HashMap<String, (String, Option<usize>)>,
     /// Whether anybody wants CPU/RSS figures; shared with the sampler.
     demand: Arc<Demand>,
+    /// Per service: `enabled = false` in the config (explicit starts are refused).
+    disabled: Vec<bool>,
+    /// The services file, named when a start of a disabled service is refused.
+    config_file: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -137,8 +142,9 @@ impl Orchestrator {
     /// Starts one service (name or short_name, any case) after its dependencies (stopped or
     /// failed dependencies are started too), and waits until it is healthy or failed.
     /// A failed service gets a fresh restart budget.
+    /// A disabled service (`enabled = false`) is refused with a message that says so.
     pub async fn start_service(&self, name: &str) -> Result<StartResult, CoreError> {
-        let (_, idx) = self.lookup_service(name, "start")?;
+        let idx = self.enabled_service(name, "start")?;
         self.ask(|reply| Command::Start { idx, reply }).await
     }
 
@@ -149,8 +155,9 @@ impl Orchestrator {
     }
 
     /// Stops and starts one service with a fresh restart budget.
+    /// A disabled service is refused, as by [`Self::start_service`].
     pub async fn restart_service(&self, name: &str) -> Result<StartResult, CoreError> {
-        let (_, idx) = self.lookup_service(name, "restart")?;
+        let idx = self.enabled_service(name, "restart")?;
         self.ask(|reply| Command::Restart { idx, reply }).await
     }
 
@@ -241,6 +248,15 @@ impl Orchestrator {
             }),
             None => Err(CoreError::NotFound(name.to_string())),
         }
+    }
+
+    /// Like [`Self::lookup_service`], refusing a disabled service.
+    fn enabled_service(&self, name: &str, what: &str) -> Result<usize, CoreError> {
+        let (short, idx) = self.lookup_service(name, what)?;
+        if self.inner.disabled.get(idx).copied().unwrap_or(false) {
+            return Err(disabled_error(short, &self.inner.config_file));
+        }
+        Ok(idx)
     }
 
     async fn ask<T>(

@@ -55,7 +55,13 @@ impl Orchestrator {
         let (to_actor, msg_rx) = mpsc::unbounded_channel();
         // The mark on spawned services: one spelling of the directory, however the config named it.
         let marked_dir = std::fs::canonicalize(&state_dir).unwrap_or_else(|_| state_dir.clone());
-        let shared = Shared::new(run_dir.clone(), marked_dir.clone(), logs.clone(), to_actor);
+        let shared = Shared::new(
+            run_dir.clone(),
+            marked_dir.clone(),
+            config.source.clone(),
+            logs.clone(),
+            to_actor,
+        );
 
         let graph = Graph::new(&config);
         let statuses: Vec<Arc<ServiceStatus>> = config
@@ -200,6 +206,8 @@ impl Orchestrator {
                 logs,
                 names,
                 demand,
+                disabled: config.services.iter().map(|s| !s.enabled).collect(),
+                config_file: config.source.clone(),
             }),
         };
         Ok((handle, join))
@@ -366,6 +374,8 @@ fn initial_status(s: &Service, previous: Option<&StateFile>) -> ServiceStatus {
         rss_bytes: 0,
         timing: StartTiming::default(),
         stopped_by_user,
+        enabled: s.enabled,
+        version: s.version.clone(),
     }
 }
 
@@ -438,7 +448,13 @@ mod tests {
         };
         let logs = Arc::new(LogStore::new(dir.path(), &settings, &["a".into()]));
         let (to_actor, _msgs) = mpsc::unbounded_channel();
-        let shared = Shared::new(dir.path().into(), dir.path().into(), logs.clone(), to_actor);
+        let shared = Shared::new(
+            dir.path().into(),
+            dir.path().into(),
+            dir.path().join("services.toml"),
+            logs.clone(),
+            to_actor,
+        );
         let (_deps_tx, deps_rx) = watch::channel(Arc::new(DepView::default()));
         let (_cmd_tx, cmds) = futures_channel::mpsc::unbounded();
         let svc = svc("a", &[], 0);

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::ServiceTask;
 use crate::events::event;
-use crate::service::{DepNode, DepView};
+use crate::service::{DepNode, DepView, disabled_reason};
 use crate::{EventKind, ServiceState};
 
 impl ServiceTask {
@@ -85,6 +85,15 @@ impl ServiceTask {
             let Some(n) = view.nodes.get(d.node) else {
                 continue;
             };
+            if n.disabled {
+                // It never starts: waiting for it would only delay the same answer.
+                let why = format!(
+                    "dependency '{}' is disabled ({})",
+                    n.short,
+                    disabled_reason(&self.shared.config_file)
+                );
+                return self.give_up(why);
+            }
             let pending = self.dep_pending(&view, d.node);
             if n.healthy && !pending {
                 continue;

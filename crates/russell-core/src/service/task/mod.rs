@@ -43,7 +43,7 @@ use russell_config::{Probe, Service};
 use tokio::sync::{oneshot, watch};
 use tokio::time::{Instant, sleep_until};
 
-use super::{ActorMsg, DepSpec, DepView, LeftBehind, ServiceCmd, Shared, state};
+use super::{ActorMsg, DepSpec, DepView, LeftBehind, ServiceCmd, Shared, disabled_error, state};
 use crate::events::event;
 use crate::process::{ExitInfo, Proc};
 use crate::state_file::ProcessRecord;
@@ -176,8 +176,14 @@ impl ServiceTask {
             let what = "a second copy started by a previous Russell that died before recording it";
             Box::pin(self.stop_marked(left.strays, what)).await;
         }
-        if let Some(rec) = adopt {
-            self.adopt_left_behind(rec, left.unrecorded);
+        match adopt {
+            // The config says it must not run: what a previous Russell left of it goes.
+            Some(rec) if !self.svc.enabled => {
+                let what = "left running by a previous Russell; the service is now disabled";
+                Box::pin(self.stop_marked(vec![rec], what)).await;
+            }
+            Some(rec) => self.adopt_left_behind(rec, left.unrecorded),
+            None => {}
         }
         self.publish();
         // The handlers that can wait (stops, port conflicts, /proc scans) run boxed: their
@@ -337,8 +343,16 @@ impl ServiceTask {
     }
 
     /// Starts unless a start is under way or it is healthy; manual starts get a fresh budget.
+    /// A disabled service never starts: the reply says so.
     fn start(&mut self, reply: Option<oneshot::Sender<StartResult>>) {
         use ServiceState::*;
+        if !self.svc.enabled {
+            let why = disabled_error(&self.svc.short_name, &self.shared.config_file).to_string();
+            if let Some(r) = reply {
+                self.reply(r, self.result(false, &why));
+            }
+            return;
+        }
         match self.status.state {
             Running | Unhealthy => {
                 if let Some(r) = reply {
