@@ -9,13 +9,18 @@ use tokio::time::Instant;
 
 use super::ServiceTask;
 use crate::EventKind;
+use crate::error::PortConflict;
 use crate::process::{self, Proc};
+
+/// How long a stopped port holder's port may take to be free (the 5 s in
+/// [`PortConflict::StillInUse`]).
+const FREED_WITHIN: Duration = Duration::from_secs(5);
 
 impl ServiceTask {
     /// Port conflicts before a spawn. `Ok(Some)` = a healthy holder to
     /// adopt; `Ok(None)` = ports free (a holder may have been stopped); `Err` = refuse.
-    pub(super) async fn check_ports(&mut self) -> Result<Option<Proc>, String> {
-        let name = self.svc.short_name.clone();
+    pub(super) async fn check_ports(&mut self) -> Result<Option<Proc>, PortConflict> {
+        let service = self.svc.short_name.clone();
         for port in self.svc.ports() {
             if port_is_free(port) {
                 continue;
@@ -42,23 +47,24 @@ impl ServiceTask {
                 continue;
             }
             let Some(h) = holders.first() else {
-                return Err(format!(
-                    "port {port} of '{name}' is in use by a process Russell cannot see (another user?); free the port or change it in the config"
-                ));
+                return Err(PortConflict::Invisible { port, service });
             };
             let cmd = h.command_line.join(" ");
             if h.pid == std::process::id() {
-                return Err(format!(
-                    "port {port} of '{name}' is in use by Russell itself (PID {}); change the port",
-                    h.pid
-                ));
+                return Err(PortConflict::Russell {
+                    port,
+                    service,
+                    pid: h.pid,
+                });
             }
             match self.svc.on_port_conflict {
                 PortConflictPolicy::Fail => {
-                    return Err(format!(
-                        "port {port} of '{name}' is in use by PID {} ({cmd}); on_port_conflict = \"fail\": stop that process or change the port",
-                        h.pid
-                    ));
+                    return Err(PortConflict::Refused {
+                        port,
+                        service,
+                        pid: h.pid,
+                        command: cmd,
+                    });
                 }
                 PortConflictPolicy::Adopt => {
                     let probe = &self.svc.health_check.probe;
@@ -76,10 +82,12 @@ impl ServiceTask {
                             .iter()
                             .any(|k| k.pid == h.pid && k.start_time == h.start_time);
                     if !ours {
-                        return Err(format!(
-                            "port {port} of '{name}' is in use by PID {} ({cmd}), which is neither this service nor healthy by its check; it was left alone: stop it, change the port, or set on_port_conflict = \"kill\"",
-                            h.pid
-                        ));
+                        return Err(PortConflict::Stranger {
+                            port,
+                            service,
+                            pid: h.pid,
+                            command: cmd,
+                        });
                     }
                     self.replace_holder(port, h.pid, h.start_time, &cmd).await?;
                 }
@@ -98,7 +106,7 @@ impl ServiceTask {
         pid: u32,
         start_time: u64,
         cmd: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), PortConflict> {
         self.emit(
             EventKind::PortConflict,
             format!("port {port} is held by PID {pid} ({cmd}); stopping it"),
@@ -110,7 +118,7 @@ impl ServiceTask {
             self.svc.stop_timeout,
         )
         .await;
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + FREED_WITHIN;
         // The same /proc/net scan as in check_ports, polled: off the runtime's threads too,
         // or every other service, probe and status read would stall for up to 5 s.
         let listening = || async move {
@@ -120,10 +128,12 @@ impl ServiceTask {
         };
         while listening().await {
             if Instant::now() >= deadline {
-                return Err(format!(
-                    "port {port} of '{}' is still in use 5 s after PID {pid} ({cmd}) was stopped; free the port or change it in the config",
-                    self.svc.short_name
-                ));
+                return Err(PortConflict::StillInUse {
+                    port,
+                    service: self.svc.short_name.clone(),
+                    pid,
+                    command: cmd.to_string(),
+                });
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

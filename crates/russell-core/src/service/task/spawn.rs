@@ -41,7 +41,8 @@ impl ServiceTask {
                 return;
             }
             Ok(None) => {}
-            Err(why) => {
+            Err(conflict) => {
+                let why = conflict.to_string();
                 self.emit(EventKind::PortConflict, why.clone());
                 return self.give_up(why);
             }
