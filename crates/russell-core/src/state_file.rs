@@ -43,7 +43,7 @@ pub struct ProcessRecord {
     pub pid: u32,
     /// Its process group when it leads one (Russell's own spawns always do).
     pub pgid: Option<u32>,
-    /// Start time from /proc/<pid>/stat (clock ticks since boot).
+    /// Start time from /proc/\<pid\>/stat (clock ticks since boot).
     pub start_time: u64,
 }
 

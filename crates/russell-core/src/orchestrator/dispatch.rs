@@ -15,7 +15,7 @@ use crate::service::ServiceCmd;
 use crate::state_file::ProcessRecord;
 
 /// Sends commands to service tasks; cloneable into batch futures. Every command bumps the
-/// service's epoch first (see [`dep_view`]).
+/// service's epoch first (see [`super::actor::dep_view`]).
 #[derive(Clone)]
 pub(super) struct Dispatch {
     /// Per service: its task's command queue. The actor sends, the task receives; when

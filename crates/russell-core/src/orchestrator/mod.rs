@@ -16,6 +16,10 @@
 //! for at most its `start_timeout`, then the dependent starts anyway (with an event).
 //! A dependency that ends `failed` fails its dependents at once, transitively.
 //!
+//! A disabled service (`enabled = false`) has its task and its status like any other, but
+//! never a process: start-all and the restore leave it out, the handle refuses an
+//! explicit start or restart of it, and a dependent's wait fails at once naming it.
+//!
 //! Desired state and crash survival: `state_dir/state.json` (see [`crate::state_file`]).
 //!
 //! CPU and RSS of the services are sampled from /proc every few seconds, but only

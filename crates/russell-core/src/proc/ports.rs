@@ -1,5 +1,5 @@
 //! Who holds a TCP port: LISTEN sockets from /proc/net/tcp{,6}, mapped to processes through
-//! their socket inodes in /proc/<pid>/fd (Linux only).
+//! their socket inodes in /proc/\<pid\>/fd (Linux only).
 //!
 //! Used before a spawn (is the port taken, and by whom?) and to adopt or replace a holder.
 //! PID plus /proc start time identifies a process across PID reuse.
@@ -19,9 +19,9 @@ use procfs::process::{FDTarget, Process};
 pub struct PortHolder {
     /// Process ID.
     pub pid: u32,
-    /// argv as in /proc/<pid>/cmdline (empty for kernel threads).
+    /// argv as in /proc/\<pid\>/cmdline (empty for kernel threads).
     pub command_line: Vec<String>,
-    /// Start time in clock ticks after boot (/proc/<pid>/stat field 22); with `pid` it
+    /// Start time in clock ticks after boot (/proc/\<pid\>/stat field 22); with `pid` it
     /// identifies the process across PID reuse.
     pub start_time: u64,
 }
