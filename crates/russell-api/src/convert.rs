@@ -182,6 +182,8 @@ mod tests {
             rss_bytes: 0,
             timing: core::StartTiming::default(),
             stopped_by_user: false,
+            enabled: true,
+            version: String::new(),
         }
     }
 

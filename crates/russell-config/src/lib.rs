@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
+pub use plan::{Dependency, DependencyGraph, GraphNode};
 pub use validate::{MAX_RETRIES_LIMIT, MDW_PLACEHOLDER};
 
 use error::{Collector, Subject};

@@ -33,7 +33,7 @@ pub(crate) fn event(
 /// A broadcast channel whose buffer is allocated at the first subscription. Until then a
 /// send has no receiver, so it is dropped either way (a receiver only ever sees what was
 /// sent after it subscribed): nothing changes for receivers, and a Russell that nobody
-/// follows keeps no buffer (1024 events are 147 KiB, 1024 log lines 98 KiB).
+/// follows keeps no buffer.
 pub(crate) struct LazyBroadcast<T> {
     capacity: usize,
     tx: OnceLock<broadcast::Sender<T>>,

@@ -1,14 +1,13 @@
 //! Russell's orchestrator core: one actor owns the service table, one task per service
-//! owns its process, state and timers. See DESIGN.md "Core model".
+//! owns its process, state and timers (see `orchestrator/mod.rs` and `service/task/mod.rs`).
 
 pub mod error;
 mod events;
 pub mod health;
 mod logs;
 pub mod orchestrator;
-pub mod ports;
+pub mod proc;
 pub mod process;
-pub mod resources;
 mod service;
 pub mod state_file;
 pub mod status;

@@ -2,7 +2,8 @@
 //!
 //! For each service: the PID, process group and /proc start time of its process (so that a
 //! reused PID is never mistaken for it), and whether the user stopped it (its desired
-//! state), and where the FIFOs live. Written atomically: write a temporary file, fsync, rename, fsync the directory.
+//! state), and where the FIFOs live. Written atomically: write a temporary file, fsync, rename,
+//! fsync the directory (by one writer task that the actor feeds, `orchestrator/actor.rs`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -42,7 +43,7 @@ pub struct ProcessRecord {
     pub pid: u32,
     /// Its process group when it leads one (Russell's own spawns always do).
     pub pgid: Option<u32>,
-    /// Start time from /proc/<pid>/stat (clock ticks since boot).
+    /// Start time from /proc/\<pid\>/stat (clock ticks since boot).
     pub start_time: u64,
 }
 

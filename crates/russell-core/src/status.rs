@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-/// Lifecycle state of a managed service (DESIGN.md "Core model").
+/// Lifecycle state of a managed service (transitions in `service/state.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ServiceState {
     Stopped,
@@ -26,7 +26,7 @@ pub enum ServiceState {
 }
 
 impl ServiceState {
-    /// Lowercase name as DESIGN.md and the CLI spell it.
+    /// Lowercase name as the CLI and the JSON output spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Stopped => "stopped",
@@ -120,6 +120,12 @@ pub struct ServiceStatus {
     pub timing: StartTiming,
     /// The user asked for this service to be stopped (kept across Russell restarts).
     pub stopped_by_user: bool,
+    /// `enabled` in the config. A disabled service is known and shown but never started:
+    /// start-all and autostart leave it out, an explicit start is refused, and a service
+    /// that depends on it fails naming it.
+    pub enabled: bool,
+    /// `version` in the config (empty when not set).
+    pub version: String,
 }
 
 /// When the last start of a service happened.

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod compat;
 mod support;
 
 use std::collections::BTreeSet;

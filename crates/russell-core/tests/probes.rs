@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use common::{Demo, WAIT, free_port, wait_for, wait_for_async};
 use russell_config::Probe;
 use russell_core::health::{ProbeError, probe};
-use russell_core::ports::{command_line, is_listening, listening_holders, process_start_time};
-use russell_core::resources::{GroupSampler, group_members};
+use russell_core::proc::groups::{GroupSampler, group_members};
+use russell_core::proc::ports::{is_listening, listening_holders};
+use russell_core::proc::{command_line, process_start_time};
 use rustix::process::Signal;
 
 const TIMEOUT: Duration = Duration::from_secs(3);

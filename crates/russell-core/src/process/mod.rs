@@ -4,7 +4,8 @@
 
 pub mod env;
 pub(crate) mod fifo;
-pub mod strays;
+
+pub use crate::proc::running;
 
 use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
@@ -18,6 +19,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::net::unix::pipe;
 use tokio::time::{Instant, sleep, timeout_at};
 
+use crate::proc::alive;
 use crate::state_file::ProcessRecord;
 
 /// How often an adopted process without pidfd, and a process group after its leader
@@ -123,7 +125,7 @@ pub(crate) struct Spawned {
 
 /// Spawns `svc` in a new process group: working_dir, Russell's environment, then
 /// env_file (read now), then `env`, then the marks a later Russell finds it by
-/// ([`strays`]); stdin /dev/null; stdout/stderr to its FIFOs in `run_dir`.
+/// ([`crate::proc::strays`]); stdin /dev/null; stdout/stderr to its FIFOs in `run_dir`.
 pub(crate) fn spawn(
     svc: &Service,
     run_dir: &Path,
@@ -148,8 +150,8 @@ pub(crate) fn spawn(
             .current_dir(&svc.working_dir)
             .envs(file_env)
             .envs(&svc.env)
-            .env(strays::SERVICE_ENV, &svc.short_name)
-            .env(strays::STATE_DIR_ENV, state_dir)
+            .env(crate::proc::strays::SERVICE_ENV, &svc.short_name)
+            .env(crate::proc::strays::STATE_DIR_ENV, state_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::from(out_w))
             .stderr(Stdio::from(err_w))
@@ -173,7 +175,7 @@ pub(crate) fn spawn(
         })?
     };
     let pid = child.id().unwrap_or_default();
-    let start_time = crate::ports::process_start_time(pid).unwrap_or_default();
+    let start_time = crate::proc::process_start_time(pid).unwrap_or_default();
     Ok(Spawned {
         proc: Proc {
             pid,
@@ -202,7 +204,7 @@ impl Proc {
             .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok())
             .and_then(register)
             .map_or(Watch::Poll, Watch::Pidfd);
-        let command = crate::ports::command_line(pid).unwrap_or_default();
+        let command = crate::proc::command_line(pid).unwrap_or_default();
         Self {
             pid,
             pgid,
@@ -275,7 +277,7 @@ impl Proc {
         }
         tokio::task::spawn_blocking(move || match pgid {
             // group_members skips zombies already.
-            Some(g) => !crate::resources::group_members(g).is_empty(),
+            Some(g) => !crate::proc::groups::group_members(g).is_empty(),
             None => alive(pid, start_time),
         })
         .await
@@ -367,28 +369,4 @@ pub(crate) async fn kill(proc: &mut Proc) -> (ExitInfo, bool) {
 /// The configured stop signal as a rustix signal (SIGTERM if it has no name rustix knows).
 pub(crate) fn stop_signal(svc: &Service) -> Signal {
     Signal::from_named_raw(svc.stop_signal.number).unwrap_or(Signal::TERM)
-}
-
-/// `pid` runs (not a zombie) and is the same process (same /proc start time).
-pub(crate) fn alive(pid: u32, start_time: u64) -> bool {
-    live_stat(pid).is_some_and(|s| s.starttime == start_time)
-}
-
-/// Whether a process with this PID exists and has not exited (a zombie counts as gone).
-pub fn running(pid: u32) -> bool {
-    live_stat(pid).is_some()
-}
-
-/// The process's stat, unless it is gone or a zombie.
-fn live_stat(pid: u32) -> Option<procfs::process::Stat> {
-    let stat = procfs::process::Process::new(i32::try_from(pid).ok()?)
-        .ok()?
-        .stat()
-        .ok()?;
-    is_live(&stat).then_some(stat)
-}
-
-/// Whether a process in this state runs (not a zombie, not dead).
-pub(crate) fn is_live(stat: &procfs::process::Stat) -> bool {
-    stat.state != 'Z' && stat.state != 'X'
 }

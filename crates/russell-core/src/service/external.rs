@@ -1,5 +1,5 @@
 //! The task that probes one external (never started or stopped): right away, then every
-//! [`FAST_PROBE`](super::task::FAST_PROBE) until the first verdict flips to healthy, then
+//! [`super::task::FAST_PROBE`] until the first verdict flips to healthy, then
 //! every `interval`. The first result decides the state; afterwards `failure_threshold`
 //! consecutive failures make it unhealthy and `success_threshold` successes healthy again.
 

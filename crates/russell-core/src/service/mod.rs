@@ -6,7 +6,7 @@ pub(crate) mod restart;
 pub(crate) mod state;
 pub(crate) mod task;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::logs::LogStore;
 use crate::state_file::ProcessRecord;
-use crate::{Event, ExternalStatus, ServiceState, ServiceStatus, StartResult};
+use crate::{CoreError, Event, ExternalStatus, ServiceState, ServiceStatus, StartResult};
 
 /// Commands from the actor to one service task. Each carries the actor's epoch for the
 /// service, so that the actor can tell updates sent before the command from those after.
@@ -89,6 +89,8 @@ pub(crate) struct DepNode {
     pub external: bool,
     pub state: ServiceState,
     pub healthy: bool,
+    /// `enabled = false` in the config: it never starts, so a dependent fails at once.
+    pub disabled: bool,
     pub last_error: String,
     pub last_probe_error: String,
     /// The last command epoch the service acknowledged (services only).
@@ -112,6 +114,8 @@ pub(crate) struct Shared {
     pub run_dir: PathBuf,
     /// Russell's state directory, marked on every spawned service.
     pub state_dir: PathBuf,
+    /// The services file, named in messages about a disabled service.
+    pub config_file: PathBuf,
     pub logs: Arc<LogStore>,
     /// Tasks send; the actor receives; closed when the actor ends.
     pub to_actor: mpsc::UnboundedSender<ActorMsg>,
@@ -120,7 +124,7 @@ pub(crate) struct Shared {
 }
 
 /// What a service finds of itself at a Russell's start besides its state-file record:
-/// processes marked as it that no record names ([`crate::process::strays`]).
+/// processes marked as it that no record names ([`crate::proc::strays`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LeftBehind {
     /// The process to adopt came from the marks, not from the state file.
@@ -130,10 +134,10 @@ pub(crate) struct LeftBehind {
 }
 
 /// Services that got healthy together probe together, every interval: 200 HTTP probes in
-/// one millisecond, each with its socket and about 20 KiB of buffers. Running at most this
-/// many at a time keeps such a burst to a few hundred KiB (glibc keeps the peak of a burst
-/// mapped for good) while the burst still runs in one wake-up of Russell (spreading the
-/// probes over the interval instead cost six times the CPU on this VM: one wake-up each).
+/// one millisecond, each with its socket and buffers. Running at most this many at a time
+/// keeps the memory of such a burst small (glibc keeps the peak of a burst mapped for good)
+/// while the burst still runs in one wake-up of Russell (spreading the probes over the
+/// interval instead would cost one wake-up each).
 pub(crate) const MAX_PROBES_IN_FLIGHT: usize = 16;
 
 impl Shared {
@@ -141,12 +145,14 @@ impl Shared {
     pub(crate) fn new(
         run_dir: PathBuf,
         state_dir: PathBuf,
+        config_file: PathBuf,
         logs: Arc<LogStore>,
         to_actor: mpsc::UnboundedSender<ActorMsg>,
     ) -> Arc<Self> {
         Arc::new(Self {
             run_dir,
             state_dir,
+            config_file,
             logs,
             to_actor,
             probes: Arc::new(tokio::sync::Semaphore::new(MAX_PROBES_IN_FLIGHT)),
@@ -159,5 +165,22 @@ impl Shared {
     pub(crate) fn emit(&self, event: Event) {
         tracing::debug!(service = %event.service, kind = event.kind.as_str(), "{}", event.message);
         let _ = self.to_actor.send(ActorMsg::Event(event));
+    }
+}
+
+/// Why a disabled service does not start (`file` is the services file).
+pub(crate) fn disabled_reason(file: &Path) -> String {
+    format!(
+        "enabled = false in {}; set enabled = true to run it",
+        file.display()
+    )
+}
+
+/// The refusal of an explicit start of the disabled service `short`.
+pub(crate) fn disabled_error(short: &str, file: &Path) -> CoreError {
+    CoreError::InvalidState {
+        service: short.to_string(),
+        state: "disabled",
+        what: disabled_reason(file),
     }
 }

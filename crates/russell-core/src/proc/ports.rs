@@ -1,5 +1,5 @@
 //! Who holds a TCP port: LISTEN sockets from /proc/net/tcp{,6}, mapped to processes through
-//! their socket inodes in /proc/<pid>/fd (Linux only).
+//! their socket inodes in /proc/\<pid\>/fd (Linux only).
 //!
 //! Used before a spawn (is the port taken, and by whom?) and to adopt or replace a holder.
 //! PID plus /proc start time identifies a process across PID reuse.
@@ -19,9 +19,9 @@ use procfs::process::{FDTarget, Process};
 pub struct PortHolder {
     /// Process ID.
     pub pid: u32,
-    /// argv as in /proc/<pid>/cmdline (empty for kernel threads).
+    /// argv as in /proc/\<pid\>/cmdline (empty for kernel threads).
     pub command_line: Vec<String>,
-    /// Start time in clock ticks after boot (/proc/<pid>/stat field 22); with `pid` it
+    /// Start time in clock ticks after boot (/proc/\<pid\>/stat field 22); with `pid` it
     /// identifies the process across PID reuse.
     pub start_time: u64,
 }
@@ -107,21 +107,10 @@ fn holds_any(process: &Process, inodes: &HashSet<u64>) -> bool {
         .any(|fd| matches!(fd.target, FDTarget::Socket(inode) if inodes.contains(&inode)))
 }
 
-/// The process's start time in clock ticks after boot, or None when it does not exist.
-pub fn process_start_time(pid: u32) -> Option<u64> {
-    let process = Process::new(i32::try_from(pid).ok()?).ok()?;
-    Some(process.stat().ok()?.starttime)
-}
-
-/// The process's argv, or None when it does not exist (or cannot be read).
-pub fn command_line(pid: u32) -> Option<Vec<String>> {
-    let process = Process::new(i32::try_from(pid).ok()?).ok()?;
-    process.cmdline().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proc::{command_line, process_start_time};
 
     #[test]
     fn own_listener_is_found_with_our_pid_and_start_time() {

@@ -185,7 +185,7 @@ mod tests {
         assert_eq!(found[0].record.pgid, Some(ours.0.id()));
         assert_eq!(
             Some(found[0].record.start_time),
-            crate::ports::process_start_time(ours.0.id())
+            crate::proc::process_start_time(ours.0.id())
         );
     }
 }

@@ -1,7 +1,7 @@
 //! CPU and memory of whole process groups, read from /proc (Linux only).
 //!
 //! A service is a process group (its leader's PID is the group ID), so its usage is the sum
-//! over every process whose /proc/<pid>/stat `pgrp` is that group. One [`GroupSampler`] per
+//! over every process whose /proc/\<pid\>/stat `pgrp` is that group. One [`GroupSampler`] per
 //! orchestrator scans /proc once per round for all groups it is asked about and keeps the
 //! previous round's CPU totals to turn them into a percentage.
 //!
@@ -121,7 +121,7 @@ fn for_each_live_stat(mut f: impl FnMut(&Stat)) {
     };
     for process in processes.filter_map(Result::ok) {
         if let Ok(stat) = process.stat()
-            && crate::process::is_live(&stat)
+            && super::is_live(&stat)
         {
             f(&stat);
         }
