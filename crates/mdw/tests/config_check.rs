@@ -214,3 +214,38 @@ fn a_port_in_the_ephemeral_range_gets_a_note_not_an_error() {
     assert_eq!(code, Some(0));
     assert_eq!(v["notes"].as_array().unwrap().len(), 1, "{v}");
 }
+
+#[test]
+fn json_carries_every_key_of_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "[[services]]\nname = \"A\"\ncommand = [\"sleep\", \"1\"]\ngrpc_port = 7001\n\
+         env = { RUST_LOG = \"info\" }\nenv_file = \".env\"\non_port_conflict = \"fail\"\n\
+         stop_signal = \"INT\"\nrestart_backoff = \"2s\"\nrestart_backoff_max = \"1m\"\n\
+         restart_reset_after = \"90s\"\nrestart_dependents = true\nversion = \"1.2.3\"\n\
+         enabled = false\n\n[services.health_check]\ntype = \"tcp\"\n",
+    );
+    let (code, v) = check_json(dir.path(), &path);
+    assert_eq!(code, Some(0), "{v}");
+    let a = &v["services"][0];
+    assert_eq!(a["env"]["RUST_LOG"], "info");
+    assert_eq!(
+        a["env_file"],
+        format!("{}/.env", dir.path().display()),
+        "{a}"
+    );
+    assert_eq!(a["on_port_conflict"], "fail");
+    assert_eq!(a["stop_signal"], "SIGINT");
+    assert_eq!(a["stop_timeout"], "10s");
+    assert_eq!(a["restart_backoff"], "2s");
+    assert_eq!(a["restart_backoff_max"], "1m");
+    assert_eq!(a["restart_reset_after"], "1m 30s");
+    assert_eq!(a["restart_dependents"], true);
+    assert_eq!(a["version"], "1.2.3");
+    assert_eq!(a["enabled"], false);
+    assert_eq!(a["health_check"]["type"], "tcp");
+    assert_eq!(a["health_check"]["address"], "127.0.0.1:7001");
+    assert_eq!(v["logs"]["max_file_size"], 10 * 1024 * 1024);
+    assert_eq!(v["russell"]["listen"], "127.0.0.1:9100");
+}

@@ -12,6 +12,7 @@ mod error;
 pub mod model;
 mod plan;
 mod raw;
+mod ser;
 mod validate;
 
 use std::path::{Path, PathBuf};

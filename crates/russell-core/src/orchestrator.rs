@@ -161,11 +161,7 @@ impl Orchestrator {
             .iter()
             .map(|s| s.short_name.clone())
             .collect();
-        let logs = Arc::new(LogStore::new(
-            &log_dir,
-            &config.logs,
-            &shorts,
-        ));
+        let logs = Arc::new(LogStore::new(&log_dir, &config.logs, &shorts));
         let events = Arc::new(LazyBroadcast::new(EVENT_CAPACITY));
         let (to_actor, msg_rx) = mpsc::unbounded_channel();
         // The mark on spawned services: one spelling of the directory, however the config named it.

@@ -44,7 +44,7 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let result = russell_config::load(&args.path);
     let valid = result.is_ok();
     let output = match (&result, args.json) {
-        (Ok(config), true) => serde_json::to_string_pretty(&config_json(config))?,
+        (Ok(config), true) => serde_json::to_string_pretty(&config_json(config)?)?,
         (Err(errors), true) => serde_json::to_string_pretty(&json!({
             "valid": false,
             "file": args.path,
@@ -222,81 +222,28 @@ fn notes(config: &Config) -> Vec<String> {
         .collect()
 }
 
-fn check_json(check: &HealthCheck) -> Value {
-    let mut v = match &check.probe {
-        Probe::None => json!({ "type": "none" }),
-        Probe::Grpc { addr, service } => {
-            json!({ "type": "grpc", "address": addr, "service": service })
-        }
-        Probe::Http { url, expect_body } => {
-            json!({ "type": "http", "url": url, "expect_body": expect_body })
-        }
-        Probe::Tcp { addr } => json!({ "type": "tcp", "address": addr }),
-        Probe::Exec { command } => json!({ "type": "exec", "command": command }),
-    };
-    if let Some(map) = v.as_object_mut() {
-        map.insert("interval".into(), json!(secs(check.interval)));
-        map.insert("timeout".into(), json!(secs(check.timeout)));
-        map.insert("failure_threshold".into(), json!(check.failure_threshold));
-        map.insert("success_threshold".into(), json!(check.success_threshold));
-        map.insert("start_timeout".into(), json!(secs(check.start_timeout)));
-    }
-    v
-}
-
-fn config_json(config: &Config) -> Value {
+/// The whole validated model as russell-config serializes it (so it cannot drift from the
+/// model), plus what `config check` derives from it: `valid`, the start `levels`, each
+/// service's `level`, and `notes`.
+fn config_json(config: &Config) -> anyhow::Result<Value> {
     let plan = config.plan();
-    let level_of = |short: &str| {
-        plan.levels
-            .iter()
-            .position(|l| l.iter().any(|s| s == short))
-    };
-    let services: Vec<Value> = config
-        .services
-        .iter()
-        .map(|s| {
-            json!({
-                "name": s.name,
-                "short_name": s.short_name,
-                "description": s.description,
-                "grpc_port": s.grpc_port,
-                "http_port": s.http_port,
-                "command": s.command,
-                "working_dir": s.working_dir,
-                "dependencies": s.dependencies,
-                "start_order": s.start_order,
-                "level": level_of(&s.short_name),
-                "max_retries": s.max_retries,
-                "stop_signal": s.stop_signal.name,
-                "stop_timeout": secs(s.stop_timeout),
-                "health_check": check_json(&s.health_check),
-            })
-        })
-        .collect();
-    let externals: Vec<Value> = config
-        .externals
-        .iter()
-        .map(|e| {
-            json!({
-                "name": e.name,
-                "short_name": e.short_name,
-                "description": e.description,
-                "optional": e.optional,
-                "health_check": check_json(&e.health_check),
-            })
-        })
-        .collect();
-    json!({
-        "valid": true,
-        "file": config.source,
-        "levels": plan.levels,
-        "services": services,
-        "externals": externals,
-        "notes": notes(config),
-        "russell": {
-            "listen": config.russell.listen.to_string(),
-            "state_dir": config.russell.state_dir,
-            "autostart": config.russell.autostart,
-        },
-    })
+    let mut doc = serde_json::to_value(config)?;
+    if let Some(services) = doc.get_mut("services").and_then(Value::as_array_mut) {
+        for service in services {
+            let level = service["short_name"].as_str().and_then(|short| {
+                plan.levels
+                    .iter()
+                    .position(|l| l.iter().any(|s| s == short))
+            });
+            if let Some(map) = service.as_object_mut() {
+                map.insert("level".into(), json!(level));
+            }
+        }
+    }
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("valid".into(), json!(true));
+        map.insert("levels".into(), json!(plan.levels));
+        map.insert("notes".into(), json!(notes(config)));
+    }
+    Ok(doc)
 }
