@@ -249,3 +249,39 @@ fn json_carries_every_key_of_the_model() {
     assert_eq!(v["logs"]["max_file_size"], 10 * 1024 * 1024);
     assert_eq!(v["russell"]["listen"], "127.0.0.1:9100");
 }
+
+#[test]
+fn mdws_own_file_is_accepted_unchanged_and_says_its_base() {
+    let file = repo_root().join("crates/russell-config/tests/mdw/services.toml");
+    let cwd = tempfile::tempdir().unwrap();
+    let base = cwd.path().display().to_string();
+    mdw()
+        .current_dir(cwd.path())
+        .args(["config", "check"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("valid — 6 services, 1 externals"))
+        .stdout(predicate::str::contains(format!(
+            "mDW-shaped file ([orchestrator]/[dependencies]): relative paths resolve against {base}"
+        )))
+        .stdout(predicate::str::contains(format!(
+            "command: {base}/bin/mdw serve kant"
+        )))
+        .stdout(predicate::str::contains("ollama (Ollama) [required]"));
+    let (code, v) = check_json(cwd.path(), &file);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["paths"]["shape"], "mdw");
+    assert_eq!(v["paths"]["base"], base);
+    assert_eq!(v["logs"]["dir"], format!("{base}/logs"));
+    let kant = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["short_name"] == "kant")
+        .unwrap();
+    assert_eq!(kant["grpc_port"], Value::Null);
+    assert_eq!(kant["version"], "0.1.0");
+    assert_eq!(kant["health_check"]["start_timeout"], "30s");
+    assert_eq!(v["externals"][0]["optional"], false);
+}

@@ -25,8 +25,35 @@ pub struct Config {
     pub logs: LogSettings,
     /// Managed services, in file order.
     pub services: Vec<Service>,
-    /// Checked-only dependencies (Ollama, PostgreSQL, a toolchain, a model), in file order.
+    /// Checked-only dependencies (Ollama, PostgreSQL, a toolchain, a model), in file order
+    /// (in mDW's shape, the `[dependencies.<id>]` tables first).
     pub externals: Vec<External>,
+    /// The file's shape and what its relative paths resolved against.
+    pub paths: Paths,
+}
+
+/// Which of the two accepted file shapes a file has, and so where its relative paths
+/// (commands, working_dir, env_file, log folder, binary_path, state_dir, token_file) point.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Paths {
+    pub shape: FileShape,
+    /// Absolute folder relative paths were resolved against: the file's folder (native),
+    /// or the current directory Russell was started in (mDW's shape).
+    #[serde(serialize_with = "ser::path")]
+    pub base: PathBuf,
+}
+
+/// The two shapes of a services file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileShape {
+    /// mdw's own keys (`[russell]`, `[defaults]`, `[[externals]]`, ...); relative paths
+    /// resolve against the file's folder.
+    #[default]
+    Native,
+    /// mDW's file (it has `[orchestrator]` or `[dependencies]`); relative paths resolve
+    /// against the current directory, as mDW's Go Russell does.
+    Mdw,
 }
 
 impl Config {

@@ -659,7 +659,7 @@ fn wrong_type() {
 #[test]
 fn every_unknown_key_and_bad_value_in_one_pass() {
     let text = format!(
-        "{KANT}dependancies = []\nmax_retries = \"x\"\n[[services]]\nname = \"B\"\ncommand = []\nhttp_port = 0\nfoo = 1\n"
+        "{KANT}dependancies = []\nmax_retries = \"x\"\n[[services]]\nname = \"B\"\ncommand = []\nhttp_port = 70000\nfoo = 1\n"
     );
     let errs = errors(&text);
     let fields: Vec<_> = errs
@@ -757,12 +757,28 @@ fn name_that_gives_no_short_name() {
 // ---------------------------------------------------------------- ports
 
 #[test]
-fn port_zero() {
+fn port_zero_means_no_port() {
+    let c = ok(
+        "[[services]]\nname = \"A\"\ncommand = [\"a\"]\ngrpc_port = 0\nhttp_port = 8080\n\n\
+         [services.health_check]\ntype = \"tcp\"\n",
+    );
+    assert_eq!(c.services[0].grpc_port, None);
+    assert_eq!(c.services[0].ports(), [8080]);
+    assert_eq!(
+        c.services[0].health_check.probe,
+        Probe::Tcp {
+            addr: "127.0.0.1:8080".into()
+        }
+    );
+}
+
+#[test]
+fn health_check_port_zero() {
     one(
-        "[[services]]\nname = \"A\"\ncommand = [\"a\"]\ngrpc_port = 0\n",
+        "[[services]]\nname = \"A\"\ncommand = [\"a\"]\nhttp_port = 80\n\n[services.health_check]\ntype = \"tcp\"\nport = 0\n",
         Some("a"),
-        "grpc_port",
-        Some(4),
+        "health_check.port",
+        Some(8),
         "port 0",
     );
 }

@@ -1522,6 +1522,7 @@ mod tests {
             },
             services,
             externals,
+            paths: Default::default(),
         }
     }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use russell_config::{Config, ConfigErrors, HealthCheck, Probe};
+use russell_config::{Config, ConfigErrors, FileShape, HealthCheck, Probe};
 use serde_json::{Value, json};
 
 /// Options of `mdw config`.
@@ -114,6 +114,7 @@ fn plan_text(path: &Path, config: &Config) -> String {
         plan.levels.len(),
         if plan.levels.len() == 1 { "" } else { "s" }
     );
+    let _ = writeln!(out, "{}", paths_text(config));
     let _ = writeln!(
         out,
         "\nStart plan (a level starts in parallel once what it depends on is healthy):"
@@ -133,7 +134,19 @@ fn plan_text(path: &Path, config: &Config) -> String {
                 .into_iter()
                 .chain(s.http_port.map(|p| format!("http {p}")))
                 .collect();
-            let _ = writeln!(out, "  {} ({}) — {}", s.short_name, s.name, s.description);
+            let version = if s.version.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", s.version)
+            };
+            let disabled = if s.enabled { "" } else { " [disabled]" };
+            let _ = writeln!(
+                out,
+                "  {} ({}{version}){}{disabled}",
+                s.short_name,
+                s.name,
+                dash(&s.description)
+            );
             let _ = writeln!(
                 out,
                 "      ports: {}",
@@ -154,6 +167,12 @@ fn plan_text(path: &Path, config: &Config) -> String {
             );
             let _ = writeln!(out, "      check: {}", check_text(&s.health_check));
             let _ = writeln!(out, "      command: {}", s.command.join(" "));
+            let _ = writeln!(
+                out,
+                "      timeouts: healthy within {}, stop grace {}",
+                secs(s.health_check.start_timeout),
+                secs(s.stop_timeout)
+            );
         }
     }
     if !config.externals.is_empty() {
@@ -161,11 +180,15 @@ fn plan_text(path: &Path, config: &Config) -> String {
         for e in &config.externals {
             let _ = writeln!(
                 out,
-                "  {} ({}) — {}{}",
+                "  {} ({}){}{}",
                 e.short_name,
                 e.name,
-                e.description,
-                if e.optional { " [optional]" } else { "" }
+                dash(&e.description),
+                if e.optional {
+                    " [optional]"
+                } else {
+                    " [required]"
+                }
             );
             let _ = writeln!(out, "      check: {}", check_text(&e.health_check));
         }
@@ -179,11 +202,33 @@ fn plan_text(path: &Path, config: &Config) -> String {
     }
     let _ = write!(
         out,
-        "\nRussell listens on {}; state in {}",
+        "\nRussell listens on {}; state in {}; service logs in {}",
         config.russell.listen,
-        config.russell.state_dir.display()
+        config.russell.state_dir.display(),
+        config.log_dir().display()
     );
     out
+}
+
+/// " — text", or nothing for an empty text.
+fn dash(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(" — {text}")
+    }
+}
+
+/// Which shape the file has and what its relative paths resolved against.
+fn paths_text(config: &Config) -> String {
+    let base = config.paths.base.display();
+    match config.paths.shape {
+        FileShape::Native => format!("Relative paths resolve against {base} (this file's folder)."),
+        FileShape::Mdw => format!(
+            "mDW-shaped file ([orchestrator]/[dependencies]): relative paths resolve against \
+             {base}, the current directory, as mDW's Go Russell does."
+        ),
+    }
 }
 
 /// Where the kernel says it picks the local ports of outgoing connections.

@@ -231,6 +231,51 @@ pub(super) fn resolve_dependencies(
     out
 }
 
+/// Adds the externals named in `external_dependencies` (by short_name, any case) to the
+/// service's dependencies.
+pub(super) fn add_external_dependencies(
+    service: &mut Service,
+    spans: &Spans,
+    externals: &[External],
+    c: &mut Collector<'_>,
+) {
+    for dep in &spans.external_dependencies {
+        let key = dep.get_ref().trim().to_lowercase();
+        match externals
+            .iter()
+            .find(|e| e.short_name.to_lowercase() == key)
+        {
+            Some(e) => {
+                if !service.dependencies.contains(&e.short_name) {
+                    service.dependencies.push(e.short_name.clone());
+                }
+            }
+            None => {
+                let known: Vec<&str> = externals.iter().map(|e| e.short_name.as_str()).collect();
+                let hint = match closest(&key, &known) {
+                    Some(best) => format!("did you mean '{best}'?"),
+                    None if known.is_empty() => {
+                        "define it as a [dependencies.<id>] table (or an [[externals]] entry); \
+                         a service to wait for goes under dependencies"
+                            .to_owned()
+                    }
+                    None => format!(
+                        "known externals: {}; a service to wait for goes under dependencies",
+                        known.join(", ")
+                    ),
+                };
+                c.push(
+                    Some(dep.span()),
+                    &spans.subject(),
+                    "external_dependencies",
+                    format!("unknown external dependency '{}'", dep.get_ref()),
+                    hint,
+                );
+            }
+        }
+    }
+}
+
 /// Reports each dependency cycle among services once, as `a → b → c → a`.
 pub(super) fn find_cycles(services: &[Service], spans: &[Spans], c: &mut Collector<'_>) {
     let edges = crate::plan::dependency_indices(services);

@@ -18,6 +18,7 @@ mod cross;
 mod external;
 mod fields;
 mod health;
+mod mdw;
 mod names;
 mod service;
 mod settings;
@@ -28,7 +29,7 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 use crate::error::{Collector, Subject};
-use crate::model::Config;
+use crate::model::{Config, Paths};
 use crate::raw::{RawFile, RawService};
 
 /// Highest accepted `max_retries`.
@@ -41,18 +42,33 @@ pub const MDW_PLACEHOLDER: &str = "{mdw}";
 pub(crate) struct Context<'p> {
     /// Absolute source path.
     pub source: PathBuf,
-    /// Absolute folder of the source: base for relative paths.
+    /// Base for relative paths: the source's folder, or in mDW's shape the current
+    /// directory (see [`crate::FileShape`]).
     pub dir: PathBuf,
+    /// Absolute folder of the source (the default state directory goes next to it).
+    pub file_dir: PathBuf,
     pub mdw_exe: &'p Path,
+    /// `[orchestrator] binary_path`: what a service without `command` runs.
+    pub binary_path: Option<Spanned<String>>,
 }
 
 /// Validates `raw` into a [`Config`]; every problem goes into `c` (then `None`).
-pub(crate) fn validate(raw: &RawFile, ctx: &Context<'_>, c: &mut Collector<'_>) -> Option<Config> {
+pub(crate) fn validate(
+    raw: &RawFile,
+    ctx: &Context<'_>,
+    paths: Paths,
+    c: &mut Collector<'_>,
+) -> Option<Config> {
     let russell = settings::russell(raw.russell.as_ref(), ctx, c);
-    let logs = settings::logs(raw.logs.as_ref(), c);
+    let mut logs = settings::logs(raw.logs.as_ref(), ctx, c);
     let empty = RawService::default();
-    let defaults = raw.defaults.as_ref().map_or(&empty, |d| &d.raw);
-    service::check_defaults(defaults, c);
+    let own_defaults = raw.defaults.as_ref().map_or(&empty, |d| &d.raw);
+    service::check_defaults(own_defaults, c);
+    let orchestrator = mdw::orchestrator(raw, own_defaults, ctx, c);
+    if orchestrator.log_dir.is_some() {
+        logs.dir.clone_from(&orchestrator.log_dir);
+    }
+    let defaults = &orchestrator.defaults;
 
     let mut services = Vec::new();
     let mut service_spans = Vec::new();
@@ -62,8 +78,8 @@ pub(crate) fn validate(raw: &RawFile, ctx: &Context<'_>, c: &mut Collector<'_>) 
         services.push(service);
         service_spans.push(spans);
     }
-    let mut externals = Vec::new();
-    let mut external_spans = Vec::new();
+    let (mut externals, mut external_spans): (Vec<_>, Vec<_>) =
+        mdw::dependencies(raw, &orchestrator, c).into_iter().unzip();
     for (index, entry) in raw.externals.iter().enumerate() {
         let (external, spans) = external::external(&entry.raw, entry.span.clone(), index, ctx, c);
         externals.push(external);
@@ -86,6 +102,7 @@ pub(crate) fn validate(raw: &RawFile, ctx: &Context<'_>, c: &mut Collector<'_>) 
     );
     for (service, spans) in services.iter_mut().zip(&service_spans) {
         service.dependencies = cross::resolve_dependencies(service, spans, &names, c);
+        cross::add_external_dependencies(service, spans, &externals, c);
     }
     cross::find_cycles(&services, &service_spans, c);
 
@@ -95,6 +112,7 @@ pub(crate) fn validate(raw: &RawFile, ctx: &Context<'_>, c: &mut Collector<'_>) 
         logs,
         services,
         externals,
+        paths,
     })
 }
 
@@ -109,6 +127,8 @@ struct Spans {
     http_port: Option<Range<usize>>,
     /// Each dependency as written, with its place.
     dependencies: Vec<Spanned<String>>,
+    /// Each `external_dependencies` entry as written, with its place.
+    external_dependencies: Vec<Spanned<String>>,
     /// Port an external probes on this machine, with the place it is written.
     probe_port: Option<(u16, Range<usize>)>,
 }

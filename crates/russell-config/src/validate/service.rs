@@ -16,13 +16,17 @@ use crate::raw::RawService;
 
 /// Keys that identify one service and so cannot come from `[defaults]`.
 pub(super) fn check_defaults(d: &RawService, c: &mut Collector<'_>) {
-    let identity: [(&str, Option<Range<usize>>); 6] = [
+    let identity: [(&str, Option<Range<usize>>); 7] = [
         ("name", d.name.as_ref().map(Spanned::span)),
         ("short_name", d.short_name.as_ref().map(Spanned::span)),
         ("command", d.command.as_ref().map(Spanned::span)),
         ("grpc_port", d.grpc_port.as_ref().map(Spanned::span)),
         ("http_port", d.http_port.as_ref().map(Spanned::span)),
         ("dependencies", d.dependencies.as_ref().map(Spanned::span)),
+        (
+            "external_dependencies",
+            d.external_dependencies.as_ref().map(Spanned::span),
+        ),
     ];
     for (key, span) in identity {
         if let Some(span) = span {
@@ -75,7 +79,7 @@ pub(super) fn service(
             .unwrap_or_default(),
         grpc_port,
         http_port,
-        command: e.command(entry.clone(), c),
+        command: e.command(entry.clone(), &short_name, c),
         working_dir: pick(&raw.working_dir, &d.working_dir)
             .map_or_else(|| ctx.dir.clone(), |v| resolve_path(&ctx.dir, v.get_ref())),
         env: e.env(c),
@@ -128,16 +132,24 @@ pub(super) fn service(
             .as_ref()
             .map(|v| v.get_ref().clone())
             .unwrap_or_default(),
+        external_dependencies: raw
+            .external_dependencies
+            .as_ref()
+            .map(|v| v.get_ref().clone())
+            .unwrap_or_default(),
         probe_port: None,
     };
     (service, spans)
 }
 
 impl Entry<'_, '_> {
-    /// grpc_port and http_port; both the same number is an error.
+    /// grpc_port and http_port (0 = none, as mDW writes it); both the same is an error.
     fn ports(&self, c: &mut Collector<'_>) -> (Option<u16>, Option<u16>) {
-        let grpc_port = port(c, self.raw.grpc_port.as_ref(), self.s, "grpc_port");
-        let http_port = port(c, self.raw.http_port.as_ref(), self.s, "http_port");
+        fn given(v: &Option<Spanned<i64>>) -> Option<&Spanned<i64>> {
+            v.as_ref().filter(|v| *v.get_ref() != 0)
+        }
+        let grpc_port = port(c, given(&self.raw.grpc_port), self.s, "grpc_port");
+        let http_port = port(c, given(&self.raw.http_port), self.s, "http_port");
         if let (Some(g), Some(h), Some(span)) = (grpc_port, http_port, &self.raw.http_port)
             && g == h
         {
@@ -152,9 +164,18 @@ impl Entry<'_, '_> {
         (grpc_port, http_port)
     }
 
-    fn command(&self, entry: Range<usize>, c: &mut Collector<'_>) -> Vec<String> {
-        match &self.raw.command {
-            None => {
+    /// The entry's command, else `<binary_path> serve <short_name>` when `[orchestrator]`
+    /// names a binary.
+    fn command(&self, entry: Range<usize>, short_name: &str, c: &mut Collector<'_>) -> Vec<String> {
+        match (&self.raw.command, &self.ctx.binary_path) {
+            (None, Some(binary)) => {
+                let span = binary.span();
+                let parts = [binary.get_ref().as_str(), "serve", short_name]
+                    .map(|p| Spanned::new(span.clone(), p.to_owned()));
+                let cmd = Spanned::new(span, parts.to_vec());
+                command(&cmd, self.ctx, c, self.s, "orchestrator.binary_path")
+            }
+            (None, None) => {
                 c.push_missing(
                     Some(entry),
                     self.s,
@@ -165,7 +186,7 @@ impl Entry<'_, '_> {
                 );
                 Vec::new()
             }
-            Some(cmd) => command(cmd, self.ctx, c, self.s, "command"),
+            (Some(cmd), _) => command(cmd, self.ctx, c, self.s, "command"),
         }
     }
 

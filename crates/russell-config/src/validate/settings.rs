@@ -45,7 +45,7 @@ pub(super) fn russell(
     RussellSettings {
         listen,
         state_dir: raw.state_dir.as_ref().map_or_else(
-            || ctx.dir.join(".russell"),
+            || ctx.file_dir.join(".russell"),
             |v| resolve_path(&ctx.dir, v.get_ref()),
         ),
         token_file: raw
@@ -56,7 +56,7 @@ pub(super) fn russell(
     }
 }
 
-pub(super) fn logs(raw: Option<&RawLogs>, c: &mut Collector<'_>) -> LogSettings {
+pub(super) fn logs(raw: Option<&RawLogs>, ctx: &Context<'_>, c: &mut Collector<'_>) -> LogSettings {
     let empty = RawLogs::default();
     let raw = raw.unwrap_or(&empty);
     let default_size = 10 * 1024 * 1024;
@@ -93,7 +93,10 @@ pub(super) fn logs(raw: Option<&RawLogs>, c: &mut Collector<'_>) -> LogSettings 
         "logs.tail_lines",
     );
     LogSettings {
-        dir: None,
+        dir: raw
+            .dir
+            .as_ref()
+            .map(|v| resolve_path(&ctx.dir, v.get_ref())),
         max_file_size,
         max_files,
         tail_lines: tail_lines as usize,
