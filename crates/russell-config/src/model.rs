@@ -215,6 +215,10 @@ pub enum Probe {
     },
     /// Run `command`; exit status 0 is healthy.
     Exec { command: Vec<String> },
+    /// HTTP GET Ollama's model list at `url` (`…/api/tags`); healthy when every name in
+    /// `models` is listed. A name with a tag (`mistral:7b`) must match exactly; one
+    /// without (`nomic-embed-text`) matches any tag of that model (`:latest`, `:v1.5`).
+    Ollama { url: String, models: Vec<String> },
 }
 
 /// A stop signal, by number and name (serialized by name).

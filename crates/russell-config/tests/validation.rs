@@ -1177,6 +1177,21 @@ fn zero_failure_threshold() {
 }
 
 #[test]
+fn external_ollama_check_lists_models() {
+    let c = ok(
+        "[[externals]]\nname = \"Models\"\n\n[externals.health_check]\ntype = \"ollama\"\n\
+                url = \"http://127.0.0.1:11434/\"\nmodels = [\"mistral:7b\", \"nomic-embed-text\"]\n",
+    );
+    assert_eq!(
+        c.externals[0].health_check.probe,
+        Probe::Ollama {
+            url: "http://127.0.0.1:11434/api/tags".into(),
+            models: vec!["mistral:7b".into(), "nomic-embed-text".into()],
+        }
+    );
+}
+
+#[test]
 fn external_http_without_url() {
     let e = one(
         "[[externals]]\nname = \"Ollama\"\n[externals.health_check]\ntype = \"http\"\n",

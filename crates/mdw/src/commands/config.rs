@@ -93,6 +93,7 @@ fn check_text(check: &HealthCheck) -> String {
         } => format!("http {url} (body contains {body:?})"),
         Probe::Tcp { addr } => format!("tcp {addr}"),
         Probe::Exec { command } => format!("exec {}", command.join(" ")),
+        Probe::Ollama { url, models } => format!("ollama {url} lists {}", models.join(", ")),
     };
     format!(
         "{what} every {} (timeout {})",

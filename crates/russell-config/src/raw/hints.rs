@@ -36,6 +36,10 @@ pub(super) fn misplaced_hint(kind: Kind, name: &str) -> Option<String> {
         Kind::External if fields_of::<RawExternalCheck>().contains(&name) => Some(format!(
             "'{name}' is a health-check key: put it under [externals.health_check]"
         )),
+        Kind::ServiceCheck if name == "models" => Some(
+            "an ollama check belongs to an [[externals]] entry (type = \"ollama\", url, models)"
+                .to_owned(),
+        ),
         Kind::ServiceCheck if matches!(name, "url" | "address") => Some(format!(
             "a service is probed on 127.0.0.1 at its own port: use endpoint = \"/health\" \
              (http) or port = … ('{name}' is for [[externals]])"
@@ -113,6 +117,7 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "shutdown_timeout" => "shutdown_timeout = \"10s\"",
         "health_check_interval" => "health_check_interval = \"10s\"",
         "required" => "required = true",
+        "models" => "models = [\"mistral:7b\", \"nomic-embed-text\"]",
         _ => return None,
     })
 }

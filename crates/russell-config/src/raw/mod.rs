@@ -82,6 +82,7 @@ pub(crate) struct RawExternalCheck {
     #[serde(rename = "type")]
     pub kind: Option<Spanned<String>>,
     pub url: Option<Spanned<String>>,
+    pub models: Option<Spanned<Vec<Spanned<String>>>>,
     pub address: Option<Spanned<String>>,
     pub service: Option<Spanned<String>>,
     pub command: Option<Spanned<Vec<Spanned<String>>>>,

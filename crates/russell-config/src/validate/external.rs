@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use toml::Spanned;
 
-use super::health::{Timing, exec_probe, unknown_type};
+use super::health::{EXTERNAL_CHECK_TYPES, Timing, exec_probe, unknown_type};
 use super::names::identity;
 use super::{Context, Spans};
 use crate::error::{Collector, Subject};
@@ -50,7 +50,7 @@ pub(super) fn external(
             "health_check.type",
             "the health check has no type",
             "add type = \"http\" (with url), \"tcp\" or \"grpc\" (with address), \"exec\" \
-             (with command) or \"none\"",
+             (with command), \"ollama\" (with url and models) or \"none\"",
         ),
         None => {}
         Some(kind) => {
@@ -99,6 +99,7 @@ impl Target<'_> {
     ) -> (Probe, LocalPort) {
         match kind.get_ref().trim().to_ascii_lowercase().as_str() {
             "http" => self.http(c),
+            "ollama" => self.ollama(c),
             k @ ("tcp" | "grpc") => self.address(k, c),
             "exec" => (
                 exec_probe(self.ch.command.as_ref(), self.place.clone(), ctx, c, self.s),
@@ -106,7 +107,7 @@ impl Target<'_> {
             ),
             "none" => (Probe::None, None),
             _ => {
-                unknown_type(kind, c, self.s);
+                unknown_type(kind, EXTERNAL_CHECK_TYPES, c, self.s);
                 (Probe::None, None)
             }
         }
@@ -139,6 +140,90 @@ impl Target<'_> {
             expect_body: self.ch.expect_body.as_ref().map(|v| v.get_ref().clone()),
         };
         (probe, is_local(&host).then(|| (port, url.span())))
+    }
+
+    /// Ollama's model list: `url` is Ollama's address, `models` the names it must list.
+    fn ollama(&self, c: &mut Collector<'_>) -> (Probe, LocalPort) {
+        let models = self.models(c);
+        let Some(url) = &self.ch.url else {
+            c.push_missing(
+                Some(self.place.clone()),
+                self.s,
+                "health_check.url",
+                "an ollama check needs Ollama's url",
+                "add url = \"http://127.0.0.1:11434\"",
+            );
+            return (Probe::None, None);
+        };
+        let text = url.get_ref().trim().trim_end_matches('/');
+        let path_free = text
+            .strip_prefix("http://")
+            .is_some_and(|rest| !rest.contains('/'));
+        let parsed = http_url_port(text).filter(|_| path_free);
+        let Some((host, port)) = parsed else {
+            c.push(
+                Some(url.span()),
+                self.s,
+                "health_check.url",
+                format!("'{}' is not Ollama's address", url.get_ref()),
+                "give the address only, like url = \"http://127.0.0.1:11434\" (the check \
+                 reads <url>/api/tags)",
+            );
+            return (Probe::None, None);
+        };
+        let local = is_local(&host).then(|| (port, url.span()));
+        match models {
+            Some(models) => (
+                Probe::Ollama {
+                    url: format!("{text}/api/tags"),
+                    models,
+                },
+                local,
+            ),
+            None => (Probe::None, local),
+        }
+    }
+
+    /// The `models` an ollama check needs: at least one, each a name without spaces.
+    fn models(&self, c: &mut Collector<'_>) -> Option<Vec<String>> {
+        let hint = "list the model names as `ollama list` shows them, e.g. \
+                    models = [\"mistral:7b\", \"nomic-embed-text\"]";
+        let Some(models) = &self.ch.models else {
+            c.push_missing(
+                Some(self.place.clone()),
+                self.s,
+                "health_check.models",
+                "an ollama check needs the models it looks for",
+                hint,
+            );
+            return None;
+        };
+        if models.get_ref().is_empty() {
+            c.push(
+                Some(models.span()),
+                self.s,
+                "health_check.models",
+                "the list of models is empty",
+                hint,
+            );
+            return None;
+        }
+        let mut out = Vec::new();
+        for m in models.get_ref() {
+            let name = m.get_ref().trim();
+            if name.is_empty() || name.contains(char::is_whitespace) || name.ends_with(':') {
+                c.push(
+                    Some(m.span()),
+                    self.s,
+                    "health_check.models",
+                    format!("'{}' is not a model name", m.get_ref()),
+                    hint,
+                );
+            } else {
+                out.push(name.to_owned());
+            }
+        }
+        (out.len() == models.get_ref().len()).then_some(out)
     }
 
     /// A tcp or grpc check: `address = "host:port"`.

@@ -11,7 +11,11 @@ use crate::error::{Collector, Subject};
 use crate::model::{HealthCheck, Probe};
 use crate::raw::{RawService, RawServiceCheck, closest};
 
+/// Check types of a service.
 pub(super) const CHECK_TYPES: &[&str] = &["grpc", "http", "tcp", "exec", "none"];
+
+/// Check types of an external.
+pub(super) const EXTERNAL_CHECK_TYPES: &[&str] = &["grpc", "http", "tcp", "exec", "ollama", "none"];
 
 /// A service's ports, as its health check may probe them.
 #[derive(Debug, Clone, Copy)]
@@ -71,8 +75,19 @@ pub(super) fn service_check(
         "tcp" => merged.tcp(check_port, c),
         "exec" => exec_probe(merged.pick(|k| &k.command), merged.place, ctx, c, s),
         "none" => Probe::None,
+        "ollama" => {
+            c.push(
+                Some(kind.span()),
+                s,
+                "health_check.type",
+                "an ollama check looks at Ollama, not at this service",
+                "make Ollama an [[externals]] entry with type = \"ollama\", url and models, and \
+                 add it to this service's dependencies",
+            );
+            Probe::None
+        }
         _ => {
-            unknown_type(kind, c, s);
+            unknown_type(kind, CHECK_TYPES, c, s);
             Probe::None
         }
     };
@@ -215,8 +230,13 @@ pub(super) fn exec_probe(
     }
 }
 
-pub(super) fn unknown_type(kind: &Spanned<String>, c: &mut Collector<'_>, s: &Subject) {
-    let hint = closest(kind.get_ref(), CHECK_TYPES)
+pub(super) fn unknown_type(
+    kind: &Spanned<String>,
+    types: &[&str],
+    c: &mut Collector<'_>,
+    s: &Subject,
+) {
+    let hint = closest(kind.get_ref(), types)
         .map(|b| format!("did you mean '{b}'? "))
         .unwrap_or_default();
     c.push(
@@ -224,7 +244,7 @@ pub(super) fn unknown_type(kind: &Spanned<String>, c: &mut Collector<'_>, s: &Su
         s,
         "health_check.type",
         format!("unknown health-check type '{}'", kind.get_ref()),
-        format!("{hint}use one of {}", CHECK_TYPES.join(", ")),
+        format!("{hint}use one of {}", types.join(", ")),
     );
 }
 
