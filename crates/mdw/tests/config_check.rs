@@ -61,7 +61,7 @@ fn default_path_is_the_shipped_line_up_and_valid() {
         .success()
         .stdout(predicate::str::contains("valid — 6 services, 3 externals"))
         .stdout(predicate::str::contains("level 1: turing, bayes"))
-        .stdout(predicate::str::contains("kant (Kant) — API gateway"))
+        .stdout(predicate::str::contains("kant (Kant 0.1.0) — API gateway"))
         .stdout(predicate::str::contains(
             "http http://127.0.0.1:8080/api/v1/health",
         ))
@@ -92,16 +92,39 @@ fn valid_file_as_json() {
     assert_eq!(services.len(), 6);
     let kant = services.iter().find(|s| s["short_name"] == "kant").unwrap();
     assert_eq!(kant["http_port"], 8080);
-    assert_eq!(kant["dependencies"], serde_json::json!(["turing"]));
+    assert_eq!(
+        kant["dependencies"],
+        serde_json::json!(["turing", "hypatia", "babbage", "leibniz"])
+    );
+    assert_eq!(kant["version"], "0.1.0");
     assert_eq!(kant["health_check"]["type"], "http");
     assert_eq!(
         kant["health_check"]["url"],
         "http://127.0.0.1:8080/api/v1/health"
     );
-    assert_eq!(kant["level"], 1);
+    assert_eq!(kant["level"], 3);
+    assert_eq!(
+        v["levels"],
+        serde_json::json!([
+            ["turing", "bayes"],
+            ["hypatia", "babbage"],
+            ["leibniz"],
+            ["kant"]
+        ])
+    );
     let externals = v["externals"].as_array().unwrap();
     assert_eq!(externals.len(), 3);
     assert!(externals.iter().all(|e| e["optional"] == true));
+    let models = externals
+        .iter()
+        .find(|e| e["short_name"] == "models")
+        .unwrap();
+    assert_eq!(models["health_check"]["type"], "ollama");
+    assert_eq!(
+        models["health_check"]["models"],
+        serde_json::json!(["mistral:7b", "nomic-embed-text"])
+    );
+    assert_eq!(v["paths"]["shape"], "native");
 }
 
 #[test]
