@@ -163,12 +163,22 @@ fn the_shipped_services_file_validates() {
     assert_eq!(kant.command[0], MDW, "{{mdw}} is replaced");
     assert_eq!(kant.http_port, Some(8080));
     assert_eq!(config.service("turing").unwrap().dependencies, ["ollama"]);
+    assert_eq!(
+        kant.dependencies,
+        ["turing", "hypatia", "babbage", "leibniz"]
+    );
+    assert_eq!(
+        config.service("leibniz").unwrap().dependencies,
+        ["turing", "hypatia", "ollama"]
+    );
+    assert!(config.service("bayes").unwrap().dependencies.is_empty());
+    assert_eq!(kant.version, "0.1.0");
     let models = &config.externals[2];
     assert_eq!(
         models.health_check.probe,
-        Probe::Http {
+        Probe::Ollama {
             url: "http://127.0.0.1:11434/api/tags".into(),
-            expect_body: Some("llama".into())
+            models: vec!["mistral:7b".into(), "nomic-embed-text".into()],
         }
     );
 }
