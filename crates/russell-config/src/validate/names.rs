@@ -48,44 +48,53 @@ pub(super) fn identity(
             String::new()
         }
     };
-    let short = match short_name {
-        Some(v) => {
-            if !valid_short_name(v.get_ref()) {
-                c.push(
-                    Some(v.span()),
-                    &subject,
-                    "short_name",
-                    format!(
-                        "short_name '{}' is not usable as an identifier",
-                        v.get_ref()
-                    ),
-                    format!(
-                        "use 1 to 64 of a-z, 0-9, '_' and '-', starting with a letter or digit \
-                         (it becomes a file name), e.g. short_name = \"{}\"",
-                        suggest_short_name(v.get_ref())
-                    ),
-                );
-            }
-            v.get_ref().clone()
-        }
-        None => {
-            let derived = name.to_lowercase();
-            if !name.is_empty() && !valid_short_name(&derived) {
-                c.push(
-                    name_span.clone().or(Some(entry.clone())),
-                    &subject,
-                    "short_name",
-                    format!(
-                        "no short_name, and the name '{name}' does not make one ('{derived}' \
-                         has characters outside a-z, 0-9, '_', '-')"
-                    ),
-                    format!("add short_name = \"{}\"", suggest_short_name(&name)),
-                );
-            }
-            derived
-        }
-    };
+    let place = name_span.unwrap_or(entry);
+    let short = short_name_of(short_name, &name, place, &subject, c);
     (name, short, subject)
+}
+
+/// The given short_name (checked), else the name lowercased (checked that it makes one).
+/// `place` is where to point when the name does not.
+fn short_name_of(
+    short_name: Option<&Spanned<String>>,
+    name: &str,
+    place: Range<usize>,
+    subject: &Subject,
+    c: &mut Collector<'_>,
+) -> String {
+    if let Some(v) = short_name {
+        if !valid_short_name(v.get_ref()) {
+            c.push(
+                Some(v.span()),
+                subject,
+                "short_name",
+                format!(
+                    "short_name '{}' is not usable as an identifier",
+                    v.get_ref()
+                ),
+                format!(
+                    "use 1 to 64 of a-z, 0-9, '_' and '-', starting with a letter or digit \
+                     (it becomes a file name), e.g. short_name = \"{}\"",
+                    suggest_short_name(v.get_ref())
+                ),
+            );
+        }
+        return v.get_ref().clone();
+    }
+    let derived = name.to_lowercase();
+    if !name.is_empty() && !valid_short_name(&derived) {
+        c.push(
+            Some(place),
+            subject,
+            "short_name",
+            format!(
+                "no short_name, and the name '{name}' does not make one ('{derived}' has \
+                 characters outside a-z, 0-9, '_', '-')"
+            ),
+            format!("add short_name = \"{}\"", suggest_short_name(name)),
+        );
+    }
+    derived
 }
 
 /// `[a-z0-9_-]{1,64}`, not starting with `_` or `-`.

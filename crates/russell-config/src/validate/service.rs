@@ -120,26 +120,25 @@ pub(super) fn service(
         name,
         short_name,
     };
-    let spans = Spans {
-        subject: Some(subject.clone()),
+    (service, spans(raw, subject, entry))
+}
+
+/// Where the entry wrote what the cross-entry checks look at.
+fn spans(raw: &RawService, subject: Subject, entry: Range<usize>) -> Spans {
+    let list = |v: &Option<Spanned<Vec<Spanned<String>>>>| {
+        v.as_ref().map(|v| v.get_ref().clone()).unwrap_or_default()
+    };
+    Spans {
+        subject: Some(subject),
         entry,
         name: raw.name.as_ref().map(Spanned::span),
         short_name: raw.short_name.as_ref().map(Spanned::span),
         grpc_port: raw.grpc_port.as_ref().map(Spanned::span),
         http_port: raw.http_port.as_ref().map(Spanned::span),
-        dependencies: raw
-            .dependencies
-            .as_ref()
-            .map(|v| v.get_ref().clone())
-            .unwrap_or_default(),
-        external_dependencies: raw
-            .external_dependencies
-            .as_ref()
-            .map(|v| v.get_ref().clone())
-            .unwrap_or_default(),
+        dependencies: list(&raw.dependencies),
+        external_dependencies: list(&raw.external_dependencies),
         probe_port: None,
-    };
-    (service, spans)
+    }
 }
 
 impl Entry<'_, '_> {
