@@ -113,6 +113,12 @@ pub fn probe_words(probe: &Probe) -> Option<Vec<String>> {
             words.extend(["exec".to_string(), "--".to_string()]);
             words.extend(command.iter().cloned());
         }
+        Probe::Ollama { url, models } => {
+            words.extend(["ollama".to_string(), url.clone()]);
+            for model in models {
+                words.extend(["--model".to_string(), model.clone()]);
+            }
+        }
     }
     Some(words)
 }
@@ -147,6 +153,10 @@ pub fn probe_at(probe: &Probe, host: &str) -> Probe {
         Probe::Tcp { addr } => Probe::Tcp {
             addr: with_host(addr, host),
         },
+        Probe::Ollama { url, models } => Probe::Ollama {
+            url: url_with_host(url, host),
+            models: models.clone(),
+        },
         other => other.clone(),
     }
 }
@@ -155,7 +165,7 @@ pub fn probe_at(probe: &Probe, host: &str) -> Probe {
 pub fn target(probe: &Probe) -> Option<(String, u16)> {
     match probe {
         Probe::Grpc { addr, .. } | Probe::Tcp { addr } => split_host_port(addr),
-        Probe::Http { url, .. } => {
+        Probe::Http { url, .. } | Probe::Ollama { url, .. } => {
             let (authority, _) = url_parts(url)?;
             split_host_port(authority).or_else(|| Some((authority.to_string(), 80)))
         }

@@ -61,7 +61,7 @@ fn default_path_is_the_shipped_line_up_and_valid() {
         .success()
         .stdout(predicate::str::contains("valid — 6 services, 3 externals"))
         .stdout(predicate::str::contains("level 1: turing, bayes"))
-        .stdout(predicate::str::contains("kant (Kant) — API gateway"))
+        .stdout(predicate::str::contains("kant (Kant 0.1.0) — API gateway"))
         .stdout(predicate::str::contains(
             "http http://127.0.0.1:8080/api/v1/health",
         ))
@@ -92,16 +92,39 @@ fn valid_file_as_json() {
     assert_eq!(services.len(), 6);
     let kant = services.iter().find(|s| s["short_name"] == "kant").unwrap();
     assert_eq!(kant["http_port"], 8080);
-    assert_eq!(kant["dependencies"], serde_json::json!(["turing"]));
+    assert_eq!(
+        kant["dependencies"],
+        serde_json::json!(["turing", "hypatia", "babbage", "leibniz"])
+    );
+    assert_eq!(kant["version"], "0.1.0");
     assert_eq!(kant["health_check"]["type"], "http");
     assert_eq!(
         kant["health_check"]["url"],
         "http://127.0.0.1:8080/api/v1/health"
     );
-    assert_eq!(kant["level"], 1);
+    assert_eq!(kant["level"], 3);
+    assert_eq!(
+        v["levels"],
+        serde_json::json!([
+            ["turing", "bayes"],
+            ["hypatia", "babbage"],
+            ["leibniz"],
+            ["kant"]
+        ])
+    );
     let externals = v["externals"].as_array().unwrap();
     assert_eq!(externals.len(), 3);
     assert!(externals.iter().all(|e| e["optional"] == true));
+    let models = externals
+        .iter()
+        .find(|e| e["short_name"] == "models")
+        .unwrap();
+    assert_eq!(models["health_check"]["type"], "ollama");
+    assert_eq!(
+        models["health_check"]["models"],
+        serde_json::json!(["mistral:7b", "nomic-embed-text"])
+    );
+    assert_eq!(v["paths"]["shape"], "native");
 }
 
 #[test]
@@ -213,4 +236,75 @@ fn a_port_in_the_ephemeral_range_gets_a_note_not_an_error() {
     let (code, v) = check_json(dir.path(), &path);
     assert_eq!(code, Some(0));
     assert_eq!(v["notes"].as_array().unwrap().len(), 1, "{v}");
+}
+
+#[test]
+fn json_carries_every_key_of_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "[[services]]\nname = \"A\"\ncommand = [\"sleep\", \"1\"]\ngrpc_port = 7001\n\
+         env = { RUST_LOG = \"info\" }\nenv_file = \".env\"\non_port_conflict = \"fail\"\n\
+         stop_signal = \"INT\"\nrestart_backoff = \"2s\"\nrestart_backoff_max = \"1m\"\n\
+         restart_reset_after = \"90s\"\nrestart_dependents = true\nversion = \"1.2.3\"\n\
+         enabled = false\n\n[services.health_check]\ntype = \"tcp\"\n",
+    );
+    let (code, v) = check_json(dir.path(), &path);
+    assert_eq!(code, Some(0), "{v}");
+    let a = &v["services"][0];
+    assert_eq!(a["env"]["RUST_LOG"], "info");
+    assert_eq!(
+        a["env_file"],
+        format!("{}/.env", dir.path().display()),
+        "{a}"
+    );
+    assert_eq!(a["on_port_conflict"], "fail");
+    assert_eq!(a["stop_signal"], "SIGINT");
+    assert_eq!(a["stop_timeout"], "10s");
+    assert_eq!(a["restart_backoff"], "2s");
+    assert_eq!(a["restart_backoff_max"], "1m");
+    assert_eq!(a["restart_reset_after"], "1m 30s");
+    assert_eq!(a["restart_dependents"], true);
+    assert_eq!(a["version"], "1.2.3");
+    assert_eq!(a["enabled"], false);
+    assert_eq!(a["health_check"]["type"], "tcp");
+    assert_eq!(a["health_check"]["address"], "127.0.0.1:7001");
+    assert_eq!(v["logs"]["max_file_size"], 10 * 1024 * 1024);
+    assert_eq!(v["russell"]["listen"], "127.0.0.1:9100");
+}
+
+#[test]
+fn mdws_own_file_is_accepted_unchanged_and_says_its_base() {
+    let file = repo_root().join("crates/russell-config/tests/mdw/services.toml");
+    let cwd = tempfile::tempdir().unwrap();
+    let base = cwd.path().display().to_string();
+    mdw()
+        .current_dir(cwd.path())
+        .args(["config", "check"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("valid — 6 services, 1 externals"))
+        .stdout(predicate::str::contains(format!(
+            "mDW-shaped file ([orchestrator]/[dependencies]): relative paths resolve against {base}"
+        )))
+        .stdout(predicate::str::contains(format!(
+            "command: {base}/bin/mdw serve kant"
+        )))
+        .stdout(predicate::str::contains("ollama (Ollama) [required]"));
+    let (code, v) = check_json(cwd.path(), &file);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["paths"]["shape"], "mdw");
+    assert_eq!(v["paths"]["base"], base);
+    assert_eq!(v["logs"]["dir"], format!("{base}/logs"));
+    let kant = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["short_name"] == "kant")
+        .unwrap();
+    assert_eq!(kant["grpc_port"], Value::Null);
+    assert_eq!(kant["version"], "0.1.0");
+    assert_eq!(kant["health_check"]["start_timeout"], "30s");
+    assert_eq!(v["externals"][0]["optional"], false);
 }

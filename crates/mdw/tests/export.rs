@@ -374,3 +374,57 @@ fn exported_probe_commands_are_valid_mdw_probe_calls() {
     }
     assert!(checked >= 5, "only {checked} probe lines");
 }
+
+/// mDW's own services file, unchanged (its relative paths resolve against the folder mdw
+/// runs in, where mDW's `bin/mdw` lives), exports to all three targets and every validator
+/// accepts the result.
+#[test]
+fn mdws_own_file_exports_valid_files_for_every_target() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo().join("crates/russell-config/tests/mdw/services.toml"),
+        root.path().join("services.toml"),
+    )
+    .unwrap();
+    std::fs::create_dir(root.path().join("bin")).unwrap();
+    let bin = root.path().join("bin/mdw");
+    std::fs::write(&bin, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = |target: &str| {
+        let out_dir = root.path().join(format!("out-{target}"));
+        let out = Command::new(MDW)
+            .current_dir(root.path())
+            .args(["export", target, "--config", "services.toml", "--out"])
+            .arg(&out_dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "mdw export {target}: {}", text(&out));
+        out_dir
+    };
+    let compose = run("compose");
+    let kubernetes = run("kubernetes");
+    let systemd = run("systemd");
+    let kant = std::fs::read_to_string(systemd.join("mdw-kant.service")).unwrap();
+    assert!(
+        kant.contains(&format!(
+            "ExecStart={}/bin/mdw serve kant",
+            root.path().display()
+        )),
+        "{kant}"
+    );
+    for dep in ["turing", "hypatia", "babbage", "leibniz"] {
+        assert!(
+            kant.contains(&format!("mdw-{dep}.service")),
+            "{dep}: {kant}"
+        );
+    }
+    if let Some(v) = docker_compose() {
+        check_compose(&v, &compose);
+    }
+    if let Some(v) = kubernetes_validate() {
+        check_kubernetes(&v, &kubernetes);
+    }
+    if let Some(v) = systemd_analyze() {
+        check_systemd(&v, &systemd, false);
+    }
+}

@@ -12,6 +12,7 @@ mod error;
 pub mod model;
 mod plan;
 mod raw;
+mod ser;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -68,9 +69,34 @@ pub fn load_with(path: &Path, mdw_exe: &Path) -> Result<Config, ConfigErrors> {
     }
 }
 
-/// Parses and validates `text` as if read from `source` (relative paths in the file resolve
-/// against `source`'s folder; messages name `source`). `{mdw}` stands for `mdw_exe`.
+/// Parses and validates `text` as if read from `source` (messages name `source`). `{mdw}`
+/// stands for `mdw_exe`. Relative paths in the file resolve against `source`'s folder, or,
+/// in mDW's shape, against the current directory (see [`FileShape`]).
 pub fn parse(text: &str, source: &Path, mdw_exe: &Path) -> Result<Config, ConfigErrors> {
+    match std::env::current_dir() {
+        Ok(cwd) => parse_in(text, source, mdw_exe, &cwd),
+        Err(err) => {
+            let mut c = Collector::new("", source.to_path_buf());
+            c.push(
+                None,
+                &Subject::File,
+                "",
+                format!("cannot read the current directory: {err}"),
+                "start mdw from a folder that exists and is readable",
+            );
+            Err(c.finish().err().unwrap_or(ConfigErrors(Vec::new())))
+        }
+    }
+}
+
+/// Like [`parse`], with `cwd` as the current directory (the base of relative paths in an
+/// mDW-shaped file).
+pub fn parse_in(
+    text: &str,
+    source: &Path,
+    mdw_exe: &Path,
+    cwd: &Path,
+) -> Result<Config, ConfigErrors> {
     let mut c = Collector::new(text, source.to_path_buf());
     let doc = match toml::de::DeTable::parse(text) {
         Ok(doc) => doc,
@@ -87,15 +113,31 @@ pub fn parse(text: &str, source: &Path, mdw_exe: &Path) -> Result<Config, Config
     };
     let raw = raw::read(&doc, &mut c);
     let source_abs = absolute(source);
-    let dir = source_abs
+    let file_dir = source_abs
         .parent()
         .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+    let paths = if raw.is_mdw_shaped() {
+        Paths {
+            shape: FileShape::Mdw,
+            base: absolute(cwd),
+        }
+    } else {
+        Paths {
+            shape: FileShape::Native,
+            base: file_dir.clone(),
+        }
+    };
     let ctx = validate::Context {
         source: source_abs,
-        dir,
+        dir: paths.base.clone(),
+        file_dir,
         mdw_exe,
+        binary_path: raw
+            .orchestrator
+            .as_ref()
+            .and_then(|o| o.raw.binary_path.clone()),
     };
-    let config = validate::validate(&raw, &ctx, &mut c);
+    let config = validate::validate(&raw, &ctx, paths, &mut c);
     c.finish()?;
     config.ok_or(ConfigErrors(Vec::new()))
 }

@@ -9,10 +9,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::Serialize;
+
+use crate::ser;
+
 /// A whole, valid services file.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
     /// The file this was read from (absolute), for messages.
+    #[serde(rename = "file", serialize_with = "ser::path")]
     pub source: PathBuf,
     /// The `[russell]` table.
     pub russell: RussellSettings,
@@ -20,8 +25,35 @@ pub struct Config {
     pub logs: LogSettings,
     /// Managed services, in file order.
     pub services: Vec<Service>,
-    /// Checked-only dependencies (Ollama, PostgreSQL, a toolchain, a model), in file order.
+    /// Checked-only dependencies (Ollama, PostgreSQL, a toolchain, a model), in file order
+    /// (in mDW's shape, the `[dependencies.<id>]` tables first).
     pub externals: Vec<External>,
+    /// The file's shape and what its relative paths resolved against.
+    pub paths: Paths,
+}
+
+/// Which of the two accepted file shapes a file has, and so where its relative paths
+/// (commands, working_dir, env_file, log folder, binary_path, state_dir, token_file) point.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Paths {
+    pub shape: FileShape,
+    /// Absolute folder relative paths were resolved against: the file's folder (native),
+    /// or the current directory Russell was started in (mDW's shape).
+    #[serde(serialize_with = "ser::path")]
+    pub base: PathBuf,
+}
+
+/// The two shapes of a services file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileShape {
+    /// mdw's own keys (`[russell]`, `[defaults]`, `[[externals]]`, ...); relative paths
+    /// resolve against the file's folder.
+    #[default]
+    Native,
+    /// mDW's file (it has `[orchestrator]` or `[dependencies]`); relative paths resolve
+    /// against the current directory, as mDW's Go Russell does.
+    Mdw,
 }
 
 impl Config {
@@ -35,23 +67,27 @@ impl Config {
 }
 
 /// Russell's own settings (`[russell]`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RussellSettings {
     /// gRPC listen address; default 127.0.0.1:9100.
+    #[serde(serialize_with = "ser::display")]
     pub listen: SocketAddr,
     /// State directory (lock, PID file, state file, logs, FIFOs); absolute.
     /// Default: `.russell` next to the config file.
+    #[serde(serialize_with = "ser::path")]
     pub state_dir: PathBuf,
     /// When set, every API call but health needs `authorization: Bearer <token>`.
+    #[serde(serialize_with = "ser::opt_path")]
     pub token_file: Option<PathBuf>,
     /// On start, bring every service to its desired state (default true).
     pub autostart: bool,
 }
 
 /// Log capture settings (`[logs]`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LogSettings {
     /// Where the per-service log files go (absolute); `None` = `<state_dir>/logs`.
+    #[serde(serialize_with = "ser::opt_path")]
     pub dir: Option<PathBuf>,
     /// Rotate a service's log file when it reaches this many bytes (default 10 MiB).
     pub max_file_size: u64,
@@ -62,7 +98,7 @@ pub struct LogSettings {
 }
 
 /// One managed service (`[[services]]`), defaults already applied.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Service {
     /// Display name, e.g. "Kant".
     pub name: String,
@@ -76,10 +112,12 @@ pub struct Service {
     /// executable, a bare name (`python3`) is left for PATH lookup.
     pub command: Vec<String>,
     /// Absolute working directory (default: the config file's folder).
+    #[serde(serialize_with = "ser::path")]
     pub working_dir: PathBuf,
     /// Extra environment, applied after `env_file` (so `env` wins).
     pub env: BTreeMap<String, String>,
     /// `KEY=VALUE` file read at every spawn (absolute path).
+    #[serde(serialize_with = "ser::opt_path")]
     pub env_file: Option<PathBuf>,
     /// short_names of services or externals this one needs healthy before it starts.
     pub dependencies: Vec<String>,
@@ -90,13 +128,17 @@ pub struct Service {
     /// Signal sent to the process group on stop (default SIGTERM).
     pub stop_signal: StopSignal,
     /// Grace period after `stop_signal` before SIGKILL (default 10s).
+    #[serde(serialize_with = "ser::duration")]
     pub stop_timeout: Duration,
     pub on_port_conflict: PortConflictPolicy,
     /// First restart delay (default 1s; zero = at once); doubles per attempt.
+    #[serde(serialize_with = "ser::duration")]
     pub restart_backoff: Duration,
     /// Cap on the restart delay (default 30s).
+    #[serde(serialize_with = "ser::duration")]
     pub restart_backoff_max: Duration,
     /// Healthy this long and the restart counter resets (default 60s).
+    #[serde(serialize_with = "ser::duration")]
     pub restart_reset_after: Duration,
     /// Restart this service's dependents after it comes back from a restart (default false).
     pub restart_dependents: bool,
@@ -117,7 +159,7 @@ impl Service {
 }
 
 /// A checked-only dependency (`[[externals]]`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct External {
     pub name: String,
     pub short_name: String,
@@ -129,41 +171,57 @@ pub struct External {
 }
 
 /// How and how often health is probed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthCheck {
+    #[serde(flatten)]
     pub probe: Probe,
     /// Time between probes (default 10s).
+    #[serde(serialize_with = "ser::duration")]
     pub interval: Duration,
     /// Per-probe timeout, below `interval` (default 3s).
+    #[serde(serialize_with = "ser::duration")]
     pub timeout: Duration,
     /// Consecutive failures before a running service counts unhealthy (default 3).
     pub failure_threshold: u32,
     /// Consecutive successes before an unhealthy service counts healthy again (default 1).
     pub success_threshold: u32,
     /// Bound on the wait for the first healthy probe after a spawn (default 30s).
+    #[serde(serialize_with = "ser::duration")]
     pub start_timeout: Duration,
 }
 
 /// What one probe does. Targets are fully resolved: services probe 127.0.0.1 on their
 /// configured port; externals probe the address given in the file.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
 pub enum Probe {
     /// No check configured: healthy as soon as the process runs.
     None,
     /// `grpc.health.v1.Health/Check` at `addr` ("host:port"); `service` "" = whole server.
-    Grpc { addr: String, service: String },
+    Grpc {
+        #[serde(rename = "address")]
+        addr: String,
+        service: String,
+    },
     /// HTTP GET `url`; 2xx is healthy, and the body must contain `expect_body` when set.
     Http {
         url: String,
         expect_body: Option<String>,
     },
     /// TCP connect to `addr` ("host:port").
-    Tcp { addr: String },
+    Tcp {
+        #[serde(rename = "address")]
+        addr: String,
+    },
     /// Run `command`; exit status 0 is healthy.
     Exec { command: Vec<String> },
+    /// HTTP GET Ollama's model list at `url` (`…/api/tags`); healthy when every name in
+    /// `models` is listed. A name with a tag (`mistral:7b`) must match exactly; one
+    /// without (`nomic-embed-text`) matches any tag of that model (`:latest`, `:v1.5`).
+    Ollama { url: String, models: Vec<String> },
 }
 
-/// A stop signal, by number and name.
+/// A stop signal, by number and name (serialized by name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StopSignal {
     /// e.g. 15
@@ -173,7 +231,8 @@ pub struct StopSignal {
 }
 
 /// What to do when a configured port is already taken before a spawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PortConflictPolicy {
     /// Adopt a healthy holder; replace a holder that is recognisably this service;
     /// otherwise refuse and touch nothing.
@@ -188,9 +247,15 @@ pub enum PortConflictPolicy {
 /// The dependency levels of a config: each level may start in parallel once every earlier
 /// level it depends on is healthy. Within a level, services are ordered by start_order,
 /// then file order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StartPlan {
     /// short_names of services (not externals) per level; level 0 depends on nothing
     /// but externals.
     pub levels: Vec<Vec<String>>,
+}
+
+impl Serialize for StopSignal {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name)
+    }
 }

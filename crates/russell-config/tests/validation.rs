@@ -163,12 +163,22 @@ fn the_shipped_services_file_validates() {
     assert_eq!(kant.command[0], MDW, "{{mdw}} is replaced");
     assert_eq!(kant.http_port, Some(8080));
     assert_eq!(config.service("turing").unwrap().dependencies, ["ollama"]);
+    assert_eq!(
+        kant.dependencies,
+        ["turing", "hypatia", "babbage", "leibniz"]
+    );
+    assert_eq!(
+        config.service("leibniz").unwrap().dependencies,
+        ["turing", "hypatia", "ollama"]
+    );
+    assert!(config.service("bayes").unwrap().dependencies.is_empty());
+    assert_eq!(kant.version, "0.1.0");
     let models = &config.externals[2];
     assert_eq!(
         models.health_check.probe,
-        Probe::Http {
+        Probe::Ollama {
             url: "http://127.0.0.1:11434/api/tags".into(),
-            expect_body: Some("llama".into())
+            models: vec!["mistral:7b".into(), "nomic-embed-text".into()],
         }
     );
 }
@@ -659,7 +669,7 @@ fn wrong_type() {
 #[test]
 fn every_unknown_key_and_bad_value_in_one_pass() {
     let text = format!(
-        "{KANT}dependancies = []\nmax_retries = \"x\"\n[[services]]\nname = \"B\"\ncommand = []\nhttp_port = 0\nfoo = 1\n"
+        "{KANT}dependancies = []\nmax_retries = \"x\"\n[[services]]\nname = \"B\"\ncommand = []\nhttp_port = 70000\nfoo = 1\n"
     );
     let errs = errors(&text);
     let fields: Vec<_> = errs
@@ -757,12 +767,28 @@ fn name_that_gives_no_short_name() {
 // ---------------------------------------------------------------- ports
 
 #[test]
-fn port_zero() {
+fn port_zero_means_no_port() {
+    let c = ok(
+        "[[services]]\nname = \"A\"\ncommand = [\"a\"]\ngrpc_port = 0\nhttp_port = 8080\n\n\
+         [services.health_check]\ntype = \"tcp\"\n",
+    );
+    assert_eq!(c.services[0].grpc_port, None);
+    assert_eq!(c.services[0].ports(), [8080]);
+    assert_eq!(
+        c.services[0].health_check.probe,
+        Probe::Tcp {
+            addr: "127.0.0.1:8080".into()
+        }
+    );
+}
+
+#[test]
+fn health_check_port_zero() {
     one(
-        "[[services]]\nname = \"A\"\ncommand = [\"a\"]\ngrpc_port = 0\n",
+        "[[services]]\nname = \"A\"\ncommand = [\"a\"]\nhttp_port = 80\n\n[services.health_check]\ntype = \"tcp\"\nport = 0\n",
         Some("a"),
-        "grpc_port",
-        Some(4),
+        "health_check.port",
+        Some(8),
         "port 0",
     );
 }
@@ -1157,6 +1183,21 @@ fn zero_failure_threshold() {
         "health_check.failure_threshold",
         Some(7),
         "out of range",
+    );
+}
+
+#[test]
+fn external_ollama_check_lists_models() {
+    let c = ok(
+        "[[externals]]\nname = \"Models\"\n\n[externals.health_check]\ntype = \"ollama\"\n\
+                url = \"http://127.0.0.1:11434/\"\nmodels = [\"mistral:7b\", \"nomic-embed-text\"]\n",
+    );
+    assert_eq!(
+        c.externals[0].health_check.probe,
+        Probe::Ollama {
+            url: "http://127.0.0.1:11434/api/tags".into(),
+            models: vec!["mistral:7b".into(), "nomic-embed-text".into()],
+        }
     );
 }
 

@@ -26,7 +26,8 @@ pub(super) fn handler(probe: &Probe, check: &HealthCheck, mdw: &str) -> Option<H
         Probe::Http {
             expect_body: Some(_),
             ..
-        } => Handler::Exec {
+        }
+        | Probe::Ollama { .. } => Handler::Exec {
             command: [mdw.to_string(), "probe".to_string()]
                 .into_iter()
                 .chain(probe_args(probe, check.timeout)?)

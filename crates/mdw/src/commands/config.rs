@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use russell_config::{Config, ConfigErrors, HealthCheck, Probe};
+use russell_config::{Config, ConfigErrors, FileShape, HealthCheck, Probe};
 use serde_json::{Value, json};
 
 /// Options of `mdw config`.
@@ -44,7 +44,7 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let result = russell_config::load(&args.path);
     let valid = result.is_ok();
     let output = match (&result, args.json) {
-        (Ok(config), true) => serde_json::to_string_pretty(&config_json(config))?,
+        (Ok(config), true) => serde_json::to_string_pretty(&config_json(config)?)?,
         (Err(errors), true) => serde_json::to_string_pretty(&json!({
             "valid": false,
             "file": args.path,
@@ -93,6 +93,7 @@ fn check_text(check: &HealthCheck) -> String {
         } => format!("http {url} (body contains {body:?})"),
         Probe::Tcp { addr } => format!("tcp {addr}"),
         Probe::Exec { command } => format!("exec {}", command.join(" ")),
+        Probe::Ollama { url, models } => format!("ollama {url} lists {}", models.join(", ")),
     };
     format!(
         "{what} every {} (timeout {})",
@@ -114,6 +115,7 @@ fn plan_text(path: &Path, config: &Config) -> String {
         plan.levels.len(),
         if plan.levels.len() == 1 { "" } else { "s" }
     );
+    let _ = writeln!(out, "{}", paths_text(config));
     let _ = writeln!(
         out,
         "\nStart plan (a level starts in parallel once what it depends on is healthy):"
@@ -133,7 +135,19 @@ fn plan_text(path: &Path, config: &Config) -> String {
                 .into_iter()
                 .chain(s.http_port.map(|p| format!("http {p}")))
                 .collect();
-            let _ = writeln!(out, "  {} ({}) — {}", s.short_name, s.name, s.description);
+            let version = if s.version.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", s.version)
+            };
+            let disabled = if s.enabled { "" } else { " [disabled]" };
+            let _ = writeln!(
+                out,
+                "  {} ({}{version}){}{disabled}",
+                s.short_name,
+                s.name,
+                dash(&s.description)
+            );
             let _ = writeln!(
                 out,
                 "      ports: {}",
@@ -154,6 +168,12 @@ fn plan_text(path: &Path, config: &Config) -> String {
             );
             let _ = writeln!(out, "      check: {}", check_text(&s.health_check));
             let _ = writeln!(out, "      command: {}", s.command.join(" "));
+            let _ = writeln!(
+                out,
+                "      timeouts: healthy within {}, stop grace {}",
+                secs(s.health_check.start_timeout),
+                secs(s.stop_timeout)
+            );
         }
     }
     if !config.externals.is_empty() {
@@ -161,11 +181,15 @@ fn plan_text(path: &Path, config: &Config) -> String {
         for e in &config.externals {
             let _ = writeln!(
                 out,
-                "  {} ({}) — {}{}",
+                "  {} ({}){}{}",
                 e.short_name,
                 e.name,
-                e.description,
-                if e.optional { " [optional]" } else { "" }
+                dash(&e.description),
+                if e.optional {
+                    " [optional]"
+                } else {
+                    " [required]"
+                }
             );
             let _ = writeln!(out, "      check: {}", check_text(&e.health_check));
         }
@@ -179,11 +203,33 @@ fn plan_text(path: &Path, config: &Config) -> String {
     }
     let _ = write!(
         out,
-        "\nRussell listens on {}; state in {}",
+        "\nRussell listens on {}; state in {}; service logs in {}",
         config.russell.listen,
-        config.russell.state_dir.display()
+        config.russell.state_dir.display(),
+        config.log_dir().display()
     );
     out
+}
+
+/// " — text", or nothing for an empty text.
+fn dash(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(" — {text}")
+    }
+}
+
+/// Which shape the file has and what its relative paths resolved against.
+fn paths_text(config: &Config) -> String {
+    let base = config.paths.base.display();
+    match config.paths.shape {
+        FileShape::Native => format!("Relative paths resolve against {base} (this file's folder)."),
+        FileShape::Mdw => format!(
+            "mDW-shaped file ([orchestrator]/[dependencies]): relative paths resolve against \
+             {base}, the current directory, as mDW's Go Russell does."
+        ),
+    }
 }
 
 /// Where the kernel says it picks the local ports of outgoing connections.
@@ -222,81 +268,28 @@ fn notes(config: &Config) -> Vec<String> {
         .collect()
 }
 
-fn check_json(check: &HealthCheck) -> Value {
-    let mut v = match &check.probe {
-        Probe::None => json!({ "type": "none" }),
-        Probe::Grpc { addr, service } => {
-            json!({ "type": "grpc", "address": addr, "service": service })
-        }
-        Probe::Http { url, expect_body } => {
-            json!({ "type": "http", "url": url, "expect_body": expect_body })
-        }
-        Probe::Tcp { addr } => json!({ "type": "tcp", "address": addr }),
-        Probe::Exec { command } => json!({ "type": "exec", "command": command }),
-    };
-    if let Some(map) = v.as_object_mut() {
-        map.insert("interval".into(), json!(secs(check.interval)));
-        map.insert("timeout".into(), json!(secs(check.timeout)));
-        map.insert("failure_threshold".into(), json!(check.failure_threshold));
-        map.insert("success_threshold".into(), json!(check.success_threshold));
-        map.insert("start_timeout".into(), json!(secs(check.start_timeout)));
-    }
-    v
-}
-
-fn config_json(config: &Config) -> Value {
+/// The whole validated model as russell-config serializes it (so it cannot drift from the
+/// model), plus what `config check` derives from it: `valid`, the start `levels`, each
+/// service's `level`, and `notes`.
+fn config_json(config: &Config) -> anyhow::Result<Value> {
     let plan = config.plan();
-    let level_of = |short: &str| {
-        plan.levels
-            .iter()
-            .position(|l| l.iter().any(|s| s == short))
-    };
-    let services: Vec<Value> = config
-        .services
-        .iter()
-        .map(|s| {
-            json!({
-                "name": s.name,
-                "short_name": s.short_name,
-                "description": s.description,
-                "grpc_port": s.grpc_port,
-                "http_port": s.http_port,
-                "command": s.command,
-                "working_dir": s.working_dir,
-                "dependencies": s.dependencies,
-                "start_order": s.start_order,
-                "level": level_of(&s.short_name),
-                "max_retries": s.max_retries,
-                "stop_signal": s.stop_signal.name,
-                "stop_timeout": secs(s.stop_timeout),
-                "health_check": check_json(&s.health_check),
-            })
-        })
-        .collect();
-    let externals: Vec<Value> = config
-        .externals
-        .iter()
-        .map(|e| {
-            json!({
-                "name": e.name,
-                "short_name": e.short_name,
-                "description": e.description,
-                "optional": e.optional,
-                "health_check": check_json(&e.health_check),
-            })
-        })
-        .collect();
-    json!({
-        "valid": true,
-        "file": config.source,
-        "levels": plan.levels,
-        "services": services,
-        "externals": externals,
-        "notes": notes(config),
-        "russell": {
-            "listen": config.russell.listen.to_string(),
-            "state_dir": config.russell.state_dir,
-            "autostart": config.russell.autostart,
-        },
-    })
+    let mut doc = serde_json::to_value(config)?;
+    if let Some(services) = doc.get_mut("services").and_then(Value::as_array_mut) {
+        for service in services {
+            let level = service["short_name"].as_str().and_then(|short| {
+                plan.levels
+                    .iter()
+                    .position(|l| l.iter().any(|s| s == short))
+            });
+            if let Some(map) = service.as_object_mut() {
+                map.insert("level".into(), json!(level));
+            }
+        }
+    }
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("valid".into(), json!(true));
+        map.insert("levels".into(), json!(plan.levels));
+        map.insert("notes".into(), json!(notes(config)));
+    }
+    Ok(doc)
 }

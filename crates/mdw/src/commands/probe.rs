@@ -51,6 +51,16 @@ pub enum Kind {
         #[arg(value_parser = host_port)]
         addr: String,
     },
+    /// Ollama's model list; healthy when every `--model` is pulled (a name without a tag
+    /// matches any tag).
+    Ollama {
+        /// The model list, e.g. http://127.0.0.1:11434/api/tags
+        #[arg(value_parser = http_url)]
+        url: String,
+        /// A model that must be listed (repeat for more).
+        #[arg(long = "model", required = true)]
+        models: Vec<String>,
+    },
     /// Run a command; exit status 0 is healthy (`mdw probe exec -- CMD ARGS...`).
     Exec {
         #[arg(last = true, required = true, num_args = 1..)]
@@ -81,6 +91,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Kind::Grpc { addr, service } => Probe::Grpc { addr, service },
         Kind::Tcp { addr } => Probe::Tcp { addr },
         Kind::Exec { command } => Probe::Exec { command },
+        Kind::Ollama { url, models } => Probe::Ollama { url, models },
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -1,4 +1,5 @@
 //! HTTP probe: GET the URL; healthy on 2xx whose body contains `expect_body` when set.
+//! [`get`] is also the transport of the Ollama probe (see `ollama.rs`).
 //!
 //! One fresh connection per probe, driven by hyper's http1 connection API in the probe's own
 //! future (no pool, no spawned task): a probe every few seconds gains nothing from
@@ -15,7 +16,7 @@ use tokio::net::TcpStream;
 
 use super::{ProbeError, first_line, innermost, io_kind};
 
-/// Read at most this much of a response body.
+/// Read at most this much of a response body for `expect_body` and error messages.
 const BODY_LIMIT: usize = 64 * 1024;
 
 /// GETs `url` (http only) and checks status and body.
@@ -24,6 +25,22 @@ pub(super) async fn probe(
     url: &str,
     expect_body: Option<&str>,
 ) -> Result<(), ProbeError> {
+    let limit = if expect_body.is_some() { BODY_LIMIT } else { 0 };
+    let response = get(target, url, limit).await?;
+    match expect_body {
+        Some(expected) if !String::from_utf8_lossy(&response).contains(expected) => {
+            Err(ProbeError::BodyMismatch {
+                target: target.to_string(),
+                expected: expected.to_string(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// GETs `url` (http only) on a fresh connection. A 2xx answer gives at most `body_limit`
+/// bytes of its body (0: not read); any other status is [`ProbeError::HttpStatus`].
+pub(super) async fn get(target: &str, url: &str, body_limit: usize) -> Result<Vec<u8>, ProbeError> {
     let invalid = |what| ProbeError::InvalidTarget {
         target: target.to_string(),
         what,
@@ -65,10 +82,10 @@ pub(super) async fn probe(
     let exchange = async move {
         let response = sender.send_request(request).await.map_err(http_error)?;
         let status = response.status();
-        if status.is_success() && expect_body.is_none() {
-            return Ok(());
+        if status.is_success() && body_limit == 0 {
+            return Ok(Vec::new());
         }
-        let body = read_body(target, response.into_body()).await?;
+        let body = read_body(target, response.into_body(), body_limit.max(BODY_LIMIT)).await?;
         if !status.is_success() {
             return Err(ProbeError::HttpStatus {
                 target: target.to_string(),
@@ -76,15 +93,7 @@ pub(super) async fn probe(
                 body: first_line(&body),
             });
         }
-        match expect_body {
-            Some(expected) if !String::from_utf8_lossy(&body).contains(expected) => {
-                Err(ProbeError::BodyMismatch {
-                    target: target.to_string(),
-                    expected: expected.to_string(),
-                })
-            }
-            _ => Ok(()),
-        }
+        Ok(body)
     };
     // The connection must be polled for the exchange to progress; it ends once the
     // exchange is done (the sender is gone) or the server closes. Its own error, if any,
@@ -93,10 +102,14 @@ pub(super) async fn probe(
     result
 }
 
-/// Reads the body up to [`BODY_LIMIT`] bytes; the rest is dropped with the connection.
-async fn read_body(target: &str, mut body: hyper::body::Incoming) -> Result<Vec<u8>, ProbeError> {
+/// Reads the body up to `limit` bytes; the rest is dropped with the connection.
+async fn read_body(
+    target: &str,
+    mut body: hyper::body::Incoming,
+    limit: usize,
+) -> Result<Vec<u8>, ProbeError> {
     let mut bytes = Vec::new();
-    while bytes.len() < BODY_LIMIT {
+    while bytes.len() < limit {
         match body.frame().await {
             None => break,
             Some(Ok(frame)) => {
@@ -112,6 +125,6 @@ async fn read_body(target: &str, mut body: hyper::body::Incoming) -> Result<Vec<
             }
         }
     }
-    bytes.truncate(BODY_LIMIT);
+    bytes.truncate(limit);
     Ok(bytes)
 }

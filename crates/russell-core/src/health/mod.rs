@@ -1,5 +1,5 @@
-//! Health probes: one call of [`probe`] runs one check of a service (grpc, http, tcp, exec)
-//! and says ok or why not, bounded by a timeout.
+//! Health probes: one call of [`probe`] runs one check of a service or an external (grpc,
+//! http, tcp, exec, ollama) and says ok or why not, bounded by a timeout.
 //!
 //! Probes run concurrently from many service tasks and keep nothing between calls (an http
 //! probe opens a connection of its own, see [`http`]). Every failure is a
@@ -9,6 +9,7 @@
 mod exec;
 mod grpc;
 mod http;
+mod ollama;
 mod tcp;
 
 use std::time::Duration;
@@ -40,6 +41,15 @@ pub enum ProbeError {
     /// The HTTP endpoint answered 2xx, but the body lacks the expected text.
     #[error("{target}: body does not contain {expected:?}")]
     BodyMismatch { target: String, expected: String },
+    /// Ollama answered, but not with its model list.
+    #[error("{target}: not Ollama's model list ({what})")]
+    NotModelList { target: String, what: String },
+    /// Ollama's model list lacks models that are needed.
+    #[error("{target}: {} not pulled into Ollama: {}; get {} with {}", plural(missing.len()), missing.join(", "), if missing.len() == 1 { "it" } else { "them" }, pull_commands(missing))]
+    MissingModels {
+        target: String,
+        missing: Vec<String>,
+    },
     /// The HTTP exchange failed above the socket level (protocol error, closed early).
     #[error("{target}: {what}")]
     Http { target: String, what: String },
@@ -87,6 +97,7 @@ pub async fn probe(probe: &Probe, timeout: Duration) -> Result<(), ProbeError> {
             }
             Probe::Tcp { addr } => tcp::probe(&target, addr).await,
             Probe::Exec { command } => exec::probe(&target, command).await,
+            Probe::Ollama { url, models } => ollama::probe(&target, url, models).await,
         }
     };
     match tokio::time::timeout(timeout, check).await {
@@ -108,6 +119,7 @@ pub fn describe(probe: &Probe) -> String {
         Probe::Http { url, .. } => url.clone(),
         Probe::Tcp { addr } => format!("tcp {addr}"),
         Probe::Exec { command } => format!("exec {}", command.join(" ")),
+        Probe::Ollama { url, .. } => url.clone(),
     }
 }
 
@@ -130,6 +142,23 @@ fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
         err = source;
     }
     err.to_string()
+}
+
+/// "model" or "models".
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "model" } else { "models" }
+}
+
+/// "`ollama pull a` and `ollama pull b`".
+fn pull_commands(models: &[String]) -> String {
+    let pulls: Vec<String> = models
+        .iter()
+        .map(|m| format!("`ollama pull {m}`"))
+        .collect();
+    match pulls.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => pulls.concat(),
+    }
 }
 
 /// `": text"` for a non-empty text, else nothing.
@@ -199,6 +228,22 @@ mod tests {
                     status: "NOT_SERVING",
                 },
                 "grpc 127.0.0.1:9200: NOT_SERVING",
+            ),
+            (
+                ProbeError::MissingModels {
+                    target: "http://127.0.0.1:11434/api/tags".into(),
+                    missing: vec!["mistral:7b".into(), "nomic-embed-text".into()],
+                },
+                "http://127.0.0.1:11434/api/tags: models not pulled into Ollama: mistral:7b, \
+                 nomic-embed-text; get them with `ollama pull mistral:7b` and `ollama pull \
+                 nomic-embed-text`",
+            ),
+            (
+                ProbeError::MissingModels {
+                    target: "u".into(),
+                    missing: vec!["mistral:7b".into()],
+                },
+                "u: model not pulled into Ollama: mistral:7b; get it with `ollama pull mistral:7b`",
             ),
             (
                 ProbeError::Exit {

@@ -192,6 +192,7 @@ pub(crate) mod tests {
             },
             services,
             externals,
+            paths: Default::default(),
         }
     }
 

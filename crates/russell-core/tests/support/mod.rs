@@ -111,6 +111,7 @@ pub fn config(dir: &Path, services: Vec<Service>, externals: Vec<External>) -> C
         },
         services,
         externals,
+        paths: Default::default(),
     }
 }
 
