@@ -1,4 +1,5 @@
-//! Registry RPCs (what Russell was before it orchestrated): services announce themselves
+//! The one registry behind both APIs, and its v1 RPCs (what Russell was before it
+//! orchestrated; mDW's Register/Heartbeat by id are in `compat/discovery.rs`): services announce themselves
 //! with Register and keep their entry alive with Heartbeat. Past its TTL without a
 //! heartbeat an entry turns unhealthy; past twice its TTL it is dropped. Managed services
 //! appear by themselves (source "managed"). Registry entries are only data: nothing here
@@ -28,9 +29,9 @@ const MAX_ENTRIES: usize = 10_000;
 /// Most ports and metadata pairs per entry.
 const MAX_PAIRS: usize = 64;
 /// Longest address or metadata value.
-const MAX_TEXT: usize = 4096;
+pub(crate) const MAX_TEXT: usize = 4096;
 /// Longest port name or metadata key.
-const MAX_KEY: usize = 256;
+pub(crate) const MAX_KEY: usize = 256;
 /// Most bytes one entry counts for (see [`entry_bytes`]).
 pub const MAX_ENTRY_BYTES: usize = 64 * 1024;
 /// Most bytes all entries together count for.
@@ -40,19 +41,40 @@ const ENTRY_OVERHEAD: usize = 256;
 /// Bookkeeping bytes counted per port or metadata pair on top of its text.
 const PAIR_OVERHEAD: usize = 64;
 
-/// The announced services, keyed by lowercase name.
-#[derive(Debug, Default)]
+/// Most tags per entry (mDW registrations).
+const MAX_TAGS: usize = 64;
+
+/// The announced services, keyed by lowercase name (for a managed service: its short_name).
+#[derive(Debug)]
 pub struct Registry {
     /// A std Mutex: every critical section is a short map operation, never across `.await`.
     entries: Mutex<Entries>,
     /// Source of registration ids.
     next_id: AtomicU64,
+    /// Part of every id, different for every Russell: an id from before a restart of
+    /// Russell is unknown to the next one, never mistaken for a new registration.
+    boot: String,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        Self {
+            entries: Mutex::default(),
+            next_id: AtomicU64::new(0),
+            boot: format!("{:x}", (nanos as u64) ^ u64::from(std::process::id())),
+        }
+    }
 }
 
 /// The entries and the bytes they count for together.
 #[derive(Debug, Default)]
 struct Entries {
     map: HashMap<String, Entry>,
+    /// Registration id → key in `map`.
+    by_id: HashMap<String, String>,
     bytes: usize,
 }
 
@@ -77,7 +99,13 @@ impl Entries {
             )));
         }
         self.bytes = total;
-        self.map.insert(key, entry);
+        let id = entry.id.clone();
+        self.by_id.insert(id.clone(), key.clone());
+        if let Some(old) = self.map.insert(key, entry)
+            && old.id != id
+        {
+            self.by_id.remove(&old.id);
+        }
         Ok(())
     }
 
@@ -85,6 +113,7 @@ impl Entries {
         match self.map.remove(key) {
             Some(e) => {
                 self.bytes -= e.bytes;
+                self.by_id.remove(&e.id);
                 true
             }
             None => false,
@@ -93,10 +122,12 @@ impl Entries {
 
     fn drop_expired(&mut self, now: Instant) {
         let mut freed = 0;
+        let by_id = &mut self.by_id;
         self.map.retain(|_, e| {
             let keep = !e.expired(now);
             if !keep {
                 freed += e.bytes;
+                by_id.remove(&e.id);
             }
             keep
         });
@@ -125,18 +156,68 @@ fn entry_bytes(
 #[derive(Debug, Clone)]
 struct Entry {
     id: String,
-    /// What this entry counts for (see [`entry_bytes`]).
+    /// What this entry counts for (see [`entry_bytes`], plus tags and version).
     bytes: usize,
     name: String,
     address: String,
     ports: HashMap<String, u32>,
     metadata: HashMap<String, String>,
+    /// mDW registrations' tags (v1 has none).
+    tags: Vec<String>,
+    /// The version the service announced ("" when none).
+    version: String,
     ttl: Duration,
     last_heartbeat: Instant,
     last_heartbeat_wall: SystemTime,
+    registered_at: SystemTime,
+}
+
+/// One registration as the APIs show it.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub id: String,
+    pub name: String,
+    pub address: String,
+    pub ports: HashMap<String, u32>,
+    pub metadata: HashMap<String, String>,
+    pub tags: Vec<String>,
+    pub version: String,
+    /// Heartbeat within the TTL.
+    pub healthy: bool,
+    pub last_heartbeat: SystemTime,
+    pub registered_at: SystemTime,
+}
+
+/// What a registration announces, checked; [`Registry::upsert`] stores it.
+#[derive(Debug)]
+pub struct Announcement {
+    /// The key: lowercase name, or the managed service's short_name.
+    pub key: String,
+    pub name: String,
+    pub address: String,
+    pub ports: HashMap<String, u32>,
+    pub metadata: HashMap<String, String>,
+    pub tags: Vec<String>,
+    pub version: String,
+    pub ttl: Duration,
 }
 
 impl Entry {
+    fn view(&self, now: Instant) -> Registration {
+        Registration {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            address: self.address.clone(),
+            ports: self.ports.clone(),
+            metadata: self.metadata.clone(),
+            tags: self.tags.clone(),
+            version: self.version.clone(),
+            healthy: self.healthy(now),
+            last_heartbeat: self.last_heartbeat_wall,
+            registered_at: self.registered_at,
+        }
+    }
+
     fn healthy(&self, now: Instant) -> bool {
         now.duration_since(self.last_heartbeat) <= self.ttl
     }
@@ -166,6 +247,133 @@ impl Registry {
         entries.drop_expired(now);
         f(&mut entries, now)
     }
+
+    /// Adds or replaces the entry under `a.key`; returns its id (kept when the key was
+    /// already registered, new otherwise).
+    pub fn upsert(&self, a: Announcement) -> Result<String, Status> {
+        let bytes = entry_bytes(&a.name, &a.address, &a.ports, &a.metadata)
+            + a.version.len()
+            + a.tags
+                .iter()
+                .map(|t| t.len() + PAIR_OVERHEAD)
+                .sum::<usize>();
+        if bytes > MAX_ENTRY_BYTES {
+            return Err(Status::invalid_argument(format!(
+                "the entry for '{}' is {} KiB (name, address, ports, tags and metadata); an \
+                 entry is at most {} KiB",
+                a.name,
+                bytes.div_ceil(1024),
+                MAX_ENTRY_BYTES / 1024
+            )));
+        }
+        let fresh_id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        self.with(|entries, now| {
+            let (id, registered_at) = entries.map.get(&a.key).map_or_else(
+                || {
+                    (
+                        format!("{}-{}-{fresh_id}", a.key, self.boot),
+                        SystemTime::now(),
+                    )
+                },
+                |e| (e.id.clone(), e.registered_at),
+            );
+            let entry = Entry {
+                id: id.clone(),
+                bytes,
+                name: a.name,
+                address: a.address,
+                ports: a.ports,
+                metadata: a.metadata,
+                tags: a.tags,
+                version: a.version,
+                ttl: a.ttl,
+                last_heartbeat: now,
+                last_heartbeat_wall: SystemTime::now(),
+                registered_at,
+            };
+            entries.insert(a.key, entry, MAX_TOTAL_BYTES)?;
+            Ok(id)
+        })
+    }
+
+    /// Renews the entry with this id; false when no entry has it (expired, deregistered,
+    /// or registered with an earlier Russell).
+    pub fn heartbeat_id(&self, id: &str) -> bool {
+        self.with(|entries, now| {
+            let Some(key) = entries.by_id.get(id) else {
+                return false;
+            };
+            match entries.map.get_mut(key) {
+                Some(e) => {
+                    e.last_heartbeat = now;
+                    e.last_heartbeat_wall = SystemTime::now();
+                    true
+                }
+                None => false,
+            }
+        })
+    }
+
+    /// Removes the entry with this id; false when none has it.
+    pub fn deregister_id(&self, id: &str) -> bool {
+        self.with(|entries, _| match entries.by_id.get(id).cloned() {
+            Some(key) => entries.remove(&key),
+            None => false,
+        })
+    }
+
+    /// The registration with this id.
+    pub fn get_id(&self, id: &str) -> Option<Registration> {
+        self.with(|entries, now| {
+            let key = entries.by_id.get(id)?;
+            entries.map.get(key).map(|e| e.view(now))
+        })
+    }
+
+    /// The registration under `key` (lowercase name or managed short_name).
+    pub fn get(&self, key: &str) -> Option<Registration> {
+        self.with(|entries, now| entries.map.get(key).map(|e| e.view(now)))
+    }
+
+    /// Every registration, keyed as stored.
+    pub fn all(&self) -> Vec<(String, Registration)> {
+        self.with(|entries, now| {
+            entries
+                .map
+                .iter()
+                .map(|(k, e)| (k.clone(), e.view(now)))
+                .collect()
+        })
+    }
+}
+
+/// Checks tags of a registration: at most [`MAX_TAGS`], each a short text.
+pub fn check_tags(tags: &[String]) -> Result<(), Status> {
+    if tags.len() > MAX_TAGS {
+        return Err(Status::invalid_argument(format!(
+            "{} tags given; at most {MAX_TAGS} per service",
+            tags.len()
+        )));
+    }
+    for t in tags {
+        check_text("tag", t, MAX_KEY)?;
+    }
+    Ok(())
+}
+
+/// Checks metadata of a registration (count and sizes).
+pub fn check_metadata(metadata: &HashMap<String, String>) -> Result<(), Status> {
+    if metadata.len() > MAX_PAIRS {
+        return Err(Status::invalid_argument(format!(
+            "{} metadata entries given; at most {MAX_PAIRS} per service",
+            metadata.len()
+        )));
+    }
+    for (key, value) in metadata {
+        check_text("metadata key", key, MAX_KEY)?;
+        check_text("metadata value", value, MAX_TEXT)?;
+    }
+    Ok(())
 }
 
 /// The managed services as registry endpoints.
@@ -203,7 +411,8 @@ fn is_managed(api: &RussellApi, name: &str) -> bool {
     api.orch.resolve(name).is_ok()
 }
 
-fn check_text(field: &str, text: &str, max: usize) -> Result<(), Status> {
+/// Checks a free text of a request: at most `max` bytes, no control characters.
+pub fn check_text(field: &str, text: &str, max: usize) -> Result<(), Status> {
     if text.len() > max || text.chars().any(char::is_control) {
         return Err(Status::invalid_argument(format!(
             "{field} must be at most {max} bytes without control characters"
@@ -270,47 +479,25 @@ pub(super) fn register(
             )));
         }
     }
-    for (key, value) in &req.metadata {
-        check_text("metadata key", key, MAX_KEY)?;
-        check_text("metadata value", value, MAX_TEXT)?;
-    }
+    check_metadata(&req.metadata)?;
     let ttl = check_ttl(req.ttl)?;
     let address = req.address.trim().to_string();
-    let bytes = entry_bytes(&name, &address, &req.ports, &req.metadata);
-    if bytes > MAX_ENTRY_BYTES {
-        return Err(Status::invalid_argument(format!(
-            "the entry for '{name}' is {} KiB (name, address, ports and metadata); an entry \
-             is at most {} KiB",
-            bytes.div_ceil(1024),
-            MAX_ENTRY_BYTES / 1024
-        )));
-    }
     if is_managed(api, &name) {
         return Err(Status::already_exists(format!(
             "'{name}' is a service Russell manages; it is listed by itself and needs no Register"
         )));
     }
-    let fresh_id = api.registry.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-    api.registry.with(|entries, now| {
-        let key = name.to_lowercase();
-        let id = entries
-            .map
-            .get(&key)
-            .map_or_else(|| format!("{key}-{fresh_id}"), |e| e.id.clone());
-        let entry = Entry {
-            id: id.clone(),
-            bytes,
-            name,
-            address,
-            ports: req.ports,
-            metadata: req.metadata,
-            ttl,
-            last_heartbeat: now,
-            last_heartbeat_wall: SystemTime::now(),
-        };
-        entries.insert(key, entry, MAX_TOTAL_BYTES)?;
-        Ok(pb::RegisterResponse { id })
-    })
+    let id = api.registry.upsert(Announcement {
+        key: name.to_lowercase(),
+        name,
+        address,
+        ports: req.ports,
+        metadata: req.metadata,
+        tags: Vec::new(),
+        version: String::new(),
+        ttl,
+    })?;
+    Ok(pb::RegisterResponse { id })
 }
 
 pub(super) fn deregister(api: &RussellApi, name: &str) -> Result<pb::Empty, Status> {
@@ -413,9 +600,12 @@ mod tests {
             address: "127.0.0.1".into(),
             ports: HashMap::new(),
             metadata: HashMap::new(),
+            tags: Vec::new(),
+            version: String::new(),
             ttl,
             last_heartbeat: now.checked_sub(age).unwrap_or(now),
             last_heartbeat_wall: SystemTime::now(),
+            registered_at: SystemTime::now(),
         }
     }
 
