@@ -50,7 +50,7 @@ async fn registrant(addr: String, name: String, until: Instant, counts: Arc<Coun
         tokio::time::sleep(Duration::from_millis(10)).await;
         beat += 1;
         counts.calls.fetch_add(1, Ordering::Relaxed);
-        if beat % 20 == 0 {
+        if beat.is_multiple_of(20) {
             match c.register(req.clone()).await {
                 Ok(r) => id = r.into_inner().id,
                 Err(_) => {

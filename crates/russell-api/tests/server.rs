@@ -100,6 +100,10 @@ async fn reflection_lists_the_russell_service() {
         names.contains(&"grpc.health.v1.Health".to_string()),
         "{names:?}"
     );
+    assert!(
+        names.contains(&"mdw.russell.RussellService".to_string()),
+        "{names:?}"
+    );
     r.stop().await;
 }
 

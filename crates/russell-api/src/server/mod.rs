@@ -294,35 +294,35 @@ impl RussellService for RussellApi {
         &self,
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterResponse>, Status> {
-        registry::register(self, request.into_inner()).map(Response::new)
+        registry::v1::register(self, request.into_inner()).map(Response::new)
     }
 
     async fn deregister(
         &self,
         request: Request<pb::ServiceRequest>,
     ) -> Result<Response<pb::Empty>, Status> {
-        registry::deregister(self, &request.into_inner().name).map(Response::new)
+        registry::v1::deregister(self, &request.into_inner().name).map(Response::new)
     }
 
     async fn heartbeat(
         &self,
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::Empty>, Status> {
-        registry::heartbeat(self, &request.into_inner().name).map(Response::new)
+        registry::v1::heartbeat(self, &request.into_inner().name).map(Response::new)
     }
 
     async fn discover(
         &self,
         request: Request<pb::DiscoverRequest>,
     ) -> Result<Response<pb::DiscoverResponse>, Status> {
-        registry::discover(self, &request.into_inner().name).map(Response::new)
+        registry::v1::discover(self, &request.into_inner().name).map(Response::new)
     }
 
     async fn list_services(
         &self,
         _request: Request<pb::Empty>,
     ) -> Result<Response<pb::ListServicesResponse>, Status> {
-        Ok(Response::new(registry::list(self)))
+        Ok(Response::new(registry::v1::list(self)))
     }
 }
 
