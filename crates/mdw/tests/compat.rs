@@ -433,3 +433,46 @@ async fn every_method_on_real_state_matches_v1() {
     let health = c.get_system_health(c::Empty {}).await.unwrap().into_inner();
     assert_eq!(health.overall_status, "unhealthy");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_service_is_shown_and_not_counted_against_health() {
+    let f = Fixture::new(
+        &[
+            Svc::demo("alpha"),
+            Svc::demo("off").extra("enabled = false"),
+        ],
+        "autostart = false",
+    );
+    let _d = f.start();
+    let mut c = mdw(&f, None).await;
+    let started = c
+        .start_service(m::StartServiceRequest {
+            name: "alpha".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(started.success, "{started:?}");
+    let health = c.get_system_health(c::Empty {}).await.unwrap().into_inner();
+    let off = health.services.iter().find(|s| s.name == "off").unwrap();
+    assert_eq!(off.status, "disabled");
+    assert_eq!(health.overall_status, "healthy", "{health:?}");
+    let status = c
+        .get_service_status(m::GetServiceStatusRequest { name: "off".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.metadata["enabled"], "false");
+    assert_eq!(status.status, m::ServiceStatus::Stopped as i32);
+    let overview = c
+        .get_system_overview(c::Empty {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (overview.healthy_services, overview.unhealthy_services),
+        (1, 0)
+    );
+    let mut old = v1(&f, None).await;
+    v1_status(&mut old, &f).await;
+}

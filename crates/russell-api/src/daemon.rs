@@ -26,7 +26,7 @@ use crate::mdw::russell::russell_service_server::RussellServiceServer as MdwServ
 use crate::pb;
 use crate::pb::russell_service_server::RussellServiceServer;
 use crate::server::compat::MdwApi;
-use crate::server::{RussellApi, ShutdownRequest, TokenAuth};
+use crate::server::{RussellApi, ServiceFacts, ShutdownRequest, TokenAuth};
 
 /// Lock file name inside the state directory.
 pub const LOCK_FILE: &str = "russell.lock";
@@ -253,10 +253,16 @@ pub async fn serve(
     }
 
     let autostart = config.russell.autostart;
-    let versions = config
+    let facts = config
         .services
         .iter()
-        .map(|s| (s.short_name.clone(), s.version.clone()))
+        .map(|s| {
+            let facts = ServiceFacts {
+                version: s.version.clone(),
+                enabled: s.enabled,
+            };
+            (s.short_name.clone(), facts)
+        })
         .collect();
     let (orch, actor) = Orchestrator::spawn(config, SpawnOptions { adopt: true })
         .await
@@ -265,8 +271,7 @@ pub async fn serve(
     // Shutdown RPC → this loop; `closing` → server and open streams.
     let (shutdown_tx, mut shutdown_rx) = mpsc::channel::<ShutdownRequest>(8);
     let (closing_tx, closing_rx) = watch::channel(false);
-    let api =
-        RussellApi::new(orch.clone(), shutdown_tx, closing_rx.clone()).with_versions(versions);
+    let api = RussellApi::new(orch.clone(), shutdown_tx, closing_rx.clone()).with_facts(facts);
     let mdw_api = MdwApi::new(&api);
     let auth = TokenAuth::new(token.as_deref());
 

@@ -103,8 +103,17 @@ pub struct RussellApi {
     encoded: Arc<encoded_status::Cache>,
     /// Calls of both services, for GetMetrics.
     metrics: Arc<gate::Metrics>,
-    /// short_name → the version the config states ("" when none).
-    versions: Arc<HashMap<String, String>>,
+    /// short_name → what the config states about the service beyond the core's status.
+    facts: Arc<HashMap<String, ServiceFacts>>,
+}
+
+/// What the config states about a service that mDW's API shows and the core does not carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceFacts {
+    /// `version` ("" when none).
+    pub version: String,
+    /// `enabled` (false: never started by StartAll or autostart).
+    pub enabled: bool,
 }
 
 impl std::fmt::Debug for RussellApi {
@@ -127,20 +136,27 @@ impl RussellApi {
             closing,
             encoded: Arc::default(),
             metrics: Arc::default(),
-            versions: Arc::default(),
+            facts: Arc::default(),
         }
     }
 
-    /// The versions the config states, by short_name (shown by mDW's API).
+    /// What the config states about each service, by short_name (shown by mDW's API).
     #[must_use]
-    pub fn with_versions(mut self, versions: HashMap<String, String>) -> Self {
-        self.versions = Arc::new(versions);
+    pub fn with_facts(mut self, facts: HashMap<String, ServiceFacts>) -> Self {
+        self.facts = Arc::new(facts);
         self
     }
 
     /// The version the config states for `short_name` ("" when none).
     pub(crate) fn version(&self, short_name: &str) -> &str {
-        self.versions.get(short_name).map_or("", String::as_str)
+        self.facts
+            .get(short_name)
+            .map_or("", |f| f.version.as_str())
+    }
+
+    /// Whether the config enables `short_name` (true when it does not say).
+    pub(crate) fn enabled(&self, short_name: &str) -> bool {
+        self.facts.get(short_name).is_none_or(|f| f.enabled)
     }
 
     /// The v1 server, wrapped in the token check (every call) and the counters.

@@ -150,6 +150,10 @@ fn managed_info(
     metadata.insert("managed".to_string(), "true".to_string());
     metadata.insert("display_name".to_string(), s.name.clone());
     metadata.insert("state".to_string(), s.state.as_str().to_string());
+    metadata.insert(
+        "enabled".to_string(),
+        api.enabled(&s.short_name).to_string(),
+    );
     let version = reg
         .map(|r| r.version.as_str())
         .filter(|v| !v.is_empty())

@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
-use russell_core::{EventKind, ExternalState, ServiceState};
+use russell_core::{EventKind, ExternalState, ServiceState, ServiceStatus};
 use tokio::sync::broadcast;
 use tonic::Status;
 
@@ -124,10 +124,14 @@ pub(super) fn metrics(metrics: &Metrics) -> m::MetricsResponse {
     }
 }
 
-/// A word for a service's health, as mDW's string statuses are.
-fn word(state: ServiceState, healthy: bool) -> &'static str {
-    match state {
-        ServiceState::Running if healthy => "healthy",
+/// A word for a service's health, as mDW's string statuses are ("disabled" for a stopped
+/// service that the config disables).
+fn word(api: &RussellApi, s: &ServiceStatus) -> &'static str {
+    if s.state == ServiceState::Stopped && !api.enabled(&s.short_name) {
+        return "disabled";
+    }
+    match s.state {
+        ServiceState::Running if s.healthy => "healthy",
         ServiceState::Running | ServiceState::Unhealthy => "unhealthy",
         other => other.as_str(),
     }
@@ -140,7 +144,7 @@ pub(super) fn system_health(api: &RussellApi) -> m::SystemHealthResponse {
         .iter()
         .map(|s| m::ServiceHealth {
             name: s.short_name.clone(),
-            status: word(s.state, s.healthy).to_string(),
+            status: word(api, s).to_string(),
             message: health_message(s),
             latency_ms: 0,
         })
@@ -155,8 +159,13 @@ pub(super) fn system_health(api: &RussellApi) -> m::SystemHealthResponse {
         },
         latency_ms: 0,
     }));
-    let healthy = snap
+    // A disabled service that is not running counts for nothing.
+    let counted: Vec<_> = snap
         .services
+        .iter()
+        .filter(|s| api.enabled(&s.short_name) || s.state != ServiceState::Stopped)
+        .collect();
+    let healthy = counted
         .iter()
         .filter(|s| s.state == ServiceState::Running && s.healthy)
         .count();
@@ -164,9 +173,9 @@ pub(super) fn system_health(api: &RussellApi) -> m::SystemHealthResponse {
         .externals
         .iter()
         .any(|e| !e.optional && e.state == ExternalState::Unhealthy);
-    let overall = if healthy == snap.services.len() && !required_down {
+    let overall = if healthy == counted.len() && !required_down {
         "healthy"
-    } else if healthy == 0 && !snap.services.is_empty() {
+    } else if healthy == 0 && !counted.is_empty() {
         "unhealthy"
     } else {
         "degraded"
@@ -220,6 +229,7 @@ pub(super) fn overview(
     for s in &snap.services {
         match s.state {
             ServiceState::Running if s.healthy => healthy += 1,
+            ServiceState::Stopped if !api.enabled(&s.short_name) => {}
             ServiceState::Failed | ServiceState::Stopped => unhealthy += 1,
             _ => degraded += 1,
         }
@@ -230,7 +240,7 @@ pub(super) fn overview(
             m::AdminServiceStatus {
                 name: s.name.clone(),
                 r#type: "managed".to_string(),
-                status: word(s.state, s.healthy).to_string(),
+                status: word(api, s).to_string(),
                 address: if port == 0 {
                     "localhost".to_string()
                 } else {

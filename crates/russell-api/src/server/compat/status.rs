@@ -88,6 +88,10 @@ pub fn service_status(
         ("display_name".to_string(), s.name.clone()),
         ("state".to_string(), s.state.as_str().to_string()),
         ("adopted".to_string(), s.adopted.to_string()),
+        (
+            "enabled".to_string(),
+            api.enabled(&s.short_name).to_string(),
+        ),
     ]);
     if let Some(r) = reg {
         metadata.insert("registration_id".to_string(), r.id.clone());
