@@ -9,6 +9,7 @@
 
 mod grpc;
 mod http;
+mod register;
 
 use std::io::Write;
 use std::os::unix::process::CommandExt as _;
@@ -67,6 +68,27 @@ pub struct DemoArgs {
     /// Extra text in the HTTP health body (for expect_body checks).
     #[arg(long, value_name = "TEXT")]
     pub body: Option<String>,
+    /// Register with Russell at ADDR (host:port) as an mDW service does: Register as
+    /// --name with --version, address localhost and the gRPC (else HTTP) port, Heartbeat
+    /// every --heartbeat-every, register again when a heartbeat is not acknowledged,
+    /// Deregister on SIGTERM or SIGINT.
+    #[arg(long, value_name = "ADDR")]
+    pub register: Option<String>,
+    /// Version announced with --register.
+    #[arg(long, value_name = "VERSION", default_value = "0.0.0")]
+    pub version: String,
+    /// Time between heartbeats with --register.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_period)]
+    pub heartbeat_every: Duration,
+}
+
+/// A duration above zero.
+fn parse_period(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("must be above zero, e.g. 10s".to_string()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Runs the stand-in until a signal or `--exit-after` ends it; returns the exit code.
@@ -158,18 +180,21 @@ async fn serve(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut log = LogLines::new(&name, args.log_rate);
 
     let mut grpc_service = Some(grpc_service);
+    let mut registration = None;
     // Without --ready-after the ports are bound at once: a sleep until "now" would still
     // wait for the timer wheel's next millisecond tick, and that millisecond would show up
     // in every restart the benchmarks time.
     let mut ready = args.ready_after.unwrap_or_default().is_zero();
     if ready {
         open_ports(&args, &health, &mut grpc_service).await?;
+        registration = announce(&args)?;
     }
     loop {
         tokio::select! {
             () = sleep_until(ready_at), if !ready => {
                 ready = true;
                 open_ports(&args, &health, &mut grpc_service).await?;
+                registration = announce(&args)?;
             }
             () = sleep_until(unhealthy_at.unwrap_or(never)), if !unhealthy_done => {
                 unhealthy_done = true;
@@ -186,11 +211,13 @@ async fn serve(args: DemoArgs) -> anyhow::Result<ExitCode> {
                     say(&format!("{name}: ignoring SIGTERM (--ignore-sigterm)"));
                 } else {
                     say(&format!("{name}: SIGTERM, exiting"));
+                    leave(registration.take()).await;
                     return Ok(ExitCode::SUCCESS);
                 }
             }
             _ = sigint.recv() => {
                 say(&format!("{name}: SIGINT, exiting"));
+                leave(registration.take()).await;
                 return Ok(ExitCode::SUCCESS);
             }
             _ = sigusr1.recv() => {
@@ -199,6 +226,30 @@ async fn serve(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 say(&format!("{name}: {} (SIGUSR1)", if healthy { "healthy" } else { "unhealthy" }));
             }
         }
+    }
+}
+
+/// Starts `--register`, if asked for.
+fn announce(args: &DemoArgs) -> anyhow::Result<Option<register::Registration>> {
+    let Some(russell) = args.register.clone() else {
+        return Ok(None);
+    };
+    let port = args.grpc_port.or(args.http_port).unwrap_or(0);
+    register::Registration::spawn(register::Announce {
+        russell,
+        name: args.name.clone(),
+        version: args.version.clone(),
+        port,
+        every: args.heartbeat_every,
+    })
+    .map(Some)
+    .with_context(|| format!("--register {:?}", args.register.as_deref().unwrap_or("")))
+}
+
+/// Deregisters before the stand-in exits (at most 3 s).
+async fn leave(registration: Option<register::Registration>) {
+    if let Some(r) = registration {
+        r.deregister(Duration::from_secs(3)).await;
     }
 }
 

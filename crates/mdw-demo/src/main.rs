@@ -6,7 +6,8 @@ use clap::Parser;
 
 /// The stand-in service used by the default config and by tests.
 #[derive(Debug, Parser)]
-#[command(name = "mdw-demo", version)]
+// No automatic `--version`: the flag is the version announced with `--register`.
+#[command(name = "mdw-demo", disable_version_flag = true)]
 struct Cli {
     #[command(flatten)]
     args: mdw_demo::DemoArgs,

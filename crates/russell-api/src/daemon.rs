@@ -1,6 +1,7 @@
 //! The Russell daemon: one instance per state directory (an exclusive lock on
 //! `russell.lock` plus `russell.pid`), the orchestrator spawned with adoption, the gRPC
-//! server (RussellService behind the token check, grpc.health.v1 open, reflection), systemd
+//! server (`mdw.russell.v1.RussellService` and mDW's `mdw.russell.RussellService` over the
+//! same state, each behind its token rule; grpc.health.v1 open; reflection), systemd
 //! readiness, and an orderly shutdown: on the caller's shutdown future (SIGTERM/SIGINT) or
 //! the Shutdown RPC, every service is stopped in reverse dependency order, then the server
 //! ends and [`serve`] returns.
@@ -21,9 +22,11 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
+use crate::mdw::russell::russell_service_server::RussellServiceServer as MdwServer;
 use crate::pb;
 use crate::pb::russell_service_server::RussellServiceServer;
-use crate::server::{RussellApi, ShutdownRequest, TokenAuth};
+use crate::server::compat::MdwApi;
+use crate::server::{RussellApi, ServiceFacts, ShutdownRequest, TokenAuth};
 
 /// Lock file name inside the state directory.
 pub const LOCK_FILE: &str = "russell.lock";
@@ -250,6 +253,17 @@ pub async fn serve(
     }
 
     let autostart = config.russell.autostart;
+    let facts = config
+        .services
+        .iter()
+        .map(|s| {
+            let facts = ServiceFacts {
+                version: s.version.clone(),
+                enabled: s.enabled,
+            };
+            (s.short_name.clone(), facts)
+        })
+        .collect();
     let (orch, actor) = Orchestrator::spawn(config, SpawnOptions { adopt: true })
         .await
         .map_err(DaemonError::Core)?;
@@ -257,7 +271,8 @@ pub async fn serve(
     // Shutdown RPC → this loop; `closing` → server and open streams.
     let (shutdown_tx, mut shutdown_rx) = mpsc::channel::<ShutdownRequest>(8);
     let (closing_tx, closing_rx) = watch::channel(false);
-    let api = RussellApi::new(orch.clone(), shutdown_tx, closing_rx.clone());
+    let api = RussellApi::new(orch.clone(), shutdown_tx, closing_rx.clone()).with_facts(facts);
+    let mdw_api = MdwApi::new(&api);
     let auth = TokenAuth::new(token.as_deref());
 
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -275,7 +290,8 @@ pub async fn serve(
             reflection,
             auth.clone(),
         ))
-        .add_service(api.into_server(auth));
+        .add_service(api.into_server(auth.clone()))
+        .add_service(mdw_api.into_server(auth));
     let mut closed = closing_rx.clone();
     let mut server = tokio::spawn(router.serve_with_incoming_shutdown(
         TcpIncoming::from(listener).with_nodelay(Some(true)),
@@ -287,6 +303,7 @@ pub async fn serve(
     reporter
         .set_serving::<RussellServiceServer<RussellApi>>()
         .await;
+    reporter.set_serving::<MdwServer<MdwApi>>().await;
     reporter
         .set_service_status("", ServingStatus::Serving)
         .await;
@@ -334,6 +351,7 @@ pub async fn serve(
     reporter
         .set_not_serving::<RussellServiceServer<RussellApi>>()
         .await;
+    reporter.set_not_serving::<MdwServer<MdwApi>>().await;
     if let Some(task) = restore {
         task.abort();
     }

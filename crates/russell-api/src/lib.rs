@@ -11,6 +11,20 @@ pub mod pb {
         include_bytes!(concat!(env!("OUT_DIR"), "/russell_descriptor.bin"));
 }
 
+/// Generated from `proto/mdw/russell/russell.proto` and `proto/mdw/common/common.proto`:
+/// mDW's own RussellService contract (package `mdw.russell`), served next to v1.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod mdw {
+    /// Package `mdw.common`.
+    pub mod common {
+        tonic::include_proto!("mdw.common");
+    }
+    /// Package `mdw.russell`.
+    pub mod russell {
+        tonic::include_proto!("mdw.russell");
+    }
+}
+
 pub mod client;
 #[cfg(feature = "server")]
 pub mod convert;

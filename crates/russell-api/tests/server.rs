@@ -100,6 +100,29 @@ async fn reflection_lists_the_russell_service() {
         names.contains(&"grpc.health.v1.Health".to_string()),
         "{names:?}"
     );
+    assert!(
+        names.contains(&"mdw.russell.RussellService".to_string()),
+        "{names:?}"
+    );
+    let ch = russell_api::client::channel(&r.addr).await.unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(ch);
+    for service in [
+        "mdw.russell.v1.RussellService",
+        "mdw.russell.RussellService",
+    ] {
+        let reply = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.to_string(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            reply.status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+            "{service}"
+        );
+    }
     r.stop().await;
 }
 

@@ -1,14 +1,19 @@
-//! The gRPC server over russell-core: `RussellService` (orchestrator, registry, streams),
-//! token auth, argument checks, and the one mapping from [`CoreError`] to a gRPC code.
+//! The gRPC server over russell-core: `mdw.russell.v1.RussellService` (orchestrator,
+//! registry, streams), mDW's `mdw.russell.RussellService` over the same state
+//! (`compat/`), token auth and counters (`gate.rs`), argument checks, and the one mapping
+//! from [`CoreError`] to a gRPC code.
 //!
 //! Handlers are thin: they check arguments, call the [`Orchestrator`] handle (or the
 //! registry) and convert the result. No handler holds a lock across an `.await`.
 
+pub mod compat;
 mod encoded_status;
+pub mod gate;
 mod orchestrator;
-mod registry;
-mod streams;
+pub(crate) mod registry;
+pub(crate) mod streams;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use russell_core::{CoreError, Orchestrator};
@@ -20,7 +25,7 @@ pub use encoded_status::RussellServer;
 use crate::pb;
 use crate::pb::russell_service_server::RussellService;
 
-pub use registry::{DEFAULT_TTL, Registry};
+pub use registry::{DEFAULT_TTL, Registration, Registry};
 
 /// Longest name (service, registry entry) an API call may carry.
 pub const MAX_NAME_LEN: usize = 256;
@@ -96,6 +101,19 @@ pub struct RussellApi {
     closing: watch::Receiver<bool>,
     /// The last encoded GetOrchestratorStatus reply.
     encoded: Arc<encoded_status::Cache>,
+    /// Calls of both services, for GetMetrics.
+    metrics: Arc<gate::Metrics>,
+    /// short_name → what the config states about the service beyond the core's status.
+    facts: Arc<HashMap<String, ServiceFacts>>,
+}
+
+/// What the config states about a service that mDW's API shows and the core does not carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceFacts {
+    /// `version` ("" when none).
+    pub version: String,
+    /// `enabled` (false: never started by StartAll or autostart).
+    pub enabled: bool,
 }
 
 impl std::fmt::Debug for RussellApi {
@@ -117,15 +135,39 @@ impl RussellApi {
             shutdown,
             closing,
             encoded: Arc::default(),
+            metrics: Arc::default(),
+            facts: Arc::default(),
         }
     }
 
-    /// The server, wrapped in the token check.
-    pub fn into_server(
-        self,
-        auth: TokenAuth,
-    ) -> tonic::service::interceptor::InterceptedService<RussellServer, TokenAuth> {
-        tonic::service::interceptor::InterceptedService::new(RussellServer::new(self), auth)
+    /// What the config states about each service, by short_name (shown by mDW's API).
+    #[must_use]
+    pub fn with_facts(mut self, facts: HashMap<String, ServiceFacts>) -> Self {
+        self.facts = Arc::new(facts);
+        self
+    }
+
+    /// The version the config states for `short_name` ("" when none).
+    pub(crate) fn version(&self, short_name: &str) -> &str {
+        self.facts
+            .get(short_name)
+            .map_or("", |f| f.version.as_str())
+    }
+
+    /// Whether the config enables `short_name` (true when it does not say).
+    pub(crate) fn enabled(&self, short_name: &str) -> bool {
+        self.facts.get(short_name).is_none_or(|f| f.enabled)
+    }
+
+    /// The v1 server, wrapped in the token check (every call) and the counters.
+    pub fn into_server(self, auth: TokenAuth) -> gate::Gate<RussellServer> {
+        let metrics = self.metrics.clone();
+        gate::Gate::new(
+            RussellServer::new(self),
+            auth,
+            gate::Access::Everything,
+            metrics,
+        )
     }
 }
 
@@ -158,25 +200,33 @@ impl TokenAuth {
     }
 }
 
-impl tonic::service::Interceptor for TokenAuth {
-    fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
+impl TokenAuth {
+    /// Checks an `authorization` header value against the token (passes without one).
+    pub fn check(&self, header: Option<&str>) -> Result<(), Status> {
         let Some(expected) = &self.expected else {
-            return Ok(req);
+            return Ok(());
         };
-        let given = req
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
+        let given = header
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
         match given {
-            Some(token) if constant_time_eq(token.as_bytes(), expected) => Ok(req),
+            Some(token) if constant_time_eq(token.as_bytes(), expected) => Ok(()),
             Some(_) => Err(Status::unauthenticated("wrong token")),
             None => Err(Status::unauthenticated(
                 "this Russell requires a token: send 'authorization: Bearer <token>' \
                  (mdw reads MDW_RUSSELL_TOKEN or MDW_RUSSELL_TOKEN_FILE)",
             )),
         }
+    }
+}
+
+impl tonic::service::Interceptor for TokenAuth {
+    fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
+        let header = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        self.check(header).map(|()| req)
     }
 }
 
@@ -260,35 +310,35 @@ impl RussellService for RussellApi {
         &self,
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterResponse>, Status> {
-        registry::register(self, request.into_inner()).map(Response::new)
+        registry::v1::register(self, request.into_inner()).map(Response::new)
     }
 
     async fn deregister(
         &self,
         request: Request<pb::ServiceRequest>,
     ) -> Result<Response<pb::Empty>, Status> {
-        registry::deregister(self, &request.into_inner().name).map(Response::new)
+        registry::v1::deregister(self, &request.into_inner().name).map(Response::new)
     }
 
     async fn heartbeat(
         &self,
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::Empty>, Status> {
-        registry::heartbeat(self, &request.into_inner().name).map(Response::new)
+        registry::v1::heartbeat(self, &request.into_inner().name).map(Response::new)
     }
 
     async fn discover(
         &self,
         request: Request<pb::DiscoverRequest>,
     ) -> Result<Response<pb::DiscoverResponse>, Status> {
-        registry::discover(self, &request.into_inner().name).map(Response::new)
+        registry::v1::discover(self, &request.into_inner().name).map(Response::new)
     }
 
     async fn list_services(
         &self,
         _request: Request<pb::Empty>,
     ) -> Result<Response<pb::ListServicesResponse>, Status> {
-        Ok(Response::new(registry::list(self)))
+        Ok(Response::new(registry::v1::list(self)))
     }
 }
 

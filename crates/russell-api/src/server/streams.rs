@@ -30,7 +30,7 @@ use crate::pb;
 /// Most StreamLogs streams open at once; the same number again for WatchEvents.
 pub const MAX_STREAMS: usize = 256;
 /// Bytes of messages one stream holds for its client at most.
-const STREAM_BYTES: usize = 256 * 1024;
+pub(crate) const STREAM_BYTES: usize = 256 * 1024;
 /// Messages one stream holds at most; high enough that the byte budget binds first even
 /// for short lines (2048 × [`MESSAGE_OVERHEAD`] = [`STREAM_BYTES`]).
 const STREAM_ITEMS: usize = 2048;
@@ -44,9 +44,14 @@ const TAIL_OVERLAP: usize = 64;
 /// Places of the open StreamLogs streams.
 static LOG_STREAMS: Semaphore = Semaphore::const_new(MAX_STREAMS);
 /// Places of the open WatchEvents streams.
-static WATCH_STREAMS: Semaphore = Semaphore::const_new(MAX_STREAMS);
+pub(crate) static WATCH_STREAMS: Semaphore = Semaphore::const_new(MAX_STREAMS);
 /// Bytes of history copied for StreamLogs calls and not yet sent.
 static TAILS: Semaphore = Semaphore::const_new(TAIL_BYTES);
+
+/// Streams open now, of both kinds.
+pub(crate) fn open_streams() -> usize {
+    2 * MAX_STREAMS - LOG_STREAMS.available_permits() - WATCH_STREAMS.available_permits()
+}
 
 /// Event kind of the notice sent to a watcher that missed events.
 pub const LAGGED_KIND: &str = "lagged";
@@ -75,13 +80,13 @@ impl<T> tokio_stream::Stream for Stream<T> {
 }
 
 /// A queued message and its bytes of the stream's budget.
-struct Queued<T> {
+pub(crate) struct Queued<T> {
     item: T,
     _bytes: OwnedSemaphorePermit,
 }
 
 /// The client went away.
-struct Gone;
+pub(crate) struct Gone;
 
 /// What became of a message offered without waiting.
 enum Offer {
@@ -91,8 +96,8 @@ enum Offer {
 }
 
 /// The pump's end of a [`Stream`].
-struct Feed<T> {
-    tx: mpsc::Sender<Queued<T>>,
+pub(crate) struct Feed<T> {
+    pub(crate) tx: mpsc::Sender<Queued<T>>,
     budget: Arc<Semaphore>,
     /// Size of `budget`: a message counts at most this much, so that any one fits.
     limit: usize,
@@ -103,7 +108,7 @@ struct Feed<T> {
 }
 
 /// A stream and its feed, holding `budget` bytes at most.
-fn channel<T>(
+pub(crate) fn channel<T>(
     slot: SemaphorePermit<'static>,
     budget: usize,
     notice: fn(u64) -> T,
@@ -156,7 +161,7 @@ impl<T> Feed<T> {
 
     /// Queues a live message if the stream has room, else drops and counts it. A pending
     /// notice of dropped messages goes first.
-    fn offer(&mut self, bytes: usize, make: impl FnOnce() -> T) -> Result<(), Gone> {
+    pub(crate) fn offer(&mut self, bytes: usize, make: impl FnOnce() -> T) -> Result<(), Gone> {
         if !self.flush()? {
             self.skipped += 1;
             return Ok(());
@@ -172,7 +177,7 @@ impl<T> Feed<T> {
     }
 
     /// Counts `n` messages missed before they reached this stream, and tries to tell.
-    fn missed(&mut self, n: u64) -> Result<(), Gone> {
+    pub(crate) fn missed(&mut self, n: u64) -> Result<(), Gone> {
         self.skipped = self.skipped.saturating_add(n);
         self.flush().map(|_| ())
     }
@@ -195,7 +200,10 @@ impl<T> Feed<T> {
 }
 
 /// A place among `MAX_STREAMS` open streams of `rpc`, or RESOURCE_EXHAUSTED.
-fn take_slot(slots: &'static Semaphore, rpc: &str) -> Result<SemaphorePermit<'static>, Status> {
+pub(crate) fn take_slot(
+    slots: &'static Semaphore,
+    rpc: &str,
+) -> Result<SemaphorePermit<'static>, Status> {
     slots.try_acquire().map_err(|_| {
         Status::resource_exhausted(format!(
             "Russell already serves {MAX_STREAMS} open {rpc} streams, its limit; close some \
