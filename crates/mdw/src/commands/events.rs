@@ -25,7 +25,12 @@ pub fn format_event(e: &pb::Event) -> String {
     let time = to_system_time(e.timestamp.as_ref())
         .map(|t| humantime::format_rfc3339_millis(t).to_string())
         .unwrap_or_default();
-    let mut line = format!("{time} {:<20} {:<10} {:<10}", e.kind, e.service, e.state);
+    let mut line = format!(
+        "{time} {:<20} {:<10} {:<10}",
+        e.kind,
+        e.service,
+        e.service_state()
+    );
     if e.pid != 0 {
         line.push_str(&format!(" pid={}", e.pid));
     }
@@ -40,7 +45,7 @@ fn event_json(e: &pb::Event) -> serde_json::Value {
     serde_json::json!({
         "kind": e.kind,
         "service": e.service,
-        "state": e.state,
+        "state": e.service_state().as_str(),
         "message": e.message,
         "pid": (e.pid != 0).then_some(e.pid),
         "exit_code": e.exit_code,
