@@ -1,4 +1,4 @@
-//! Whole-screen snapshots with ratatui's TestBackend: the plan's screen for a fixed status,
+//! Whole-screen snapshots with ratatui's TestBackend: the user's plan's screen for a fixed status,
 //! the unreachable banner, the log, events and timing panes, narrow and tiny terminals.
 //! Every time in the state is fixed, so nothing needs filtering.
 #![allow(clippy::unwrap_used)]

@@ -20,9 +20,9 @@ pub const TOKEN_FILE_ENV: &str = "MDW_RUSSELL_TOKEN_FILE";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The largest HTTP/2 DATA frame the client accepts (SETTINGS_MAX_FRAME_SIZE). h2's
-/// default of 16 KiB splits a 37 KiB GetOrchestratorStatus reply (200 services) into 3
-/// frames; with 1 MiB it goes in one, and Russell spends about 30–40 % less CPU per reply
-/// (mdw-bench: 25 → 15–19 µs).
+/// default of 16 KiB splits a GetOrchestratorStatus reply of a few hundred services into
+/// several frames; with 1 MiB it goes in one, which costs Russell less CPU per reply (the
+/// figures are in docs/BENCHMARKS.md).
 pub const MAX_FRAME_SIZE: u32 = 1 << 20;
 
 /// A connected Russell client.

@@ -1,6 +1,6 @@
 //! Drawing only: every function here reads the state and writes to the frame.
 //!
-//! Layout (plan §4.1): title · RUSSELL ORCHESTRATOR block · service table (or the log,
+//! Layout (as in the user's plan; docs/CONTROLCENTER.md): title · RUSSELL ORCHESTRATOR block · service table (or the log,
 //! events or timing pane) · selected service · dependencies · status line · keys. Below 20
 //! rows the header shrinks to one line; narrow terminals drop table columns.
 

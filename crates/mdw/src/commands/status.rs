@@ -1,4 +1,4 @@
-//! `mdw status [--json]`: Russell's view of every service as a table like the plan's
+//! `mdw status [--json]`: Russell's view of every service as a table like the user's plan's
 //! screen, or as JSON that mirrors OrchestratorStatus with snake_case keys.
 
 use std::io::Write;

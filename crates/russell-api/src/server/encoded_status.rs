@@ -1,7 +1,8 @@
 //! GetOrchestratorStatus served from encoded bytes.
 //!
-//! With 200 services a reply is about 34 KiB, and converting the snapshot to protobuf and
-//! encoding it (hundreds of small allocations) was most of a status request's cost. So the
+//! With a few hundred services a reply is tens of KiB, and converting the snapshot to
+//! protobuf and encoding it (hundreds of small allocations) was most of a status request's
+//! cost (docs/BENCHMARKS.md has the figures). So the
 //! encoded reply is kept and reused until the snapshot changes or [`REFRESH`] has passed;
 //! the latter keeps every service's `uptime` within [`REFRESH`] of the truth. Everything
 //! else (auth, other methods) goes to the generated server unchanged.
