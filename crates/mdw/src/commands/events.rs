@@ -89,3 +89,23 @@ pub fn run(addr: &str, args: Args) -> anyhow::Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     })?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Text and JSON carry the readable name of the wire's enum, not the enum's number.
+    #[test]
+    fn state_is_the_readable_name() {
+        let e = pb::Event {
+            kind: "healthy".into(),
+            service: "kant".into(),
+            service_state: pb::ServiceState::Running.into(),
+            pid: 7,
+            ..Default::default()
+        };
+        assert_eq!(event_json(&e)["state"], "running");
+        let line = format_event(&e);
+        assert!(line.contains("kant       running    pid=7"), "{line}");
+    }
+}
