@@ -1,8 +1,8 @@
 //! Link flags for the `mdw` binary.
 //!
-//! Packed relative relocations (DT_RELR, glibc ≥ 2.36): the loader reads a few KiB instead of
-//! a 430 KiB relocation table at every start, so Russell's resident set is about 350 KiB
-//! smaller and every `mdw` process starts with fewer page faults. Only on Linux with glibc,
+//! Packed relative relocations (DT_RELR, glibc ≥ 2.36): the loader reads a compact table
+//! instead of the full relocation table at every start, so Russell's resident set is smaller
+//! and every `mdw` process starts with fewer page faults (figures in docs/BENCHMARKS.md). Only on Linux with glibc,
 //! where the linker (rust-lld, or GNU ld ≥ 2.38) and the loader both know the format.
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");

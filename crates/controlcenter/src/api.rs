@@ -3,11 +3,10 @@
 //! and its retries, the event stream, the periodic refresh and the log stream. Actions run as
 //! their own tasks, so a long StartAllServices never blocks a status update or a key.
 
-use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
 
-use russell_api::client::{BearerAuth, Client};
+use russell_api::client::{BearerAuth, Client, error_chain, status_text};
 use russell_api::pb;
 use russell_api::pb::russell_service_client::RussellServiceClient;
 use tokio::sync::{Notify, mpsc};
@@ -492,36 +491,6 @@ fn start_summary(
     } else {
         Err(format!("{name}: {}", result.error))
     }
-}
-
-/// Russell's message, or the transport's cause chain when it sent none.
-fn status_text(status: &tonic::Status) -> String {
-    let mut text = if status.message().is_empty() {
-        format!("{:?}", status.code())
-    } else {
-        status.message().to_string()
-    };
-    if let Some(source) = status.source() {
-        let chain = error_chain(source);
-        if !text.contains(&chain) {
-            text = format!("{text}: {chain}");
-        }
-    }
-    text
-}
-
-/// `error: cause: cause…`, skipping repeats.
-fn error_chain(error: &(dyn StdError + 'static)) -> String {
-    let mut parts: Vec<String> = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if parts.last().is_none_or(|last| !last.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]

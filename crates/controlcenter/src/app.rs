@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use crossterm::event::{Event as TermEvent, EventStream};
 use futures_util::StreamExt;
 use ratatui::DefaultTerminal;
+use russell_api::pb::ServiceState;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
@@ -120,16 +121,20 @@ fn toggle_selected(state: &mut State, api: &mut dyn Api) {
         return;
     };
     let name = api_name(service);
-    match service.state.as_str() {
-        "stopped" | "failed" => {
+    match service.service_state() {
+        ServiceState::Stopped | ServiceState::Failed | ServiceState::Completed => {
             let id = state.begin(ActionKind::Start(name.clone()));
             api.send(Command::Start { id, name });
         }
-        "running" | "starting" | "unhealthy" | "waiting" | "restarting" => {
+        ServiceState::Running
+        | ServiceState::Starting
+        | ServiceState::Unhealthy
+        | ServiceState::Waiting
+        | ServiceState::Restarting => {
             let id = state.begin(ActionKind::Stop(name.clone()));
             api.send(Command::Stop { id, name });
         }
-        other => {
+        other @ (ServiceState::Stopping | ServiceState::Unspecified) => {
             let text = format!("{} is {other}; wait a moment", service.name);
             state.say(text, false);
         }
@@ -247,15 +252,15 @@ mod tests {
 
     fn state() -> State {
         let services = [
-            ("kant", "running"),
-            ("turing", "stopped"),
-            ("bayes", "failed"),
+            ("kant", ServiceState::Running),
+            ("turing", ServiceState::Stopped),
+            ("bayes", ServiceState::Failed),
         ]
         .into_iter()
         .map(|(n, s)| pb::ServiceStatus {
             name: n.to_uppercase(),
             short_name: n.into(),
-            state: s.into(),
+            service_state: s.into(),
             ..Default::default()
         })
         .collect();
@@ -335,7 +340,7 @@ mod tests {
     fn enter_while_stopping_sends_nothing() {
         let mut s = state();
         if let Some(st) = s.status.as_mut() {
-            st.services[0].state = "stopping".into();
+            st.services[0].set_service_state(ServiceState::Stopping);
         }
         let (sent, _) = press(&mut s, &[KeyCode::Enter]);
         assert!(sent.is_empty());

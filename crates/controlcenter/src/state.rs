@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
 use russell_api::pb;
+use russell_api::pb::ServiceState;
 
 use crate::api::Update;
 use crate::input::InputMode;
@@ -253,12 +254,17 @@ impl State {
         else {
             return;
         };
-        if !event.state.is_empty() {
+        if event.service_state() != ServiceState::Unspecified {
+            service.service_state = event.service_state;
             service.state = event.state.clone();
         }
-        service.healthy = service.state == "running";
-        match service.state.as_str() {
-            "stopped" | "failed" | "waiting" => service.pid = 0,
+        let now = service.service_state();
+        service.healthy = now == ServiceState::Running;
+        match now {
+            ServiceState::Stopped
+            | ServiceState::Failed
+            | ServiceState::Waiting
+            | ServiceState::Completed => service.pid = 0,
             _ if event.pid != 0 => service.pid = event.pid,
             _ => {}
         }
@@ -277,12 +283,9 @@ impl State {
         let services = self.services();
         let running = services
             .iter()
-            .filter(|s| matches!(s.state.as_str(), "running" | "unhealthy"))
+            .filter(|s| s.service_state().is_up())
             .count();
-        let healthy = services
-            .iter()
-            .filter(|s| s.state == "running" && s.healthy)
-            .count();
+        let healthy = services.iter().filter(|s| is_healthy(s)).count();
         (running, healthy, services.len())
     }
 
@@ -295,7 +298,7 @@ impl State {
         let stopped = self
             .services()
             .iter()
-            .filter(|s| matches!(s.state.as_str(), "stopped" | "failed"))
+            .filter(|s| s.service_state().is_down())
             .count();
         let name = |n: &str| display_name(self.services(), n);
         let mut text = match &last.kind {
@@ -323,10 +326,7 @@ impl State {
 
     /// How long the process of `service` has been up, when it has one.
     pub fn service_uptime(&self, service: &pb::ServiceStatus) -> Option<Duration> {
-        if !matches!(
-            service.state.as_str(),
-            "running" | "unhealthy" | "starting" | "stopping"
-        ) {
+        if !service.service_state().has_process() {
             return None;
         }
         if let Some(started) = &service.started_at {
@@ -380,13 +380,17 @@ pub fn reason(service: &pb::ServiceStatus, services: &[pb::ServiceStatus]) -> St
     } else {
         service.last_error.clone()
     };
-    match service.state.as_str() {
-        "running" if service.adopted => "healthy (adopted: Russell did not start it)".into(),
-        "running" => "healthy".into(),
-        "stopped" if service.stopped_by_user => "stopped by user".into(),
-        "stopped" if !service.last_error.is_empty() => format!("stopped: {}", service.last_error),
-        "stopped" => "not started".into(),
-        "waiting" => {
+    match service.service_state() {
+        ServiceState::Running if service.adopted => {
+            "healthy (adopted: Russell did not start it)".into()
+        }
+        ServiceState::Running => "healthy".into(),
+        ServiceState::Stopped if service.stopped_by_user => "stopped by user".into(),
+        ServiceState::Stopped if !service.last_error.is_empty() => {
+            format!("stopped: {}", service.last_error)
+        }
+        ServiceState::Stopped => "not started".into(),
+        ServiceState::Waiting => {
             let blocking: Vec<&str> = service
                 .dependencies
                 .iter()
@@ -394,7 +398,7 @@ pub fn reason(service: &pb::ServiceStatus, services: &[pb::ServiceStatus]) -> St
                     services
                         .iter()
                         .find(|s| same_name(s, d))
-                        .is_none_or(|s| !(s.state == "running" && s.healthy))
+                        .is_none_or(|s| !is_healthy(s))
                 })
                 .map(String::as_str)
                 .collect();
@@ -404,13 +408,18 @@ pub fn reason(service: &pb::ServiceStatus, services: &[pb::ServiceStatus]) -> St
                 format!("waiting for {}", blocking.join(", "))
             }
         }
-        "starting" => format!("waiting for the health check{probe}"),
-        "unhealthy" => format!("health check failing{probe}"),
-        "restarting" => format!("restarting after: {error}"),
-        "stopping" => "stopping".into(),
-        "failed" => format!("gave up: {error}"),
-        other => other.to_string(),
+        ServiceState::Starting => format!("waiting for the health check{probe}"),
+        ServiceState::Unhealthy => format!("health check failing{probe}"),
+        ServiceState::Restarting => format!("restarting after: {error}"),
+        ServiceState::Stopping => "stopping".into(),
+        ServiceState::Failed => format!("gave up: {error}"),
+        other @ (ServiceState::Completed | ServiceState::Unspecified) => other.to_string(),
     }
+}
+
+/// Whether `service` is running and healthy by its check.
+fn is_healthy(service: &pb::ServiceStatus) -> bool {
+    service.service_state() == ServiceState::Running && service.healthy
 }
 
 /// Whether `name` names `service` (short_name or name, any case).
@@ -449,12 +458,20 @@ pub fn to_duration(d: &prost_types::Duration) -> Duration {
 mod tests {
     use super::*;
 
-    fn svc(name: &str, state: &str, deps: &[&str], healthy_at: Option<i64>) -> pb::ServiceStatus {
+    use ServiceState::{Running, Starting, Stopped, Waiting};
+
+    fn svc(
+        name: &str,
+        state: ServiceState,
+        deps: &[&str],
+        healthy_at: Option<i64>,
+    ) -> pb::ServiceStatus {
         pb::ServiceStatus {
             name: name.to_uppercase(),
             short_name: name.into(),
-            state: state.into(),
-            healthy: state == "running",
+            state: state.as_str().into(),
+            service_state: state.into(),
+            healthy: state == Running,
             dependencies: deps.iter().map(|d| d.to_string()).collect(),
             timing: Some(pb::StartTiming {
                 requested_at: None,
@@ -479,49 +496,51 @@ mod tests {
 
     #[test]
     fn event_applies_at_once() {
-        let mut state = state_with(vec![svc("kant", "stopped", &[], None)]);
+        let mut state = state_with(vec![svc("kant", Stopped, &[], None)]);
         state.apply(Update::Event(pb::Event {
             kind: "healthy".into(),
             service: "kant".into(),
             state: "running".into(),
+            service_state: Running.into(),
             pid: 42,
             ..Default::default()
         }));
         let s = &state.services()[0];
-        assert_eq!((s.state.as_str(), s.healthy, s.pid), ("running", true, 42));
+        assert_eq!((s.service_state(), s.healthy, s.pid), (Running, true, 42));
         assert_eq!(state.counts(), (1, 1, 1));
         assert_eq!(state.events.len(), 1);
     }
 
     #[test]
     fn a_status_older_than_an_event_does_not_undo_it() {
-        let mut state = state_with(vec![svc("kant", "running", &[], None)]);
+        let mut state = state_with(vec![svc("kant", Running, &[], None)]);
         state.apply(Update::Event(pb::Event {
             kind: "stopped".into(),
             service: "kant".into(),
             state: "stopped".into(),
+            service_state: Stopped.into(),
             ..Default::default()
         }));
         // Russell's status still says running (published a moment later): the event wins.
         let stale = pb::OrchestratorStatus {
-            services: vec![svc("kant", "running", &[], None)],
+            services: vec![svc("kant", Running, &[], None)],
             ..Default::default()
         };
         state.apply(Update::Status(Box::new(stale.clone())));
-        assert_eq!(state.services()[0].state, "stopped");
+        assert_eq!(state.services()[0].service_state(), Stopped);
         // The next status is taken as it is.
         state.apply(Update::Status(Box::new(stale)));
-        assert_eq!(state.services()[0].state, "running");
+        assert_eq!(state.services()[0].service_state(), Running);
     }
 
     #[test]
     fn critical_chain_follows_latest_dependency() {
         let state = state_with(vec![
-            svc("db", "running", &[], Some(10)),
-            svc("cache", "running", &[], Some(12)),
-            svc("api", "running", &["db", "cache"], Some(20)),
-            svc("web", "running", &["api"], Some(30)),
-            svc("side", "running", &[], Some(5)),
+            svc("db", Running, &[], Some(10)),
+            svc("cache", Running, &[], Some(12)),
+            svc("api", Running, &["db", "cache"], Some(20)),
+            svc("web", Running, &["api"], Some(30)),
+            svc("side", Running, &[], Some(5)),
         ]);
         assert_eq!(state.critical_chain(), vec!["web", "api", "cache"]);
     }
@@ -529,9 +548,9 @@ mod tests {
     #[test]
     fn progress_counts_healthy_services() {
         let mut state = state_with(vec![
-            svc("a", "running", &[], None),
-            svc("b", "starting", &[], None),
-            svc("c", "stopped", &[], None),
+            svc("a", Running, &[], None),
+            svc("b", Starting, &[], None),
+            svc("c", Stopped, &[], None),
         ]);
         state.begin(ActionKind::StartAll);
         assert_eq!(
@@ -566,9 +585,9 @@ mod tests {
     #[test]
     fn waiting_reason_names_blocking_dependencies() {
         let services = vec![
-            svc("db", "starting", &[], None),
-            svc("cache", "running", &[], None),
-            svc("api", "waiting", &["db", "cache"], None),
+            svc("db", Starting, &[], None),
+            svc("cache", Running, &[], None),
+            svc("api", Waiting, &["db", "cache"], None),
         ];
         assert_eq!(reason(&services[2], &services), "waiting for db");
     }

@@ -1,4 +1,4 @@
-//! Whole-screen snapshots with ratatui's TestBackend: the plan's screen for a fixed status,
+//! Whole-screen snapshots with ratatui's TestBackend: the user's plan's screen for a fixed status,
 //! the unreachable banner, the log, events and timing panes, narrow and tiny terminals.
 //! Every time in the state is fixed, so nothing needs filtering.
 #![allow(clippy::unwrap_used)]
@@ -44,6 +44,13 @@ struct Svc {
     timing: (u64, Option<u64>),
 }
 
+/// The wire enum for a readable state name ("running").
+fn wire_state(name: &str) -> i32 {
+    pb::ServiceState::from_str_name(&format!("SERVICE_STATE_{}", name.to_uppercase()))
+        .expect("a known state")
+        .into()
+}
+
 fn service(s: &Svc) -> pb::ServiceStatus {
     let running = matches!(s.state, "running" | "unhealthy" | "starting");
     pb::ServiceStatus {
@@ -52,6 +59,7 @@ fn service(s: &Svc) -> pb::ServiceStatus {
         grpc_port: s.grpc,
         http_port: s.http,
         state: s.state.into(),
+        service_state: wire_state(s.state),
         healthy: s.state == "running",
         pid: if running { s.pid } else { 0 },
         started_at: if running { ts(s.up) } else { None },
@@ -162,6 +170,7 @@ fn plan_status() -> pb::OrchestratorStatus {
                 name: (*n).into(),
                 short_name: n.to_lowercase(),
                 state: "healthy".into(),
+                external_state: pb::ExternalState::Healthy.into(),
                 ..Default::default()
             })
             .collect(),
@@ -296,6 +305,7 @@ fn events_pane() {
             kind: kind.into(),
             service: service.into(),
             state: st.into(),
+            service_state: wire_state(st),
             message: message.into(),
             timestamp: ts(60 - 10 * i as u64),
             ..Default::default()

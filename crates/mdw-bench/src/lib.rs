@@ -1,4 +1,4 @@
-//! mdw-bench: the benchmark harness of issue 7. It treats Russell as a black box: it writes
+//! mdw-bench: the benchmark harness (docs/BENCHMARKS.md). It treats Russell as a black box: it writes
 //! services files of stand-in services ([`lineup`]), launches `mdw serve russell` on them
 //! ([`russell`]), and measures from outside — sockets, /proc and the gRPC API
 //! ([`scenario`]) — then prints a table and writes a markdown fragment ([`report`]).

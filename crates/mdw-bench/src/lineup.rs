@@ -1,7 +1,7 @@
 //! Generates services.toml files for the benchmarks: N stand-in services, flat or as a
 //! layered DAG, with optional readiness delay, http checks and restart settings.
 //!
-//! The file follows the loader's format (issue 2, docs/CONFIG.md): a `[russell]` table and
+//! The file follows the loader's format (README.md, "Configuration reference"): a `[russell]` table and
 //! one `[[services]]` entry per service. Serialisation goes through `toml`, so quoting of
 //! paths is never hand-rolled.
 

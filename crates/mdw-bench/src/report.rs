@@ -34,7 +34,7 @@ impl Unit {
 pub enum Goal {
     AtMost(f64),
     AtLeast(f64),
-    /// Shown for information (no target in the issue).
+    /// Shown for information (it has no target).
     Info,
 }
 

@@ -272,7 +272,7 @@ async fn forking_service_is_fully_gone_after_stop() {
 
 /// The registry is open to every client (no token on loopback by default): its memory must
 /// have a bound far below the machine's. Russell caps an entry at 64 KiB and all entries
-/// together at 16 MiB (russell-api `server/registry.rs`). The largest shape the field
+/// together at 16 MiB (russell-api `server/registry/mod.rs`). The largest shape the field
 /// limits once allowed (64 metadata pairs of 4000-byte keys and values, ~0.5 MiB) is
 /// refused; then entries of the largest accepted shape (64 pairs of 200-byte keys and
 /// 700-byte values, TTL 1 h) are registered until the registry is full, and Russell's

@@ -20,9 +20,9 @@ pub const TOKEN_FILE_ENV: &str = "MDW_RUSSELL_TOKEN_FILE";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The largest HTTP/2 DATA frame the client accepts (SETTINGS_MAX_FRAME_SIZE). h2's
-/// default of 16 KiB splits a 37 KiB GetOrchestratorStatus reply (200 services) into 3
-/// frames; with 1 MiB it goes in one, and Russell spends about 30–40 % less CPU per reply
-/// (mdw-bench: 25 → 15–19 µs).
+/// default of 16 KiB splits a GetOrchestratorStatus reply of a few hundred services into
+/// several frames; with 1 MiB it goes in one, which costs Russell less CPU per reply (the
+/// figures are in docs/BENCHMARKS.md).
 pub const MAX_FRAME_SIZE: u32 = 1 << 20;
 
 /// A connected Russell client.
@@ -157,25 +157,90 @@ pub async fn serving(addr: &str) -> Result<bool, ClientError> {
     Ok(matches!(reply, Ok(r) if r.get_ref().status == ServingStatus::Serving as i32))
 }
 
+/// An error and its causes in one line (`error: cause: cause…`), skipping a cause whose text
+/// the previous part already contains (transport errors often repeat their source). The one
+/// helper for errors a client shows; the server side has `russell_core::error::chain`.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if parts.last().is_none_or(|last| !last.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+/// A failed call's text: Russell's message (the code when it sent none), then the
+/// transport's cause chain when there is one the message does not already say.
+pub fn status_text(status: &tonic::Status) -> String {
+    use std::error::Error as _;
+    let mut text = if status.message().is_empty() {
+        format!("{:?}", status.code())
+    } else {
+        status.message().to_string()
+    };
+    if let Some(source) = status.source() {
+        let chain = error_chain(source);
+        if !text.contains(&chain) {
+            text = format!("{text}: {chain}");
+        }
+    }
+    text
+}
+
 /// A one-line explanation of a failed call for people: the code, the server's message and,
 /// for connection problems, the address and a hint.
 pub fn describe_status(addr: &str, status: &tonic::Status) -> String {
     match status.code() {
         tonic::Code::Unavailable => format!(
             "Russell at {addr} is unavailable ({}) — start it with: mdw up",
-            status.message()
+            status_text(status)
         ),
         tonic::Code::Unauthenticated => format!(
             "Russell at {addr} refused the call: {} — set {TOKEN_ENV} or {TOKEN_FILE_ENV}",
-            status.message()
+            status_text(status)
         ),
-        _ => status.message().to_string(),
+        _ => status_text(status),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct Layer(String, #[source] Option<Box<Layer>>);
+
+    #[test]
+    fn error_chain_joins_causes_and_skips_repeats() {
+        let inner = Layer("connection refused".into(), None);
+        let repeat = Layer(
+            "tcp connect error: connection refused".into(),
+            Some(inner.into()),
+        );
+        let outer = Layer("transport error".into(), Some(repeat.into()));
+        assert_eq!(
+            error_chain(&outer),
+            "transport error: tcp connect error: connection refused"
+        );
+    }
+
+    #[test]
+    fn status_text_falls_back_to_the_code_and_names_the_address_when_unavailable() {
+        assert_eq!(status_text(&tonic::Status::not_found("")), "NotFound");
+        assert_eq!(
+            describe_status("127.0.0.1:9", &tonic::Status::unavailable("gone")),
+            "Russell at 127.0.0.1:9 is unavailable (gone) — start it with: mdw up"
+        );
+        assert_eq!(
+            describe_status("x", &tonic::Status::not_found("no service 'kant'")),
+            "no service 'kant'"
+        );
+    }
 
     #[test]
     fn endpoint_accepts_host_port_and_uri() {

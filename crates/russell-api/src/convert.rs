@@ -1,4 +1,5 @@
-//! Core types → wire types. States and kinds travel as the lowercase names DESIGN.md uses.
+//! Core types → wire types. States travel as enums plus their readable names (`state.rs`);
+//! event kinds and phases as the lowercase names docs/API.md lists.
 
 use std::time::{Duration, SystemTime};
 
@@ -28,7 +29,8 @@ impl From<&core::ServiceStatus> for pb::ServiceStatus {
             description: s.description.clone(),
             grpc_port: s.grpc_port.map_or(0, u32::from),
             http_port: s.http_port.map_or(0, u32::from),
-            state: s.state.as_str().to_string(),
+            state: pb::ServiceState::from(s.state).as_str().to_string(),
+            service_state: pb::ServiceState::from(s.state).into(),
             healthy: s.healthy,
             pid: s.pid.unwrap_or(0),
             started_at: s.started_at.map(timestamp),
@@ -66,19 +68,36 @@ impl From<&core::ExternalStatus> for pb::ExternalStatus {
             short_name: e.short_name.clone(),
             description: e.description.clone(),
             optional: e.optional,
-            state: external_state(e.state).to_string(),
+            state: pb::ExternalState::from(e.state).as_str().to_string(),
             last_error: e.last_error.clone(),
             last_health_check: e.last_health_check.map(timestamp),
+            external_state: pb::ExternalState::from(e.state).into(),
         }
     }
 }
 
-/// Lowercase name of an external's state.
-pub fn external_state(s: core::ExternalState) -> &'static str {
-    match s {
-        core::ExternalState::Unknown => "unknown",
-        core::ExternalState::Healthy => "healthy",
-        core::ExternalState::Unhealthy => "unhealthy",
+impl From<core::ServiceState> for pb::ServiceState {
+    fn from(s: core::ServiceState) -> Self {
+        match s {
+            core::ServiceState::Stopped => Self::Stopped,
+            core::ServiceState::Waiting => Self::Waiting,
+            core::ServiceState::Starting => Self::Starting,
+            core::ServiceState::Running => Self::Running,
+            core::ServiceState::Unhealthy => Self::Unhealthy,
+            core::ServiceState::Restarting => Self::Restarting,
+            core::ServiceState::Stopping => Self::Stopping,
+            core::ServiceState::Failed => Self::Failed,
+        }
+    }
+}
+
+impl From<core::ExternalState> for pb::ExternalState {
+    fn from(s: core::ExternalState) -> Self {
+        match s {
+            core::ExternalState::Unknown => Self::Unknown,
+            core::ExternalState::Healthy => Self::Healthy,
+            core::ExternalState::Unhealthy => Self::Unhealthy,
+        }
     }
 }
 
@@ -118,12 +137,13 @@ impl From<&core::Event> for pb::Event {
             service: e.service.clone(),
             message: e.message.clone(),
             timestamp: Some(timestamp(e.timestamp)),
-            state: e.state.as_str().to_string(),
+            state: pb::ServiceState::from(e.state).as_str().to_string(),
             pid: e.pid.unwrap_or(0),
             exit_code: e.exit_code,
             signal: e.signal,
             attempt: e.attempt.unwrap_or(0),
             delay: e.delay.map(duration),
+            service_state: pb::ServiceState::from(e.state).into(),
         }
     }
 }
@@ -158,6 +178,18 @@ impl From<core::StartResult> for pb::ServiceStartResult {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// The core and the wire spell every state the same (the core's names go into the state
+    /// file and logs, the wire's into `mdw status` and ControlCenter).
+    #[test]
+    fn wire_names_match_the_core_names() {
+        use russell_core::ServiceState::*;
+        for s in [
+            Stopped, Waiting, Starting, Running, Unhealthy, Restarting, Stopping, Failed,
+        ] {
+            assert_eq!(pb::ServiceState::from(s).as_str(), s.as_str());
+        }
+    }
 
     fn service(state: core::ServiceState, healthy: bool, pid: Option<u32>) -> core::ServiceStatus {
         core::ServiceStatus {
@@ -208,7 +240,9 @@ mod tests {
         assert_eq!(pb.healthy_services, 1);
         assert_eq!(pb.failed_services, 1);
         assert_eq!(pb.services[1].state, "failed");
+        assert_eq!(pb.services[1].service_state(), pb::ServiceState::Failed);
         assert_eq!(pb.services[2].state, "unhealthy");
+        assert_eq!(pb.services[2].service_state(), pb::ServiceState::Unhealthy);
         assert_eq!(pb.services[0].http_port, 8080);
         assert_eq!(pb.services[0].grpc_port, 0);
         assert!(pb.services[0].uptime.as_ref().unwrap().seconds >= 5);

@@ -8,7 +8,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::future::Future;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -136,8 +135,7 @@ impl InstanceLock {
             Err(std::fs::TryLockError::Error(e)) => return Err(dir_err("lock the lock file", e)),
         }
         let pid_path = state_dir.join(PID_FILE);
-        write_atomically(&pid_path, format!("{}\n", std::process::id()).as_bytes())
-            .map_err(|e| dir_err("write the PID file", e))?;
+        write_pid_file(&pid_path).map_err(|e| dir_err("write the PID file", e))?;
         Ok(Self {
             _file: file,
             pid_path,
@@ -158,12 +156,16 @@ pub fn read_pid(state_dir: &Path) -> Option<u32> {
         .and_then(|s| s.trim().parse().ok())
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(tmp, path)
+/// The PID file, written like every file Russell keeps (`state_file::write_atomically`:
+/// tmp, fsync, rename, fsync the directory), readable by all as before (0644).
+fn write_pid_file(path: &Path) -> std::io::Result<()> {
+    let bytes = format!("{}\n", std::process::id());
+    russell_core::state_file::write_atomically(
+        path,
+        &path.with_extension("tmp"),
+        bytes.as_bytes(),
+        0o644,
+    )
 }
 
 fn read_token(path: &Path) -> Result<String, DaemonError> {

@@ -32,6 +32,7 @@ pub mod convert;
 pub mod daemon;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod state;
 
 pub use client::{Client, ClientError, connect};
 /// Re-exported for clients that read the wire's Timestamp and Duration.

@@ -238,7 +238,7 @@ pub enum PortConflictPolicy {
     /// otherwise refuse and touch nothing.
     #[default]
     Adopt,
-    /// Stop the holder gracefully, then start (the plan's behaviour; opt-in).
+    /// Stop the holder gracefully, then start (the user's plan's behaviour; opt-in).
     Kill,
     /// Refuse.
     Fail,

@@ -98,25 +98,32 @@ impl StateFile {
             source,
         };
         let json = serde_json::to_vec_pretty(self).map_err(|e| err(e.into()))?;
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(err)?;
-            f.write_all(&json).map_err(err)?;
-            f.sync_all().map_err(err)?;
-        }
-        std::fs::rename(&tmp, &path).map_err(err)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            // Best effort: makes the rename itself durable.
-            let _ = d.sync_all();
-        }
-        Ok(())
+        write_atomically(&path, &tmp, &json, 0o600).map_err(err)
     }
+}
+
+/// Writes `bytes` to `path` atomically, the one way every file Russell keeps is written:
+/// write `tmp` (created with `mode`), fsync it, rename it over `path`, fsync the directory
+/// (best effort) so the rename itself survives a crash. Readers see the old file or the new
+/// one, never a torn one.
+pub fn write_atomically(path: &Path, tmp: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(tmp, path)?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Ok(d) = std::fs::File::open(dir.unwrap_or(Path::new("."))) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -168,6 +175,19 @@ mod tests {
         let rec = &s.services["kant"];
         assert!(!rec.stopped_by_user);
         assert_eq!(rec.process.unwrap().pid, 7);
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_tmp() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (path, tmp) = (dir.path().join("f"), dir.path().join("f.tmp"));
+        write_atomically(&path, &tmp, b"one", 0o600).unwrap();
+        write_atomically(&path, &tmp, b"two", 0o600).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert!(!tmp.exists());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-/// `12s`, `45m`, `2h 15m`, `3d 4h` (the plan's style).
+/// `12s`, `45m`, `2h 15m`, `3d 4h` (the user's plan's style).
 pub fn uptime(d: Duration) -> String {
     let s = d.as_secs();
     match s {

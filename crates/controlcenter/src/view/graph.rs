@@ -5,11 +5,11 @@
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::style::{Color, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
-use super::state_style;
+use super::{external_mark, state_style};
 use crate::state::State;
 
 /// Draws the pane.
@@ -37,12 +37,7 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     if !externals.is_empty() {
         let mut spans = vec![Span::raw("externals  ")];
         for e in externals {
-            let (mark, style) = match e.state.as_str() {
-                "healthy" => ("✓", Style::default().fg(Color::Green)),
-                "unhealthy" if e.optional => ("✗", Style::default().fg(Color::Yellow)),
-                "unhealthy" => ("✗", Style::default().fg(Color::Red)),
-                _ => ("?", Style::default().add_modifier(Modifier::DIM)),
-            };
+            let (mark, style) = external_mark(e);
             spans.push(Span::raw(format!("◇ {} ", e.short_name)));
             spans.push(Span::styled(format!("{mark}  "), style));
         }
@@ -57,8 +52,8 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
             let mut spans = vec![
                 Span::raw(format!("  {branch} ")),
                 Span::styled(
-                    format!("● {:width$}  {:11}", s.short_name, s.state),
-                    state_style(&s.state),
+                    format!("● {:width$}  {:11}", s.short_name, s.service_state()),
+                    state_style(s.service_state()),
                 ),
             ];
             if !s.dependencies.is_empty() {

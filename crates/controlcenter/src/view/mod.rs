@@ -1,6 +1,6 @@
 //! Drawing only: every function here reads the state and writes to the frame.
 //!
-//! Layout (plan §4.1): title · RUSSELL ORCHESTRATOR block · service table (or the log,
+//! Layout (as in the user's plan; docs/CONTROLCENTER.md): title · RUSSELL ORCHESTRATOR block · service table (or the log,
 //! events or timing pane) · selected service · dependencies · status line · keys. Below 20
 //! rows the header shrinks to one line; narrow terminals drop table columns.
 
@@ -17,6 +17,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Widget, Wrap};
+use russell_api::pb::{self, ExternalState, ServiceState};
 
 use crate::state::{Connection, Overlay, State, reason};
 
@@ -129,15 +130,42 @@ fn body(state: &State, area: Rect, buf: &mut Buffer) {
     }
 }
 
-/// Colour of a service or Russell state.
-pub fn state_style(state: &str) -> Style {
+/// Colour of a service state.
+pub fn state_style(state: ServiceState) -> Style {
     match state {
-        "running" | "ok" | "healthy" => Style::default().fg(Color::Green),
-        "starting" | "unhealthy" | "restarting" | "waiting" | "stopping" => {
-            Style::default().fg(Color::Yellow)
+        ServiceState::Running => Style::default().fg(Color::Green),
+        ServiceState::Starting
+        | ServiceState::Unhealthy
+        | ServiceState::Restarting
+        | ServiceState::Waiting
+        | ServiceState::Stopping => Style::default().fg(Color::Yellow),
+        ServiceState::Failed => Style::default().fg(Color::Red),
+        ServiceState::Stopped | ServiceState::Completed | ServiceState::Unspecified => {
+            Style::default().add_modifier(Modifier::DIM)
         }
-        "failed" => Style::default().fg(Color::Red),
+    }
+}
+
+/// Colour of Russell's phase (`OrchestratorStatus.status`: starting, running, stopping,
+/// stopped).
+fn phase_style(phase: &str) -> Style {
+    match phase {
+        "running" => Style::default().fg(Color::Green),
+        "starting" | "stopping" => Style::default().fg(Color::Yellow),
         _ => Style::default().add_modifier(Modifier::DIM),
+    }
+}
+
+/// Mark and colour of an external's state: ✓ healthy, ✗ unhealthy (yellow when optional),
+/// ? not probed yet.
+pub fn external_mark(external: &pb::ExternalStatus) -> (&'static str, Style) {
+    match external.external_state() {
+        ExternalState::Healthy => ("✓", Style::default().fg(Color::Green)),
+        ExternalState::Unhealthy if external.optional => ("✗", Style::default().fg(Color::Yellow)),
+        ExternalState::Unhealthy => ("✗", Style::default().fg(Color::Red)),
+        ExternalState::Unknown | ExternalState::Unspecified => {
+            ("?", Style::default().add_modifier(Modifier::DIM))
+        }
     }
 }
 
@@ -185,7 +213,7 @@ fn orchestrator(state: &State, area: Rect, buf: &mut Buffer) {
             Span::raw("Status: "),
             Span::styled(
                 format::fit(&format!("● {}", phase.to_uppercase()), 19),
-                state_style(&phase).add_modifier(Modifier::BOLD),
+                phase_style(&phase).add_modifier(Modifier::BOLD),
             ),
             Span::raw(format!("Uptime: {uptime}")),
         ]));
@@ -225,7 +253,7 @@ fn orchestrator_compact(state: &State) -> Line<'static> {
     Line::from(vec![
         Span::styled(
             format!("● {}", phase.to_uppercase()),
-            state_style(&phase).add_modifier(Modifier::BOLD),
+            phase_style(&phase).add_modifier(Modifier::BOLD),
         ),
         Span::raw(format!(
             "  up {uptime}  {running}/{total} running  {healthy}/{running} healthy"
@@ -253,7 +281,7 @@ fn selected_line(state: &State) -> Line<'static> {
         Span::raw(format!("restarts {restarts}  PID {pid}  ")),
         Span::styled(
             reason(service, state.services()),
-            state_style(&service.state),
+            state_style(service.service_state()),
         ),
     ])
 }

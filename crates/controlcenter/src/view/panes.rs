@@ -7,6 +7,7 @@ use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
+use russell_api::pb::ServiceState;
 
 use super::{format, state_style};
 use crate::state::{State, same_name, to_system_time};
@@ -196,9 +197,9 @@ pub fn timing(state: &State, area: Rect, buf: &mut Buffer) {
             Style::default()
         };
         let state_color = if healthy.is_some() {
-            state_style("running")
+            state_style(ServiceState::Running)
         } else {
-            state_style("starting")
+            state_style(ServiceState::Starting)
         };
         lines.push(Line::from(vec![
             Span::styled(if critical { "★ " } else { "  " }, style),

@@ -7,7 +7,7 @@ use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
-use russell_api::pb;
+use russell_api::pb::{self, ServiceState};
 
 use super::{format, state_style};
 use crate::state::{Connection, State};
@@ -151,7 +151,9 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         if selected {
             line = line.add_modifier(Modifier::BOLD);
         }
-        if service.state == "stopped" || state.connection != Connection::Connected {
+        if service.service_state() == ServiceState::Stopped
+            || state.connection != Connection::Connected
+        {
             // Stopped rows, and every row while Russell is unreachable (last known state).
             line = line.add_modifier(Modifier::DIM);
         }
@@ -179,15 +181,13 @@ fn cell(state: &State, service: &pb::ServiceStatus, col: Col) -> (String, Style)
             (text, plain)
         }
         Col::Status => {
-            let dot = if service.state == "stopped" {
+            let now = service.service_state();
+            let dot = if now == ServiceState::Stopped {
                 "○"
             } else {
                 "●"
             };
-            (
-                format!("{dot} {}", service.state),
-                state_style(&service.state),
-            )
+            (format!("{dot} {now}"), state_style(now))
         }
         Col::Health => health(service),
         Col::Uptime => (
@@ -208,11 +208,15 @@ fn cell(state: &State, service: &pb::ServiceStatus, col: Col) -> (String, Style)
 
 fn health(service: &pb::ServiceStatus) -> (String, Style) {
     let yellow = Style::default().fg(Color::Yellow);
-    match service.state.as_str() {
-        "running" if service.healthy => ("✓ ok".into(), state_style("ok")),
-        "running" | "unhealthy" => ("✗ failing".into(), yellow),
-        "starting" | "waiting" | "restarting" => ("… pending".into(), yellow),
-        _ => ("— n/a".into(), state_style("stopped")),
+    match service.service_state() {
+        ServiceState::Running if service.healthy => {
+            ("✓ ok".into(), state_style(ServiceState::Running))
+        }
+        ServiceState::Running | ServiceState::Unhealthy => ("✗ failing".into(), yellow),
+        ServiceState::Starting | ServiceState::Waiting | ServiceState::Restarting => {
+            ("… pending".into(), yellow)
+        }
+        _ => ("— n/a".into(), state_style(ServiceState::Stopped)),
     }
 }
 

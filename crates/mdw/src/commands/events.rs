@@ -25,7 +25,12 @@ pub fn format_event(e: &pb::Event) -> String {
     let time = to_system_time(e.timestamp.as_ref())
         .map(|t| humantime::format_rfc3339_millis(t).to_string())
         .unwrap_or_default();
-    let mut line = format!("{time} {:<20} {:<10} {:<10}", e.kind, e.service, e.state);
+    let mut line = format!(
+        "{time} {:<20} {:<10} {:<10}",
+        e.kind,
+        e.service,
+        e.service_state()
+    );
     if e.pid != 0 {
         line.push_str(&format!(" pid={}", e.pid));
     }
@@ -40,7 +45,7 @@ fn event_json(e: &pb::Event) -> serde_json::Value {
     serde_json::json!({
         "kind": e.kind,
         "service": e.service,
-        "state": e.state,
+        "state": e.service_state().as_str(),
         "message": e.message,
         "pid": (e.pid != 0).then_some(e.pid),
         "exit_code": e.exit_code,
@@ -83,4 +88,24 @@ pub fn run(addr: &str, args: Args) -> anyhow::Result<ExitCode> {
         follow(addr, &mut client, &args, &mut std::io::stdout().lock()).await?;
         Ok(ExitCode::SUCCESS)
     })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Text and JSON carry the readable name of the wire's enum, not the enum's number.
+    #[test]
+    fn state_is_the_readable_name() {
+        let e = pb::Event {
+            kind: "healthy".into(),
+            service: "kant".into(),
+            service_state: pb::ServiceState::Running.into(),
+            pid: 7,
+            ..Default::default()
+        };
+        assert_eq!(event_json(&e)["state"], "running");
+        let line = format_event(&e);
+        assert!(line.contains("kant       running    pid=7"), "{line}");
+    }
 }

@@ -95,10 +95,10 @@ fn log_filter(var: Option<String>) -> (Targets, Option<String>) {
 /// Hands freed heap memory back to the system after a burst. glibc keeps what a burst
 /// freed (a start of 200 services, each probed within milliseconds; a round of http
 /// checks, 16 at a time with 16 KiB of buffers each; a flood of status requests) mapped,
-/// and Russell then sits on it for good: 200 services with http checks, 11.8 MiB RSS
-/// after the start, 9.x MiB after a trim. Every 5 s it reads its own RSS from
-/// /proc/self/statm, kept open (asking glibc instead walks every free chunk, 0.3 ms);
-/// when that grew by 256 KiB since the last trim, it trims (about 0.1 ms).
+/// and Russell then sits on it for good. Every 5 s it reads its own RSS from
+/// /proc/self/statm, kept open (asking glibc instead walks every free chunk, which is
+/// slower); when that grew by 256 KiB since the last trim, it trims. The measured effect is
+/// in docs/BENCHMARKS.md.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 async fn trim_heap() {
     use procfs::FromRead as _;

@@ -1,4 +1,4 @@
-//! `mdw status [--json]`: Russell's view of every service as a table like the plan's
+//! `mdw status [--json]`: Russell's view of every service as a table like the user's plan's
 //! screen, or as JSON that mirrors OrchestratorStatus with snake_case keys.
 
 use std::io::Write;
@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 // "1h 23m", "45m", "12s", "2d 3h": the same style as ControlCenter's table.
 use controlcenter::view::uptime as short_duration;
+use russell_api::pb::{ExternalState, ServiceState};
 use russell_api::prost_types;
 use russell_api::{Client, pb};
 use serde::Serialize;
@@ -105,7 +106,7 @@ impl From<&pb::OrchestratorStatus> for StatusJson {
                     name: x.name.clone(),
                     short_name: x.short_name.clone(),
                     description: x.description.clone(),
-                    state: x.state.clone(),
+                    state: x.service_state().as_str().to_string(),
                     healthy: x.healthy,
                     pid: nonzero(x.pid),
                     restart_count: x.restart_count,
@@ -135,7 +136,7 @@ impl From<&pb::OrchestratorStatus> for StatusJson {
                     short_name: e.short_name.clone(),
                     description: e.description.clone(),
                     optional: e.optional,
-                    state: e.state.clone(),
+                    state: e.external_state().as_str().to_string(),
                     last_error: e.last_error.clone(),
                     last_health_check: rfc3339(e.last_health_check.as_ref()),
                 })
@@ -144,12 +145,12 @@ impl From<&pb::OrchestratorStatus> for StatusJson {
     }
 }
 
-fn state_symbol(state: &str) -> &'static str {
+fn state_symbol(state: ServiceState) -> &'static str {
     match state {
-        "running" => "●",
-        "stopped" => "○",
-        "failed" => "✗",
-        "unhealthy" => "▲",
+        ServiceState::Running => "●",
+        ServiceState::Stopped => "○",
+        ServiceState::Failed => "✗",
+        ServiceState::Unhealthy => "▲",
         _ => "◐",
     }
 }
@@ -215,7 +216,8 @@ pub fn render(addr: &str, s: &pb::OrchestratorStatus) -> String {
         } else {
             x.pid.to_string()
         };
-        let state = format!("{} {}", state_symbol(&x.state), x.state);
+        let now = x.service_state();
+        let state = format!("{} {now}", state_symbol(now));
         out.push_str(&format!(
             "{:<width$}  {port:<6}  {state:<12}  {health:<6}  {uptime:<8}  {restarts:<8}  {pid}\n",
             x.name
@@ -234,10 +236,10 @@ pub fn render(addr: &str, s: &pb::OrchestratorStatus) -> String {
             .externals
             .iter()
             .map(|e| {
-                let mark = match e.state.as_str() {
-                    "healthy" => "✓",
-                    "unhealthy" => "✗",
-                    _ => "?",
+                let mark = match e.external_state() {
+                    ExternalState::Healthy => "✓",
+                    ExternalState::Unhealthy => "✗",
+                    ExternalState::Unknown | ExternalState::Unspecified => "?",
                 };
                 format!("{} {mark}", e.name)
             })
@@ -300,7 +302,7 @@ mod tests {
                     name: "Kant".into(),
                     short_name: "kant".into(),
                     http_port: 8080,
-                    state: "running".into(),
+                    service_state: ServiceState::Running.into(),
                     healthy: true,
                     pid: 1234,
                     uptime: Some(prost_types::Duration {
@@ -314,14 +316,14 @@ mod tests {
                     name: "Hypatia".into(),
                     short_name: "hypatia".into(),
                     grpc_port: 9220,
-                    state: "failed".into(),
+                    service_state: ServiceState::Failed.into(),
                     last_error: "exited with code 1".into(),
                     ..Default::default()
                 },
             ],
             externals: vec![pb::ExternalStatus {
                 name: "Ollama".into(),
-                state: "healthy".into(),
+                external_state: ExternalState::Healthy.into(),
                 ..Default::default()
             }],
             ..Default::default()
@@ -352,5 +354,8 @@ mod tests {
         assert_eq!(json["services"][0]["uptime_seconds"], 83 * 60);
         assert_eq!(json["services"][1]["pid"], serde_json::Value::Null);
         assert_eq!(json["services"][1]["grpc_port"], 9220);
+        assert_eq!(json["services"][0]["state"], "running");
+        assert_eq!(json["services"][1]["state"], "failed");
+        assert_eq!(json["externals"][0]["state"], "healthy");
     }
 }

@@ -34,9 +34,9 @@ pub fn not_healthy(status: &pb::OrchestratorStatus) -> Vec<String> {
                 &s.last_error
             };
             if err.is_empty() {
-                format!("{} ({})", s.short_name, s.state)
+                format!("{} ({})", s.short_name, s.service_state())
             } else {
-                format!("{} ({}: {err})", s.short_name, s.state)
+                format!("{} ({}: {err})", s.short_name, s.service_state())
             }
         })
         .collect()

@@ -1,10 +1,16 @@
 //! GetOrchestratorStatus served from encoded bytes.
 //!
-//! With 200 services a reply is about 34 KiB, and converting the snapshot to protobuf and
-//! encoding it (hundreds of small allocations) was most of a status request's cost. So the
+//! With a few hundred services a reply is tens of KiB, and converting the snapshot to
+//! protobuf and encoding it (hundreds of small allocations) was most of a status request's
+//! cost (docs/BENCHMARKS.md has the figures). So the
 //! encoded reply is kept and reused until the snapshot changes or [`REFRESH`] has passed;
 //! the latter keeps every service's `uptime` within [`REFRESH`] of the truth. Everything
 //! else (auth, other methods) goes to the generated server unchanged.
+//!
+//! One path: [`RussellServer::call`] answers the method before the generated server sees it,
+//! and the trait method `RussellService::get_orchestrator_status` (server/mod.rs), reached
+//! only when someone serves `RussellServiceServer<RussellApi>` without this wrapper, answers
+//! from the same cache through [`decoded`]. The test below holds both to the same reply.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -44,6 +50,12 @@ pub(super) async fn encoded(api: &RussellApi) -> Bytes {
     let bytes = Bytes::from(pb::OrchestratorStatus::from(&*snap).encode_to_vec());
     *cache = Some((snap, Instant::now(), bytes.clone()));
     bytes
+}
+
+/// The status reply as a message: [`encoded`], decoded (for the generated trait method).
+pub(super) async fn decoded(api: &RussellApi) -> Result<pb::OrchestratorStatus, Status> {
+    pb::OrchestratorStatus::decode(encoded(api).await)
+        .map_err(|e| Status::internal(format!("cannot decode the cached status reply: {e}")))
 }
 
 /// `RussellService` with GetOrchestratorStatus answered from [`encoded`].
@@ -132,5 +144,42 @@ impl Encoder for BytesEncoder {
     fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
         dst.put_slice(&item);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::pb::russell_service_server::RussellService;
+
+    /// The wrapper's path and the trait method's path give the very same reply: the trait
+    /// method decodes the bytes the wrapper sends.
+    #[tokio::test]
+    async fn trait_method_and_wrapper_share_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[russell]\nstate_dir = {:?}\n",
+            dir.path().join("state").display().to_string()
+        );
+        let source = dir.path().join("services.toml");
+        let config =
+            russell_config::parse(&text, &source, std::path::Path::new("/bin/false")).unwrap();
+        let (orch, _actor) =
+            russell_core::Orchestrator::spawn(config, russell_core::SpawnOptions { adopt: false })
+                .await
+                .unwrap();
+        let (shutdown, _rx) = tokio::sync::mpsc::channel(1);
+        let (_closing_tx, closing) = tokio::sync::watch::channel(false);
+        let api = RussellApi::new(orch, shutdown, closing);
+
+        let bytes = encoded(&api).await;
+        let reply = api
+            .get_orchestrator_status(tonic::Request::new(pb::StatusRequest {}))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(Bytes::from(reply.encode_to_vec()), bytes);
+        assert_eq!(reply.pid, std::process::id());
     }
 }

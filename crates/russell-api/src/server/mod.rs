@@ -277,11 +277,13 @@ impl RussellService for RussellApi {
         orchestrator::restart(self, request.into_inner()).await
     }
 
+    /// Served by [`RussellServer`] before this is reached (see encoded_status.rs); this is
+    /// the same cached reply for a server built without that wrapper.
     async fn get_orchestrator_status(
         &self,
         _request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::OrchestratorStatus>, Status> {
-        Ok(Response::new(orchestrator::status(self).await))
+        encoded_status::decoded(self).await.map(Response::new)
     }
 
     type WatchEventsStream = streams::Stream<pb::Event>;

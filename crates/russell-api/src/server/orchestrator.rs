@@ -1,4 +1,5 @@
-//! Orchestrator RPCs: start/stop/restart, status, and Shutdown (for `mdw down`).
+//! Orchestrator RPCs: start/stop/restart and Shutdown (for `mdw down`). GetOrchestratorStatus
+//! is answered from encoded bytes in encoded_status.rs.
 
 use tokio::sync::oneshot;
 use tonic::{Response, Status};
@@ -47,10 +48,6 @@ pub(super) async fn restart(
     let short = resolve_service(&api.orch, "name", &req.name, "restart")?;
     let result = api.orch.restart_service(&short).await.map_err(to_status)?;
     Ok(Response::new(result.into()))
-}
-
-pub(super) async fn status(api: &RussellApi) -> pb::OrchestratorStatus {
-    pb::OrchestratorStatus::from(&*api.orch.fresh_snapshot().await)
 }
 
 pub(super) async fn shutdown(api: &RussellApi) -> Result<Response<pb::Empty>, Status> {

@@ -1,4 +1,4 @@
-//! mDW's registration and discovery over the one registry (`../registry.rs`): Register,
+//! mDW's registration and discovery over the one registry (`../registry/mod.rs`): Register,
 //! Heartbeat and Deregister by id, Discover, GetService, ListServices.
 //!
 //! A registration under a managed service's name or short_name is stored under that

@@ -12,7 +12,6 @@ use tonic::Status;
 
 use super::discovery::registrations;
 use super::status::{count, health_message, port_of, rfc3339, unix};
-use crate::convert::external_state;
 use crate::mdw::{common as c, russell as m};
 use crate::server::RussellApi;
 use crate::server::gate::Metrics;
@@ -151,7 +150,7 @@ pub(super) fn system_health(api: &RussellApi) -> m::SystemHealthResponse {
         .collect();
     services.extend(snap.externals.iter().map(|e| m::ServiceHealth {
         name: e.short_name.clone(),
-        status: external_state(e.state).to_string(),
+        status: crate::pb::ExternalState::from(e.state).as_str().to_string(),
         message: if e.last_error.is_empty() {
             format!("external{}", if e.optional { ", optional" } else { "" })
         } else {
