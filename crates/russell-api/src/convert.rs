@@ -69,6 +69,7 @@ impl From<&core::ExternalStatus> for pb::ExternalStatus {
             state: external_state(e.state).to_string(),
             last_error: e.last_error.clone(),
             last_health_check: e.last_health_check.map(timestamp),
+            missing_models: e.missing_models.clone(),
         }
     }
 }
