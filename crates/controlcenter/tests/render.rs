@@ -252,6 +252,26 @@ fn progress_and_error_in_status_line() {
 }
 
 #[test]
+fn missing_models_named_in_dependencies_line() {
+    let mut status = plan_status();
+    let models = &mut status.externals[2];
+    models.state = "unhealthy".into();
+    models.last_error = "http://127.0.0.1:11434/api/tags: model not pulled into Ollama: \
+                         mistral:7b; get it with `ollama pull mistral:7b`"
+        .into();
+    models.missing_models = vec!["mistral:7b".into()];
+    let mut state = connected();
+    state.apply(Update::Status(Box::new(status)));
+    let terminal = render(&state, 80, 24);
+    let screen = format!("{}", terminal.backend());
+    assert!(
+        screen.contains("Models ✗ (missing: mistral:7b)"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
 fn unreachable_banner() {
     let mut state = State::new("127.0.0.1:9100", now());
     state.apply(Update::Unreachable {

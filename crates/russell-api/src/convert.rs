@@ -72,6 +72,7 @@ impl From<&core::ExternalStatus> for pb::ExternalStatus {
             last_error: e.last_error.clone(),
             last_health_check: e.last_health_check.map(timestamp),
             external_state: pb::ExternalState::from(e.state).into(),
+            missing_models: e.missing_models.clone(),
         }
     }
 }

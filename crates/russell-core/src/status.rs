@@ -147,6 +147,8 @@ pub struct ExternalStatus {
     pub state: ExternalState,
     pub last_error: String,
     pub last_health_check: Option<SystemTime>,
+    /// Models an `ollama` check found missing at its last probe (empty otherwise).
+    pub missing_models: Vec<String>,
 }
 
 /// What happened.

@@ -2,6 +2,9 @@
 //! `GET /api/tags` the way Ollama does (or does not).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+mod support;
+
 use std::time::Duration;
 
 use russell_config::Probe;
@@ -108,6 +111,27 @@ async fn missing_models_are_named_with_the_pull_command() {
             server.port
         )
     );
+}
+
+/// The external's status carries the missing models by name (ControlCenter shows them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_status_names_its_missing_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve("200 OK", tags(&["mistral:7b"])).await;
+    let mut models = support::external("models", "127.0.0.1:1", false);
+    models.health_check.probe = needs(server.port, MDW_MODELS);
+    let h = support::Harness::new(support::config(dir.path(), vec![], vec![models]), false).await;
+    let missing = || h.orch.snapshot().externals[0].missing_models.clone();
+    common::wait_for_async("the models external probed", common::WAIT, || {
+        !missing().is_empty()
+    })
+    .await;
+    assert_eq!(missing(), vec!["nomic-embed-text".to_string()]);
+    assert_eq!(
+        h.orch.snapshot().externals[0].state,
+        russell_core::ExternalState::Unhealthy
+    );
+    h.finish().await;
 }
 
 #[tokio::test]

@@ -286,7 +286,7 @@ fn selected_line(state: &State) -> Line<'static> {
     ])
 }
 
-/// `Dependencies: Go ✓  Ollama ✗  Models ?`
+/// `Dependencies: Go ✓  Ollama ✓  Models ✗ (missing: mistral:7b)`
 fn dependencies_line(state: &State) -> Line<'static> {
     let externals = state
         .status
@@ -298,12 +298,7 @@ fn dependencies_line(state: &State) -> Line<'static> {
         spans.push(Span::raw(" none configured").dim());
     }
     for external in externals {
-        let (mark, style) = match external.state.as_str() {
-            "healthy" => ("✓", Style::default().fg(Color::Green)),
-            "unhealthy" if external.optional => ("✗", Style::default().fg(Color::Yellow)),
-            "unhealthy" => ("✗", Style::default().fg(Color::Red)),
-            _ => ("?", Style::default().add_modifier(Modifier::DIM)),
-        };
+        let (mark, style) = external_mark(external);
         let name = if external.name.is_empty() {
             &external.short_name
         } else {
@@ -311,8 +306,30 @@ fn dependencies_line(state: &State) -> Line<'static> {
         };
         spans.push(Span::raw(format!(" {name} ")));
         spans.push(Span::styled(format!("{mark} "), style));
+        if let Some(missing) = missing_models(&external.missing_models) {
+            spans.push(Span::styled(missing, style));
+        }
     }
     Line::from(spans)
+}
+
+/// `(missing: mistral:7b, nomic-embed-text) ` for an `ollama` check that lacks models; at
+/// most two names, then how many more (the full list is in `mdw status`).
+fn missing_models(models: &[String]) -> Option<String> {
+    const SHOWN: usize = 2;
+    if models.is_empty() {
+        return None;
+    }
+    let mut text = models
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if models.len() > SHOWN {
+        text.push_str(&format!(" +{} more", models.len() - SHOWN));
+    }
+    Some(format!("(missing: {text}) "))
 }
 
 fn status_line(state: &State) -> Line<'static> {

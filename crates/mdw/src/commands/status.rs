@@ -73,6 +73,8 @@ pub struct ExternalJson {
     pub state: String,
     pub last_error: String,
     pub last_health_check: Option<String>,
+    /// Models an `ollama` check found missing (empty otherwise).
+    pub missing_models: Vec<String>,
 }
 
 fn rfc3339(t: Option<&prost_types::Timestamp>) -> Option<String> {
@@ -139,6 +141,7 @@ impl From<&pb::OrchestratorStatus> for StatusJson {
                     state: e.external_state().as_str().to_string(),
                     last_error: e.last_error.clone(),
                     last_health_check: rfc3339(e.last_health_check.as_ref()),
+                    missing_models: e.missing_models.clone(),
                 })
                 .collect(),
         }

@@ -80,6 +80,7 @@ impl Orchestrator {
                 state: ExternalState::Unknown,
                 last_error: String::new(),
                 last_health_check: None,
+                missing_models: Vec::new(),
             })
             .collect();
         let started_at = SystemTime::now();

@@ -12,6 +12,7 @@ use tokio::time::{Instant, sleep_until};
 use super::task::FAST_PROBE;
 use super::{ActorMsg, Shared};
 use crate::events::event;
+use crate::health::ProbeError;
 use crate::{EventKind, ExternalState, ExternalStatus, ServiceState};
 
 /// Probes until the actor goes away.
@@ -25,6 +26,7 @@ pub(crate) async fn run(idx: usize, ext: Arc<External>, shared: Arc<Shared>) {
         state: ExternalState::Unknown,
         last_error: String::new(),
         last_health_check: None,
+        missing_models: Vec::new(),
     };
     let (mut failures, mut successes) = (0u32, 0u32);
     loop {
@@ -37,6 +39,7 @@ pub(crate) async fn run(idx: usize, ext: Arc<External>, shared: Arc<Shared>) {
                 failures = 0;
                 successes += 1;
                 status.last_error.clear();
+                status.missing_models.clear();
                 if before != ExternalState::Healthy
                     && (before == ExternalState::Unknown
                         || successes >= hc.success_threshold.max(1))
@@ -48,6 +51,10 @@ pub(crate) async fn run(idx: usize, ext: Arc<External>, shared: Arc<Shared>) {
                 successes = 0;
                 failures += 1;
                 status.last_error = e.to_string();
+                status.missing_models = match e {
+                    ProbeError::MissingModels { missing, .. } => missing,
+                    _ => Vec::new(),
+                };
                 if before == ExternalState::Unknown
                     || (before == ExternalState::Healthy && failures >= hc.failure_threshold.max(1))
                 {
