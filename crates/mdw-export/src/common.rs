@@ -407,6 +407,9 @@ fn every_key_is_decided(s: &Service, e: &External, c: &HealthCheck) {
         version: _,
         enabled: _,
         health_check: _,
+        kind: _,
+        restart: _,
+        success_exit_codes: _,
     } = s;
     let External {
         name: _,

@@ -23,6 +23,10 @@ pub enum ServiceState {
     Stopping,
     /// Gave up; `last_error` says why.
     Failed,
+    /// Exited with one of its `success_exit_codes` and not restarted (a task that ran to
+    /// completion, or a service with `restart = "on-failure"`/`"never"`). A completed
+    /// task counts as healthy for its dependents.
+    Completed,
 }
 
 impl ServiceState {
@@ -37,6 +41,7 @@ impl ServiceState {
             Self::Restarting => "restarting",
             Self::Stopping => "stopping",
             Self::Failed => "failed",
+            Self::Completed => "completed",
         }
     }
 }
@@ -165,6 +170,8 @@ pub enum EventKind {
     Adopted,
     PortConflict,
     Waiting,
+    /// Exited with a success code and not restarted (see [`ServiceState::Completed`]).
+    Completed,
 }
 
 impl EventKind {
@@ -182,6 +189,7 @@ impl EventKind {
             Self::Stopped => "stopped",
             Self::Adopted => "adopted",
             Self::PortConflict => "port_conflict",
+            Self::Completed => "completed",
             Self::Waiting => "waiting",
         }
     }

@@ -5,6 +5,7 @@
 //! - `settings`: the `[russell]` and `[logs]` tables;
 //! - `service`: one `[[services]]` entry with `[defaults]` applied;
 //! - `health`: a service's health check and the timing keys every check shares;
+//! - `lifecycle`: `kind`, `restart` and `success_exit_codes` (tasks and restart policy);
 //! - `external`: one `[[externals]]` entry and where it probes;
 //! - `names` and `fields`: identity (name, short_name) and single values (ports, durations,
 //!   signals, commands, paths);
@@ -18,6 +19,7 @@ mod cross;
 mod external;
 mod fields;
 mod health;
+mod lifecycle;
 mod mdw;
 mod names;
 mod service;
