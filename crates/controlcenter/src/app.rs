@@ -125,6 +125,11 @@ fn toggle_selected(state: &mut State, api: &mut dyn Api) {
             let id = state.begin(ActionKind::Start(name.clone()));
             api.send(Command::Start { id, name });
         }
+        // Ran to completion: run it again.
+        "completed" => {
+            let id = state.begin(ActionKind::Restart(name.clone()));
+            api.send(Command::Restart { id, name });
+        }
         "running" | "starting" | "unhealthy" | "waiting" | "restarting" => {
             let id = state.begin(ActionKind::Stop(name.clone()));
             api.send(Command::Stop { id, name });

@@ -256,9 +256,14 @@ impl State {
         if !event.state.is_empty() {
             service.state = event.state.clone();
         }
-        service.healthy = service.state == "running";
+        // A running task is not healthy yet; a completed one is (for its dependents).
+        service.healthy = match service.state.as_str() {
+            "running" => service.kind != "task",
+            "completed" => service.kind == "task",
+            _ => false,
+        };
         match service.state.as_str() {
-            "stopped" | "failed" | "waiting" => service.pid = 0,
+            "stopped" | "failed" | "waiting" | "completed" => service.pid = 0,
             _ if event.pid != 0 => service.pid = event.pid,
             _ => {}
         }
@@ -381,11 +386,14 @@ pub fn reason(service: &pb::ServiceStatus, services: &[pb::ServiceStatus]) -> St
         service.last_error.clone()
     };
     match service.state.as_str() {
+        "running" if service.kind == "task" => "running (a task: done when it exits)".into(),
         "running" if service.adopted => "healthy (adopted: Russell did not start it)".into(),
         "running" => "healthy".into(),
         "stopped" if service.stopped_by_user => "stopped by user".into(),
         "stopped" if !service.last_error.is_empty() => format!("stopped: {}", service.last_error),
         "stopped" => "not started".into(),
+        "completed" if service.kind == "task" => "completed (ran to the end)".into(),
+        "completed" => "completed: exited with a success code, not restarted".into(),
         "waiting" => {
             let blocking: Vec<&str> = service
                 .dependencies
@@ -571,5 +579,16 @@ mod tests {
             svc("api", "waiting", &["db", "cache"], None),
         ];
         assert_eq!(reason(&services[2], &services), "waiting for db");
+    }
+
+    #[test]
+    fn a_task_reads_as_running_then_done() {
+        let mut t = svc("prep", "running", &[], None);
+        t.kind = "task".into();
+        assert_eq!(reason(&t, &[]), "running (a task: done when it exits)");
+        t.state = "completed".into();
+        assert_eq!(reason(&t, &[]), "completed (ran to the end)");
+        let style = crate::view::state_style("completed");
+        assert_eq!(style.fg, Some(ratatui::style::Color::Cyan));
     }
 }

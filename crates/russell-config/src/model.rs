@@ -279,6 +279,16 @@ pub enum ServiceKind {
     Task,
 }
 
+impl ServiceKind {
+    /// The name as the file spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Service => "service",
+            Self::Task => "task",
+        }
+    }
+}
+
 /// `restart`: what follows an exit (or an unhealthy verdict), within `max_retries`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

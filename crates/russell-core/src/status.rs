@@ -125,6 +125,8 @@ pub struct ServiceStatus {
     pub timing: StartTiming,
     /// The user asked for this service to be stopped (kept across Russell restarts).
     pub stopped_by_user: bool,
+    /// `kind` in the config: a long-running service or a one-shot task.
+    pub kind: russell_config::ServiceKind,
     /// `enabled` in the config. A disabled service is known and shown but never started:
     /// start-all and autostart leave it out, an explicit start is refused, and a service
     /// that depends on it fails naming it.

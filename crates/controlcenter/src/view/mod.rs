@@ -137,6 +137,8 @@ pub fn state_style(state: &str) -> Style {
             Style::default().fg(Color::Yellow)
         }
         "failed" => Style::default().fg(Color::Red),
+        // Ran to completion: done, not running.
+        "completed" => Style::default().fg(Color::Cyan),
         _ => Style::default().add_modifier(Modifier::DIM),
     }
 }

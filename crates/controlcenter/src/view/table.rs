@@ -179,10 +179,10 @@ fn cell(state: &State, service: &pb::ServiceStatus, col: Col) -> (String, Style)
             (text, plain)
         }
         Col::Status => {
-            let dot = if service.state == "stopped" {
-                "○"
-            } else {
-                "●"
+            let dot = match service.state.as_str() {
+                "stopped" => "○",
+                "completed" => "✓",
+                _ => "●",
             };
             (
                 format!("{dot} {}", service.state),

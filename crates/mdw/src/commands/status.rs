@@ -149,6 +149,7 @@ fn state_symbol(state: &str) -> &'static str {
         "running" => "●",
         "stopped" => "○",
         "failed" => "✗",
+        "completed" => "✓",
         "unhealthy" => "▲",
         _ => "◐",
     }
