@@ -12,6 +12,7 @@ pub mod graph;
 pub mod logs;
 pub mod probe;
 pub mod run;
+pub mod secrets;
 pub mod serve;
 pub mod status;
 pub mod up;
