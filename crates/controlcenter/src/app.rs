@@ -126,6 +126,11 @@ fn toggle_selected(state: &mut State, api: &mut dyn Api) {
             let id = state.begin(ActionKind::Start(name.clone()));
             api.send(Command::Start { id, name });
         }
+        // Ran to completion: run it again.
+        ServiceState::Completed => {
+            let id = state.begin(ActionKind::Restart(name.clone()));
+            api.send(Command::Restart { id, name });
+        }
         ServiceState::Running
         | ServiceState::Starting
         | ServiceState::Unhealthy

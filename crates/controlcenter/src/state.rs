@@ -259,7 +259,12 @@ impl State {
             service.state = event.state.clone();
         }
         let now = service.service_state();
-        service.healthy = now == ServiceState::Running;
+        // A running task is not healthy yet; a completed one is (for its dependents).
+        service.healthy = match now {
+            ServiceState::Running => service.kind != "task",
+            ServiceState::Completed => service.kind == "task",
+            _ => false,
+        };
         match now {
             ServiceState::Stopped
             | ServiceState::Failed
@@ -381,6 +386,9 @@ pub fn reason(service: &pb::ServiceStatus, services: &[pb::ServiceStatus]) -> St
         service.last_error.clone()
     };
     match service.service_state() {
+        ServiceState::Running if service.kind == "task" => {
+            "running (a task: done when it exits)".into()
+        }
         ServiceState::Running if service.adopted => {
             "healthy (adopted: Russell did not start it)".into()
         }
@@ -390,6 +398,10 @@ pub fn reason(service: &pb::ServiceStatus, services: &[pb::ServiceStatus]) -> St
             format!("stopped: {}", service.last_error)
         }
         ServiceState::Stopped => "not started".into(),
+        ServiceState::Completed if service.kind == "task" => "completed (ran to the end)".into(),
+        ServiceState::Completed => {
+            "completed: exited with a success code, not restarted".into()
+        }
         ServiceState::Waiting => {
             let blocking: Vec<&str> = service
                 .dependencies
@@ -590,5 +602,16 @@ mod tests {
             svc("api", Waiting, &["db", "cache"], None),
         ];
         assert_eq!(reason(&services[2], &services), "waiting for db");
+    }
+
+    #[test]
+    fn a_task_reads_as_running_then_done() {
+        let mut t = svc("prep", "running", &[], None);
+        t.kind = "task".into();
+        assert_eq!(reason(&t, &[]), "running (a task: done when it exits)");
+        t.state = "completed".into();
+        assert_eq!(reason(&t, &[]), "completed (ran to the end)");
+        let style = crate::view::state_style("completed");
+        assert_eq!(style.fg, Some(ratatui::style::Color::Cyan));
     }
 }

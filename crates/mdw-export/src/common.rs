@@ -251,13 +251,9 @@ pub fn seconds_up(d: Duration) -> u64 {
     d.as_millis().div_ceil(1000) as u64
 }
 
-/// Whether an environment variable's name looks like it holds a secret.
-pub fn looks_secret(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    ["KEY", "TOKEN", "SECRET", "PASSWORD"]
-        .iter()
-        .any(|word| upper.contains(word))
-}
+/// Whether an environment variable's name looks like it holds a secret (one rule for
+/// mdw: russell-config's).
+pub use russell_config::vars::looks_secret;
 
 /// The external a dependency names, if it is one.
 pub fn external<'a>(config: &'a Config, short_name: &str) -> Option<&'a External> {
@@ -407,6 +403,9 @@ fn every_key_is_decided(s: &Service, e: &External, c: &HealthCheck) {
         version: _,
         enabled: _,
         health_check: _,
+        kind: _,
+        restart: _,
+        success_exit_codes: _,
     } = s;
     let External {
         name: _,

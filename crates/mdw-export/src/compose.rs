@@ -8,7 +8,9 @@
 
 use std::collections::BTreeMap;
 
-use russell_config::{Config, External, PortConflictPolicy, Probe, Service};
+use russell_config::{
+    Config, External, PortConflictPolicy, Probe, RestartPolicy, Service, ServiceKind,
+};
 use serde::Serialize;
 
 use crate::common::{
@@ -206,12 +208,15 @@ fn map_service(
         if let Some(e) = external(config, dep) {
             map_external_dependency(e, &image, options, lost, &mut out, waiters);
         } else {
-            let healthy = common::service(config, dep)
-                .is_some_and(|d| !matches!(d.health_check.probe, Probe::None));
+            let d = common::service(config, dep);
+            let task = d.is_some_and(|d| d.kind == ServiceKind::Task);
+            let healthy = d.is_some_and(|d| !matches!(d.health_check.probe, Probe::None));
             out.depends_on.push(
                 dep.clone(),
                 Dependency {
-                    condition: if healthy {
+                    condition: if task {
+                        "service_completed_successfully"
+                    } else if healthy {
                         "service_healthy"
                     } else {
                         "service_started"
@@ -226,13 +231,34 @@ fn map_service(
             "Compose starts services that do not depend on each other together, in no set order",
         );
     }
-    // Restart policy: on failure, max_retries times.
-    out.restart = if s.max_retries == 0 {
-        "no".to_string()
-    } else {
-        format!("on-failure:{}", s.max_retries)
+    // restart, max_retries: `always` has no count in Compose, `on-failure` does.
+    out.restart = match s.restart {
+        _ if s.max_retries == 0 => "no".to_string(),
+        RestartPolicy::Never => "no".to_string(),
+        RestartPolicy::OnFailure => format!("on-failure:{}", s.max_retries),
+        RestartPolicy::Always => {
+            lost.key(
+                "max_retries",
+                format!(
+                    "restart: always has no limit (Russell gives up after {} restarts)",
+                    s.max_retries
+                ),
+            );
+            "always".to_string()
+        }
     };
-    if s.max_retries > 0 {
+    // kind = "task": a container that runs to completion; dependents wait for
+    // service_completed_successfully (above).
+    if s.success_exit_codes != [0] {
+        lost.key(
+            "success_exit_codes",
+            format!(
+                "Compose counts only exit code 0 as success, not {:?}",
+                s.success_exit_codes
+            ),
+        );
+    }
+    if s.max_retries > 0 && s.restart != RestartPolicy::Never {
         lost.key(
             "restart_backoff",
             format!(
@@ -246,10 +272,12 @@ fn map_service(
             "the engine never resets the count of restarts towards max_retries",
         );
     }
-    lost.key(
-        "health_check",
-        "an unhealthy container is marked unhealthy but not restarted (Russell restarts it after failure_threshold failures)",
-    );
+    if s.kind == ServiceKind::Service {
+        lost.key(
+            "health_check",
+            "an unhealthy container is marked unhealthy but not restarted (Russell restarts it after failure_threshold failures)",
+        );
+    }
     if s.restart_dependents {
         lost.key(
             "restart_dependents",

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use russell_config::{Config, PortConflictPolicy, Service};
+use russell_config::{Config, PortConflictPolicy, RestartPolicy, Service, ServiceKind};
 
 use crate::common::{Lost, duration, external, path_text, probe_command};
 use crate::{Export, ExportError, Options, OutFile};
@@ -70,7 +70,14 @@ fn map_service(config: &Config, s: &Service, options: &Options, lost: &mut Lost<
         &format!("file://{}", path_text(&config.source)),
     );
     line(&mut unit, "PartOf", "mdw.target");
-    line(&mut service, "Type", "exec");
+    if s.kind == ServiceKind::Task {
+        // Runs to completion; active after it, so that Requires=/After= of dependents
+        // wait for its success (as Russell waits for `completed`).
+        line(&mut service, "Type", "oneshot");
+        line(&mut service, "RemainAfterExit", "yes");
+    } else {
+        line(&mut service, "Type", "exec");
+    }
 
     // dependencies: services by Requires=/After= (healthy, thanks to ExecStartPost=);
     // externals by a probe before the start.
@@ -127,6 +134,10 @@ fn map_service(config: &Config, s: &Service, options: &Options, lost: &mut Lost<
             ),
         );
     }
+    // A task's run is its start: bounded by start_timeout, as Russell bounds it.
+    if s.kind == ServiceKind::Task {
+        waited += check.start_timeout;
+    }
     line(
         &mut service,
         "TimeoutStartSec",
@@ -140,10 +151,31 @@ fn map_service(config: &Config, s: &Service, options: &Options, lost: &mut Lost<
     for (k, v) in &s.env {
         line(&mut service, "Environment", &quote(&format!("{k}={v}")));
     }
-    if s.max_retries == 0 {
+    // success_exit_codes: 0 is always a success to systemd.
+    let extra: Vec<String> = s
+        .success_exit_codes
+        .iter()
+        .filter(|c| **c != 0)
+        .map(i32::to_string)
+        .collect();
+    if !extra.is_empty() {
+        line(&mut service, "SuccessExitStatus", &extra.join(" "));
+    }
+    if !s.success_exit_codes.contains(&0) {
+        lost.key(
+            "success_exit_codes",
+            "systemd always counts exit code 0 as success",
+        );
+    }
+    let restart = match s.restart {
+        RestartPolicy::Always if s.kind == ServiceKind::Service => "always",
+        RestartPolicy::Never => "no",
+        _ => "on-failure",
+    };
+    if s.max_retries == 0 || restart == "no" {
         line(&mut service, "Restart", "no");
     } else {
-        line(&mut service, "Restart", "on-failure");
+        line(&mut service, "Restart", restart);
         line(&mut service, "RestartSec", &duration(s.restart_backoff));
         lost.key(
             "restart_backoff",

@@ -46,6 +46,8 @@ pub enum Command {
     Stop(commands::control::NameArgs),
     /// Restart one service.
     Restart(commands::control::NameArgs),
+    /// Run a one-shot task again and wait until it ends (exit 0 when it completed).
+    Run(commands::control::NameArgs),
     /// Show (and follow) service logs.
     Logs(commands::logs::Args),
     /// Follow Russell's events.

@@ -47,6 +47,7 @@ impl From<&core::ServiceStatus> for pb::ServiceStatus {
             timing: Some(pb::StartTiming::from(&s.timing)),
             stopped_by_user: s.stopped_by_user,
             max_retries: s.max_retries,
+            kind: s.kind.as_str().to_string(),
         }
     }
 }
@@ -215,6 +216,7 @@ mod tests {
             rss_bytes: 0,
             timing: core::StartTiming::default(),
             stopped_by_user: false,
+            kind: russell_config::ServiceKind::Service,
             enabled: true,
             version: String::new(),
         }

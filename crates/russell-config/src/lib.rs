@@ -1,5 +1,6 @@
 //! Typed mdw configuration: TOML loading, validation into [`Config`], start plan.
-//! Pure: no I/O but reading the file (and `env_file` existence is not checked here).
+//! No I/O but reading the file and, for `${NAME}` variables, each service's `env_file`
+//! (a missing env_file is not an error here: the start reports it).
 //!
 //! Loading runs in three steps, each collecting every problem it can find:
 //! 1. the TOML is parsed into a spanned document (a syntax error stops here, with its place);
@@ -14,6 +15,7 @@ mod plan;
 mod raw;
 mod ser;
 mod validate;
+pub mod vars;
 
 use std::path::{Path, PathBuf};
 
@@ -111,7 +113,7 @@ pub fn parse_in(
             return Err(c.finish().err().unwrap_or(ConfigErrors(Vec::new())));
         }
     };
-    let raw = raw::read(&doc, &mut c);
+    let mut raw = raw::read(&doc, &mut c);
     let source_abs = absolute(source);
     let file_dir = source_abs
         .parent()
@@ -127,6 +129,7 @@ pub fn parse_in(
             base: file_dir.clone(),
         }
     };
+    validate::expand_vars(&mut raw, &paths.base, &mut c);
     let ctx = validate::Context {
         source: source_abs,
         dir: paths.base.clone(),

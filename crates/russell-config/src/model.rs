@@ -149,6 +149,13 @@ pub struct Service {
     /// or autostart (default true).
     pub enabled: bool,
     pub health_check: HealthCheck,
+    /// A long-running service (default) or a one-shot task that runs to completion.
+    pub kind: ServiceKind,
+    /// When an exit is followed by a restart (default: always for a service, never for
+    /// a task).
+    pub restart: RestartPolicy,
+    /// Exit codes that count as success (default [0]).
+    pub success_exit_codes: Vec<i32>,
 }
 
 impl Service {
@@ -257,5 +264,52 @@ pub struct StartPlan {
 impl Serialize for StopSignal {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.name)
+    }
+}
+
+/// `kind`: what a `[[services]]` entry runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceKind {
+    /// Runs until stopped; healthy by its check.
+    #[default]
+    Service,
+    /// Runs once to completion (a migration, `make build`, `ollama pull`): an exit with a
+    /// success code is `completed`, and only then do its dependents start.
+    Task,
+}
+
+impl ServiceKind {
+    /// The name as the file spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Service => "service",
+            Self::Task => "task",
+        }
+    }
+}
+
+/// `restart`: what follows an exit (or an unhealthy verdict), within `max_retries`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    /// Restart after any exit, also with a success code (a service's default).
+    Always,
+    /// Restart after an exit with a code outside `success_exit_codes`, a signal, or an
+    /// unhealthy verdict; an exit with a success code is final (`completed`).
+    OnFailure,
+    /// Never restart: a success code is `completed`, anything else `failed` (a task's
+    /// default).
+    Never,
+}
+
+impl RestartPolicy {
+    /// The name as the file spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Always => "always",
+            Self::OnFailure => "on-failure",
+            Self::Never => "never",
+        }
     }
 }

@@ -23,6 +23,10 @@ pub enum ServiceState {
     Stopping,
     /// Gave up; `last_error` says why.
     Failed,
+    /// Exited with one of its `success_exit_codes` and not restarted (a task that ran to
+    /// completion, or a service with `restart = "on-failure"`/`"never"`). A completed
+    /// task counts as healthy for its dependents.
+    Completed,
 }
 
 impl ServiceState {
@@ -37,6 +41,7 @@ impl ServiceState {
             Self::Restarting => "restarting",
             Self::Stopping => "stopping",
             Self::Failed => "failed",
+            Self::Completed => "completed",
         }
     }
 }
@@ -120,6 +125,8 @@ pub struct ServiceStatus {
     pub timing: StartTiming,
     /// The user asked for this service to be stopped (kept across Russell restarts).
     pub stopped_by_user: bool,
+    /// `kind` in the config: a long-running service or a one-shot task.
+    pub kind: russell_config::ServiceKind,
     /// `enabled` in the config. A disabled service is known and shown but never started:
     /// start-all and autostart leave it out, an explicit start is refused, and a service
     /// that depends on it fails naming it.
@@ -167,6 +174,8 @@ pub enum EventKind {
     Adopted,
     PortConflict,
     Waiting,
+    /// Exited with a success code and not restarted (see [`ServiceState::Completed`]).
+    Completed,
 }
 
 impl EventKind {
@@ -184,6 +193,7 @@ impl EventKind {
             Self::Stopped => "stopped",
             Self::Adopted => "adopted",
             Self::PortConflict => "port_conflict",
+            Self::Completed => "completed",
             Self::Waiting => "waiting",
         }
     }

@@ -140,7 +140,9 @@ pub fn state_style(state: ServiceState) -> Style {
         | ServiceState::Waiting
         | ServiceState::Stopping => Style::default().fg(Color::Yellow),
         ServiceState::Failed => Style::default().fg(Color::Red),
-        ServiceState::Stopped | ServiceState::Completed | ServiceState::Unspecified => {
+        // Ran to completion: done, not running.
+        ServiceState::Completed => Style::default().fg(Color::Cyan),
+        ServiceState::Stopped | ServiceState::Unspecified => {
             Style::default().add_modifier(Modifier::DIM)
         }
     }

@@ -182,10 +182,10 @@ fn cell(state: &State, service: &pb::ServiceStatus, col: Col) -> (String, Style)
         }
         Col::Status => {
             let now = service.service_state();
-            let dot = if now == ServiceState::Stopped {
-                "○"
-            } else {
-                "●"
+            let dot = match now {
+                ServiceState::Stopped => "○",
+                ServiceState::Completed => "✓",
+                _ => "●",
             };
             (format!("{dot} {now}"), state_style(now))
         }

@@ -13,7 +13,7 @@ mod probes;
 
 use std::collections::BTreeMap;
 
-use russell_config::{Config, Service};
+use russell_config::{Config, RestartPolicy, Service, ServiceKind};
 
 use crate::common::{Lost, duration, looks_secret, path_text, seconds_up, yaml};
 use crate::{Export, ExportError, Options, OutFile};
@@ -280,7 +280,9 @@ fn map_service(
         }
     }
 
-    restart_warnings(s, lost);
+    if s.kind == ServiceKind::Service {
+        restart_warnings(s, lost);
+    }
     if s.start_order != 0 {
         lost.key(
             "start_order",
@@ -308,35 +310,42 @@ fn map_service(
     }
     // on_port_conflict: each pod has its own network namespace; there is nothing to conflict with.
 
-    docs.push(yaml(&Object {
-        api_version: "apps/v1",
-        kind: "Deployment",
+    let template = PodTemplate {
         metadata: Metadata {
-            name: name.clone(),
+            name: String::new(),
             labels: labels.clone(),
-            annotations,
+            ..Metadata::default()
         },
-        spec: Some(DeploymentSpec {
-            // enabled = false: known, but not running.
-            replicas: u32::from(s.enabled),
-            selector: Selector {
-                match_labels: selector.clone(),
-            },
-            template: PodTemplate {
-                metadata: Metadata {
-                    name: String::new(),
-                    labels: labels.clone(),
-                    ..Metadata::default()
+        spec: PodSpec {
+            restart_policy: None,
+            termination_grace_period_seconds: seconds_up(s.stop_timeout),
+            init_containers,
+            containers: vec![container],
+        },
+    };
+    let metadata = Metadata {
+        name: name.clone(),
+        labels: labels.clone(),
+        annotations,
+    };
+    if s.kind == ServiceKind::Task {
+        docs.push(yaml(&task_job(s, metadata, template, lost))?);
+    } else {
+        docs.push(yaml(&Object {
+            api_version: "apps/v1",
+            kind: "Deployment",
+            metadata,
+            spec: Some(DeploymentSpec {
+                // enabled = false: known, but not running.
+                replicas: u32::from(s.enabled),
+                selector: Selector {
+                    match_labels: selector.clone(),
                 },
-                spec: PodSpec {
-                    termination_grace_period_seconds: seconds_up(s.stop_timeout),
-                    init_containers,
-                    containers: vec![container],
-                },
-            },
-        }),
-        data: None,
-    })?);
+                template,
+            }),
+            data: None,
+        })?);
+    }
     if !ports.is_empty() {
         docs.push(yaml(&Object {
             api_version: "v1",
@@ -452,5 +461,40 @@ fn restart_warnings(s: &Service, lost: &mut Lost<'_>) {
             "restart_dependents",
             "Kubernetes does not restart dependents when a dependency restarts",
         );
+    }
+}
+
+/// `kind = "task"`: a Job that runs the pod to completion (`restart = "on-failure"`:
+/// retried `max_retries` times, `"never"`: not at all).
+fn task_job(
+    s: &Service,
+    metadata: Metadata,
+    mut template: PodTemplate,
+    lost: &mut Lost<'_>,
+) -> Object<JobSpec> {
+    let retries = match s.restart {
+        RestartPolicy::OnFailure => s.max_retries,
+        _ => 0,
+    };
+    template.spec.restart_policy = Some("Never");
+    if s.success_exit_codes != [0] {
+        lost.key(
+            "success_exit_codes",
+            format!(
+                "a Job counts only exit code 0 as success, not {:?}",
+                s.success_exit_codes
+            ),
+        );
+    }
+    Object {
+        api_version: "batch/v1",
+        kind: "Job",
+        metadata,
+        spec: Some(JobSpec {
+            backoff_limit: retries,
+            suspend: !s.enabled,
+            template,
+        }),
+        data: None,
     }
 }

@@ -35,6 +35,17 @@ pub struct DeploymentSpec {
     pub template: PodTemplate,
 }
 
+/// A task's Job: runs its pod to completion, retried `backoff_limit` times.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSpec {
+    pub backoff_limit: u32,
+    /// `enabled = false`: created suspended.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub suspend: bool,
+    pub template: PodTemplate,
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Selector {
@@ -50,6 +61,9 @@ pub struct PodTemplate {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodSpec {
+    /// Set for a Job's pod (a Deployment's is always `Always`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<&'static str>,
     pub termination_grace_period_seconds: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub init_containers: Vec<Container>,

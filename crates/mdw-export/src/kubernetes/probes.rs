@@ -98,6 +98,15 @@ pub(super) fn gate(
     let Some(d) = common::service(config, dep) else {
         return Ok(None);
     };
+    if d.kind == russell_config::ServiceKind::Task {
+        lost.key(
+            "dependencies",
+            format!(
+                "the pod does not wait for the Job '{host}' to complete (Russell starts it only after '{dep}' completed); wait for it, e.g. kubectl wait --for=condition=complete job/{host}"
+            ),
+        );
+        return Ok(None);
+    }
     let check = &d.health_check;
     let probe = match &check.probe {
         Probe::Exec { .. } | Probe::None => match d.ports().first() {

@@ -50,7 +50,10 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             "file": args.path,
             "errors": errors,
         }))?,
-        (Ok(config), false) => plan_text(&args.path, config),
+        (Ok(config), false) => super::secrets::mask_text(
+            &plan_text(&args.path, config),
+            &super::secrets::secret_values(config),
+        ),
         (Err(errors), false) => {
             eprintln!("{}", errors_text(&args.path, errors));
             return Ok(ExitCode::FAILURE);
@@ -168,6 +171,17 @@ fn plan_text(path: &Path, config: &Config) -> String {
             );
             let _ = writeln!(out, "      check: {}", check_text(&s.health_check));
             let _ = writeln!(out, "      command: {}", s.command.join(" "));
+            if !s.env.is_empty() {
+                let _ = writeln!(out, "      env: {}", super::secrets::env_text(&s.env));
+            }
+            let codes: Vec<String> = s.success_exit_codes.iter().map(i32::to_string).collect();
+            let _ = writeln!(
+                out,
+                "      kind: {}, restart: {}, success exit codes: {}",
+                s.kind.as_str(),
+                s.restart.as_str(),
+                codes.join(" ")
+            );
             let _ = writeln!(
                 out,
                 "      timeouts: healthy within {}, stop grace {}",
@@ -274,6 +288,7 @@ fn notes(config: &Config) -> Vec<String> {
 fn config_json(config: &Config) -> anyhow::Result<Value> {
     let plan = config.plan();
     let mut doc = serde_json::to_value(config)?;
+    super::secrets::mask_json(&mut doc, &super::secrets::secret_values(config));
     if let Some(services) = doc.get_mut("services").and_then(Value::as_array_mut) {
         for service in services {
             let level = service["short_name"].as_str().and_then(|short| {

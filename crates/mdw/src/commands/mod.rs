@@ -11,6 +11,8 @@ pub mod export;
 pub mod graph;
 pub mod logs;
 pub mod probe;
+pub mod run;
+pub mod secrets;
 pub mod serve;
 pub mod status;
 pub mod up;
@@ -34,6 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Start(args) => control::start(&addr, args),
         Command::Stop(args) => control::stop(&addr, args),
         Command::Restart(args) => control::restart(&addr, args),
+        Command::Run(args) => run::run(&addr, args),
         Command::Logs(args) => logs::run(&addr, args),
         Command::Events(args) => events::run(&addr, args),
         Command::Wait(args) => wait::run(&addr, args),

@@ -59,6 +59,8 @@ pub struct ServiceJson {
     pub started_at: Option<String>,
     pub last_health_check: Option<String>,
     pub dependencies: Vec<String>,
+    /// "service" or "task".
+    pub kind: String,
     pub cpu_percent: f32,
     pub rss_bytes: u64,
 }
@@ -119,6 +121,7 @@ impl From<&pb::OrchestratorStatus> for StatusJson {
                     http_port: nonzero(x.http_port),
                     adopted: x.adopted,
                     stopped_by_user: x.stopped_by_user,
+                    kind: x.kind.clone(),
                     uptime_seconds: x
                         .uptime
                         .as_ref()
@@ -153,6 +156,7 @@ fn state_symbol(state: ServiceState) -> &'static str {
         ServiceState::Running => "●",
         ServiceState::Stopped => "○",
         ServiceState::Failed => "✗",
+        ServiceState::Completed => "✓",
         ServiceState::Unhealthy => "▲",
         _ => "◐",
     }

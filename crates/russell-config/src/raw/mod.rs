@@ -44,6 +44,9 @@ pub(crate) struct RawService {
     pub version: Option<Spanned<String>>,
     pub enabled: Option<Spanned<bool>>,
     pub health_check: Option<Spanned<RawServiceCheck>>,
+    pub kind: Option<Spanned<String>>,
+    pub restart: Option<Spanned<String>>,
+    pub success_exit_codes: Option<Spanned<Vec<Spanned<i64>>>>,
 }
 
 /// `[services.health_check]` (and `[defaults.health_check]`).

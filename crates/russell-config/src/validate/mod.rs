@@ -5,6 +5,8 @@
 //! - `settings`: the `[russell]` and `[logs]` tables;
 //! - `service`: one `[[services]]` entry with `[defaults]` applied;
 //! - `health`: a service's health check and the timing keys every check shares;
+//! - `lifecycle`: `kind`, `restart` and `success_exit_codes` (tasks and restart policy);
+//! - `expand`: `${NAME}` variables, expanded in the raw file before everything else;
 //! - `external`: one `[[externals]]` entry and where it probes;
 //! - `names` and `fields`: identity (name, short_name) and single values (ports, durations,
 //!   signals, commands, paths);
@@ -15,9 +17,11 @@
 //! the next; the cross-entry checks run last, over what the entries produced.
 
 mod cross;
+mod expand;
 mod external;
 mod fields;
 mod health;
+mod lifecycle;
 mod mdw;
 mod names;
 mod service;
@@ -31,6 +35,8 @@ use toml::Spanned;
 use crate::error::{Collector, Subject};
 use crate::model::{Config, Paths};
 use crate::raw::{RawFile, RawService};
+
+pub(crate) use expand::expand_vars;
 
 /// Highest accepted `max_retries`.
 pub const MAX_RETRIES_LIMIT: i64 = 10_000;

@@ -8,6 +8,7 @@ use toml::Spanned;
 
 use super::fields::{command, duration, port, port_policy, resolve_path, stop_signal};
 use super::health::{Ports, service_check};
+use super::lifecycle::lifecycle;
 use super::names::identity;
 use super::{Context, MAX_RETRIES_LIMIT, Spans, pick};
 use crate::error::{Collector, Subject};
@@ -16,7 +17,8 @@ use crate::raw::RawService;
 
 /// Keys that identify one service and so cannot come from `[defaults]`.
 pub(super) fn check_defaults(d: &RawService, c: &mut Collector<'_>) {
-    let identity: [(&str, Option<Range<usize>>); 7] = [
+    let identity: [(&str, Option<Range<usize>>); 8] = [
+        ("kind", d.kind.as_ref().map(Spanned::span)),
         ("name", d.name.as_ref().map(Spanned::span)),
         ("short_name", d.short_name.as_ref().map(Spanned::span)),
         ("command", d.command.as_ref().map(Spanned::span)),
@@ -73,7 +75,11 @@ pub(super) fn service(
     };
     let (grpc_port, http_port) = e.ports(c);
     let (restart_backoff, restart_backoff_max) = e.backoff(c);
+    let life = lifecycle(raw, d, c, e.s);
     let service = Service {
+        kind: life.kind,
+        restart: life.restart,
+        success_exit_codes: life.success_exit_codes,
         description: pick(&raw.description, &d.description)
             .map(|v| v.get_ref().clone())
             .unwrap_or_default(),

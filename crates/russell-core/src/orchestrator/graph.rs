@@ -171,6 +171,9 @@ pub(crate) mod tests {
             restart_dependents: false,
             version: String::new(),
             enabled: true,
+            kind: russell_config::ServiceKind::Service,
+            restart: russell_config::RestartPolicy::Always,
+            success_exit_codes: vec![0],
             health_check: hc(10 * S),
         }
     }

@@ -375,6 +375,7 @@ fn initial_status(s: &Service, previous: Option<&StateFile>) -> ServiceStatus {
         rss_bytes: 0,
         timing: StartTiming::default(),
         stopped_by_user,
+        kind: s.kind,
         enabled: s.enabled,
         version: s.version.clone(),
     }

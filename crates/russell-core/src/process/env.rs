@@ -1,8 +1,8 @@
 //! Reading `env_file`: `KEY=VALUE` lines, re-read at every spawn.
 //!
 //! Blank lines and lines starting with `#` are skipped, an `export ` prefix is allowed, and
-//! a value wrapped in matching single or double quotes is unwrapped (no escapes, no
-//! variable expansion). The result is applied after Russell's own environment and before
+//! a value wrapped in matching single or double quotes is unwrapped (no escapes);
+//! `${NAME}`, `${NAME:-default}` and `$$` in values expand (see `russell_config::vars`). The result is applied after Russell's own environment and before
 //! the service's `env` table, so `env` wins.
 
 use std::path::{Path, PathBuf};
@@ -18,6 +18,13 @@ pub enum EnvFileError {
     },
     #[error("{path}:{line}: expected KEY=VALUE")]
     Syntax { path: PathBuf, line: usize },
+    #[error("{path}: the value of {key} cannot be expanded")]
+    Var {
+        path: PathBuf,
+        key: String,
+        #[source]
+        source: russell_config::vars::VarError,
+    },
 }
 
 /// The variables in `path`, in file order.
@@ -26,39 +33,24 @@ pub fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, EnvFileError>
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text).map_err(|line| EnvFileError::Syntax {
+    let entries = parse(&text).map_err(|line| EnvFileError::Syntax {
         path: path.to_path_buf(),
         line,
-    })
+    })?;
+    // `${NAME}` in values: from Russell's environment, then from earlier lines.
+    russell_config::vars::expand_env_file(entries, &|name| std::env::var(name).ok()).map_err(
+        |(key, source)| EnvFileError::Var {
+            path: path.to_path_buf(),
+            key,
+            source,
+        },
+    )
 }
 
-/// Parses env_file text; on error the 1-based line number.
+/// Parses env_file text; on error the 1-based line number (one parser for Russell and
+/// `mdw config check`: [`russell_config::vars::parse_env_file`]).
 fn parse(text: &str) -> Result<Vec<(String, String)>, usize> {
-    let mut vars = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let (key, value) = line.split_once('=').ok_or(i + 1)?;
-        let key = key.trim();
-        if key.is_empty() || key.contains(char::is_whitespace) {
-            return Err(i + 1);
-        }
-        let value = value.trim();
-        let value = [('"', '"'), ('\'', '\'')]
-            .iter()
-            .find_map(|(a, b)| {
-                value
-                    .strip_prefix(*a)
-                    .and_then(|v| v.strip_suffix(*b))
-                    .filter(|_| value.len() >= 2)
-            })
-            .unwrap_or(value);
-        vars.push((key.to_string(), value.to_string()));
-    }
-    Ok(vars)
+    russell_config::vars::parse_env_file(text)
 }
 
 #[cfg(test)]

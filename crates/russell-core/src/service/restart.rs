@@ -8,6 +8,35 @@
 
 use std::time::Duration;
 
+use russell_config::{RestartPolicy, ServiceKind};
+
+/// What follows the exit of a service's process (or the unhealthy verdict, which counts
+/// as a failure), by its `kind`, `restart` policy and whether the exit code is one of
+/// `success_exit_codes`. Restarts stay within `max_retries`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AfterExit {
+    /// Spawn again after the backoff.
+    Restart,
+    /// Final, and fine: `completed`.
+    Complete,
+    /// Final, and a failure: `failed`.
+    Fail,
+}
+
+/// The restart policy as a table: `always` (a service's default, and what Russell did
+/// before the key existed) restarts after every exit, `on-failure` only after a failure,
+/// `never` not at all. A task's success is always final.
+pub(crate) fn after_exit(kind: ServiceKind, policy: RestartPolicy, success: bool) -> AfterExit {
+    use AfterExit::*;
+    match (kind, policy, success) {
+        (ServiceKind::Task, _, true) => Complete,
+        (ServiceKind::Service, RestartPolicy::Always, _) => Restart,
+        (_, RestartPolicy::Always | RestartPolicy::OnFailure, false) => Restart,
+        (_, RestartPolicy::OnFailure | RestartPolicy::Never, true) => Complete,
+        (_, RestartPolicy::Never, false) => Fail,
+    }
+}
+
 /// Delay before restart `attempt` (1-based): `base · 2^(attempt-1)`, capped at `max`.
 /// A zero base means "at once".
 pub(crate) fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
@@ -42,6 +71,32 @@ mod tests {
     use super::*;
 
     const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn after_exit_row_by_row() {
+        use AfterExit::*;
+        use RestartPolicy::*;
+        use ServiceKind::*;
+        let rows = [
+            (Service, Always, true, Restart),
+            (Service, Always, false, Restart),
+            (Service, OnFailure, true, Complete),
+            (Service, OnFailure, false, Restart),
+            (Service, Never, true, Complete),
+            (Service, Never, false, Fail),
+            (Task, OnFailure, true, Complete),
+            (Task, OnFailure, false, Restart),
+            (Task, Never, true, Complete),
+            (Task, Never, false, Fail),
+        ];
+        for (kind, policy, success, want) in rows {
+            assert_eq!(
+                after_exit(kind, policy, success),
+                want,
+                "{kind:?} {policy:?} success={success}"
+            );
+        }
+    }
 
     #[test]
     fn doubles_up_to_the_cap() {

@@ -41,6 +41,13 @@ pub(crate) const TRANSITIONS: &[(ServiceState, ServiceState)] = &[
     // manual start with a fresh budget; stop clears the failure
     (Failed, Waiting),
     (Failed, Stopped),
+    // exited with a success code and not restarted (a task ran to completion)
+    (Starting, Completed),
+    (Running, Completed),
+    (Unhealthy, Completed),
+    // run again (manual start of a service, `mdw run` of a task); stop
+    (Completed, Waiting),
+    (Completed, Stopped),
 ];
 
 /// Whether a service may go from `from` to `to`.
@@ -57,22 +64,32 @@ pub(crate) fn has_process(state: ServiceState) -> bool {
 mod tests {
     use super::*;
 
-    const ALL: [ServiceState; 8] = [
-        Stopped, Waiting, Starting, Running, Unhealthy, Restarting, Stopping, Failed,
+    const ALL: [ServiceState; 9] = [
+        Stopped, Waiting, Starting, Running, Unhealthy, Restarting, Stopping, Failed, Completed,
     ];
 
     /// The table, row by row: for each state, exactly the states it may go to.
     #[test]
     fn table_row_by_row() {
-        let rows: [(ServiceState, &[ServiceState]); 8] = [
+        let rows: [(ServiceState, &[ServiceState]); 9] = [
             (Stopped, &[Waiting, Starting, Failed]),
             (Waiting, &[Starting, Failed, Stopped]),
-            (Starting, &[Running, Restarting, Failed, Stopping]),
-            (Running, &[Unhealthy, Restarting, Failed, Stopping]),
-            (Unhealthy, &[Running, Restarting, Failed, Stopping]),
+            (
+                Starting,
+                &[Running, Restarting, Failed, Stopping, Completed],
+            ),
+            (
+                Running,
+                &[Unhealthy, Restarting, Failed, Stopping, Completed],
+            ),
+            (
+                Unhealthy,
+                &[Running, Restarting, Failed, Stopping, Completed],
+            ),
             (Restarting, &[Waiting, Failed, Stopped]),
             (Stopping, &[Stopped, Restarting, Failed]),
             (Failed, &[Waiting, Stopped]),
+            (Completed, &[Waiting, Stopped]),
         ];
         for (from, tos) in rows {
             for to in ALL {

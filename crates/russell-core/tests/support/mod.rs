@@ -44,6 +44,9 @@ pub fn service(short: &str, command: &[&str]) -> Service {
         restart_dependents: false,
         version: String::new(),
         enabled: true,
+        kind: russell_config::ServiceKind::Service,
+        restart: russell_config::RestartPolicy::Always,
+        success_exit_codes: vec![0],
         health_check: HealthCheck {
             probe: Probe::None,
             interval: Duration::from_millis(200),

@@ -227,9 +227,11 @@ pub(super) fn overview(
     let (mut healthy, mut degraded, mut unhealthy) = (0, 0, 0);
     for s in &snap.services {
         match s.state {
-            ServiceState::Running if s.healthy => healthy += 1,
+            ServiceState::Running | ServiceState::Completed if s.healthy => healthy += 1,
             ServiceState::Stopped if !api.enabled(&s.short_name) => {}
-            ServiceState::Failed | ServiceState::Stopped => unhealthy += 1,
+            ServiceState::Failed | ServiceState::Stopped | ServiceState::Completed => {
+                unhealthy += 1
+            }
             _ => degraded += 1,
         }
         let reg = api.registry.get(&s.short_name);

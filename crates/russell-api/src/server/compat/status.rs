@@ -19,6 +19,9 @@ pub fn status_of(state: ServiceState) -> m::ServiceStatus {
         ServiceState::Unhealthy => m::ServiceStatus::Unhealthy,
         ServiceState::Stopping => m::ServiceStatus::Stopping,
         ServiceState::Failed => m::ServiceStatus::Failed,
+        // mDW has no "completed": a task that ran to completion is not running and not
+        // failed (docs/API.md, "Status mapping").
+        ServiceState::Completed => m::ServiceStatus::Stopped,
     }
 }
 
@@ -61,7 +64,10 @@ pub fn uptime_secs(s: &ServiceStatus, now: SystemTime) -> i64 {
 
 /// One line on a service's health: the last error, the last probe error, or its state.
 pub fn health_message(s: &ServiceStatus) -> String {
-    if !s.last_error.is_empty() {
+    if s.state == ServiceState::Completed {
+        // Shown as STOPPED: the message tells a finished task from a stopped service.
+        "completed".to_string()
+    } else if !s.last_error.is_empty() {
         s.last_error.clone()
     } else if !s.last_probe_error.is_empty() {
         s.last_probe_error.clone()
@@ -171,6 +177,7 @@ mod tests {
             (ServiceState::Restarting, S::Starting),
             (ServiceState::Stopping, S::Stopping),
             (ServiceState::Failed, S::Failed),
+            (ServiceState::Completed, S::Stopped),
         ];
         for (state, status) in table {
             assert_eq!(status_of(state), status, "{state:?}");

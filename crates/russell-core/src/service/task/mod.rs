@@ -17,6 +17,10 @@
 //! but the service still counts as healthy; `success_threshold` consecutive successes make
 //! it `running` again.
 //!
+//! A one-shot task (`kind = "task"`) is `running` while its process runs, bounded by its
+//! `start_timeout`, and `completed` after an exit with a success code (then it counts as
+//! healthy for its dependents and for a start of all; a restart runs it again).
+//!
 //! What a spawn (first start, restart, manual restart) reads: `env_file` is read again at
 //! every spawn (so editing it takes effect at the next restart); command, working_dir,
 //! `env` and every other setting come from the config Russell was started with.
@@ -39,7 +43,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime};
 
-use russell_config::{Probe, Service};
+use russell_config::{Probe, Service, ServiceKind};
 use tokio::sync::{oneshot, watch};
 use tokio::time::{Instant, sleep_until};
 
@@ -244,8 +248,11 @@ impl ServiceTask {
                 st,
                 ServiceState::Starting | ServiceState::Running | ServiceState::Unhealthy
             );
-        let starting = st == ServiceState::Starting && self.proc.is_some();
-        let resetting = st == ServiceState::Running && self.status.restart_count > 0;
+        let task = self.svc.kind == ServiceKind::Task;
+        // A task's run is bounded by its start_timeout (it never becomes healthy by probe).
+        let starting = (st == ServiceState::Starting || (task && st == ServiceState::Running))
+            && self.proc.is_some();
+        let resetting = st == ServiceState::Running && !task && self.status.restart_count > 0;
         [
             (
                 (st == ServiceState::Waiting).then(|| self.next_wait_timer()),
@@ -353,16 +360,25 @@ impl ServiceTask {
             }
             return;
         }
+        let task = self.svc.kind == ServiceKind::Task;
         match self.status.state {
-            Running | Unhealthy => {
+            // A completed task stays completed for a start of all (`mdw run` restarts it).
+            Running | Unhealthy if !task => {
                 if let Some(r) = reply {
                     let mut result = self.result(true, "");
                     result.attempts = 0;
                     self.reply(r, result);
                 }
             }
-            Waiting | Starting | Stopping => self.pending.extend(reply),
-            Restarting | Stopped | Failed => {
+            Completed if task => {
+                if let Some(r) = reply {
+                    let mut result = self.result(true, "");
+                    result.attempts = 0;
+                    self.reply(r, result);
+                }
+            }
+            Waiting | Starting | Stopping | Running | Unhealthy => self.pending.extend(reply),
+            Restarting | Stopped | Failed | Completed => {
                 self.pending.extend(reply);
                 self.attempts = 0;
                 self.supervising = false;

@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use super::super::ActorMsg;
-use super::super::restart::{backoff, start_attempts};
+use russell_config::{RestartPolicy, ServiceKind};
+
+use super::super::restart::{AfterExit, after_exit, backoff, start_attempts};
 use super::ServiceTask;
 use super::escaped::SWEEP_AFTER_EXIT;
 use crate::events::event;
@@ -53,17 +55,68 @@ impl ServiceTask {
         }
         self.sweep_due = Some(Instant::now() + SWEEP_AFTER_EXIT);
         self.status.pid = None;
-        match self.status.state {
-            ServiceState::Starting => {
+        let state = self.status.state;
+        if !matches!(
+            state,
+            ServiceState::Starting | ServiceState::Running | ServiceState::Unhealthy
+        ) {
+            return;
+        }
+        let success = info
+            .code
+            .is_some_and(|c| self.svc.success_exit_codes.contains(&c));
+        match after_exit(self.svc.kind, self.svc.restart, success) {
+            AfterExit::Complete => self.complete(&info),
+            AfterExit::Fail => self.give_up(format!(
+                "{info} (restart = \"{}\")",
+                self.svc.restart.as_str()
+            )),
+            AfterExit::Restart if state == ServiceState::Starting => {
                 self.attempt_failed(format!("{info} before it became healthy"))
                     .await;
             }
-            ServiceState::Running | ServiceState::Unhealthy => {
+            AfterExit::Restart => {
                 self.supervising = true;
                 self.restart_later(info.to_string());
             }
-            _ => {}
         }
+    }
+
+    /// Exited with a success code and not restarted: `completed`. A task now counts as
+    /// healthy for its dependents, and a start waiting for it (`mdw run`, a start of a
+    /// dependent) gets its success; a service's pending start gets a failure (it never
+    /// became healthy).
+    pub(super) fn complete(&mut self, info: &ExitInfo) {
+        let task = self.svc.kind == ServiceKind::Task;
+        self.set_state(ServiceState::Completed);
+        self.status.healthy = task;
+        self.status.last_error.clear();
+        let took = self
+            .status
+            .timing
+            .spawned_at
+            .and_then(|s| s.elapsed().ok())
+            .map(|d| format!(" after {}", humantime::format_duration(round_ms(d))))
+            .unwrap_or_default();
+        let what = if task {
+            format!("completed: {info}{took}")
+        } else {
+            format!(
+                "completed: {info}{took}; not restarted (restart = \"{}\")",
+                self.svc.restart.as_str()
+            )
+        };
+        self.emit(EventKind::Completed, what.clone());
+        if task {
+            self.status.timing.healthy_at = Some(SystemTime::now());
+            let result = self.result(true, "");
+            for r in std::mem::take(&mut self.pending) {
+                self.reply(r, result.clone());
+            }
+        } else {
+            self.fail_pending(&what);
+        }
+        self.supervising = false;
     }
 
     pub(super) fn launch_probe(&mut self) {
@@ -155,11 +208,15 @@ impl ServiceTask {
     }
 
     pub(super) async fn on_start_timeout(&mut self) {
-        let why = format!(
-            "not healthy within start_timeout {}: {}",
-            humantime::format_duration(self.svc.health_check.start_timeout),
-            non_empty(&self.status.last_probe_error, "no probe passed")
-        );
+        let limit = humantime::format_duration(self.svc.health_check.start_timeout);
+        let why = if self.svc.kind == ServiceKind::Task {
+            format!("did not complete within start_timeout {limit}")
+        } else {
+            format!(
+                "not healthy within start_timeout {limit}: {}",
+                non_empty(&self.status.last_probe_error, "no probe passed")
+            )
+        };
         self.emit(EventKind::Unhealthy, why.clone());
         self.stop_process("start_timeout passed").await;
         self.sweep_escapees().await;
@@ -175,12 +232,18 @@ impl ServiceTask {
         self.emit(EventKind::Unhealthy, why.clone());
         self.stop_process("unhealthy").await;
         self.sweep_escapees().await;
+        if self.svc.restart == RestartPolicy::Never {
+            return self.give_up(format!("{why} (restart = \"never\")"));
+        }
         self.supervising = true;
         self.restart_later(why);
     }
 
     /// A spawn attempt did not lead to a healthy process.
     pub(super) async fn attempt_failed(&mut self, why: String) {
+        if self.svc.restart == RestartPolicy::Never {
+            return self.give_up(format!("{why} (restart = \"never\")"));
+        }
         if self.supervising {
             return self.restart_later(why);
         }

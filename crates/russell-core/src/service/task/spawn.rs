@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use russell_config::Probe;
+use russell_config::{Probe, ServiceKind};
 use tokio::time::Instant;
 
 use super::super::restart::start_attempts;
@@ -58,7 +58,10 @@ impl ServiceTask {
                 let pid = spawned.proc.pid;
                 self.took_process(spawned.proc);
                 self.emit(EventKind::Started, format!("spawned PID {pid}"));
-                if self.svc.health_check.probe == Probe::None {
+                if self.svc.kind == ServiceKind::Task {
+                    // It runs until it exits: `running`, not yet healthy (see outcome.rs).
+                    self.set_state(ServiceState::Running);
+                } else if self.svc.health_check.probe == Probe::None {
                     self.became_healthy();
                 }
             }
@@ -128,7 +131,9 @@ impl ServiceTask {
             "left running by a previous Russell"
         };
         self.emit(EventKind::Adopted, format!("adopted PID {} {how}", rec.pid));
-        if self.svc.health_check.probe == Probe::None {
+        if self.svc.kind == ServiceKind::Task {
+            self.set_state(ServiceState::Running);
+        } else if self.svc.health_check.probe == Probe::None {
             self.became_healthy();
         }
     }
