@@ -165,6 +165,8 @@ pub enum EventKind {
     Adopted,
     PortConflict,
     Waiting,
+    /// The services file was reloaded (service "russell"; the message has the counts).
+    Reloaded,
 }
 
 impl EventKind {
@@ -183,6 +185,7 @@ impl EventKind {
             Self::Adopted => "adopted",
             Self::PortConflict => "port_conflict",
             Self::Waiting => "waiting",
+            Self::Reloaded => "reloaded",
         }
     }
 }

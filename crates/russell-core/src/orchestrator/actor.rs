@@ -96,6 +96,15 @@ pub(super) struct Actor {
     pub(super) deliveries: Vec<Box<dyn FnOnce() + Send>>,
     /// The actor broadcasts the tasks' events; `Orchestrator::events` hands out receivers.
     pub(super) events: Arc<LazyBroadcast<Event>>,
+    /// Names and enabled flags for the handles; rewritten by a reload.
+    pub(super) lookup: Arc<std::sync::RwLock<super::Lookup>>,
+    /// What every task shares (a reload starts new external probers with it).
+    pub(super) shared: Arc<crate::service::Shared>,
+    /// Per external: its prober task (a reload replaces the prober of a changed one).
+    pub(super) external_tasks: Vec<tokio::task::AbortHandle>,
+    /// The config running now, services and externals in table order; a reload diffs
+    /// against it and replaces it.
+    pub(super) config: russell_config::Config,
 }
 
 impl Actor {
@@ -298,6 +307,16 @@ impl Actor {
             Command::Restart { idx: i, reply } => {
                 self.batches.spawn(async move {
                     let _ = reply.send(dispatch.restart(i).await);
+                });
+            }
+            Command::Reload {
+                config,
+                dry_run,
+                reply,
+            } => self.on_reload(*config, dry_run, reply),
+            Command::RestartFor { idx, why, reply } => {
+                self.batches.spawn(async move {
+                    let _ = reply.send(dispatch.restart_for(idx, why).await);
                 });
             }
             Command::End { .. } => {}
