@@ -11,6 +11,7 @@ pub mod export;
 pub mod graph;
 pub mod logs;
 pub mod probe;
+pub mod reload;
 pub mod serve;
 pub mod status;
 pub mod up;
@@ -44,5 +45,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Man(args) => completions::man(args),
         Command::Export(args) => export::run(args),
         Command::Probe(args) => probe::run(args),
+        Command::Reload(args) => reload::run(&addr, args),
     }
 }

@@ -54,13 +54,23 @@ pub enum ReloadError {
 
 impl Orchestrator {
     /// Reads the services file Russell was started with again and applies the difference
-    /// (see the module documentation); `dry_run` only computes it.
-    pub async fn reload_file(&self, dry_run: bool) -> Result<ReloadReport, ReloadError> {
+    /// (see the module documentation); `dry_run` only computes it. `state_dir` is the
+    /// state directory given on Russell's command line, which overrides the file's (as it
+    /// did at start). Relative paths resolve as at start: against the file's folder, or in
+    /// mDW's shape against Russell's working directory, which does not change.
+    pub async fn reload_file(
+        &self,
+        dry_run: bool,
+        state_dir: Option<&std::path::Path>,
+    ) -> Result<ReloadReport, ReloadError> {
         let file = self.inner.config_file.clone();
-        let config = tokio::task::spawn_blocking(move || russell_config::load(&file))
+        let mut config = tokio::task::spawn_blocking(move || russell_config::load(&file))
             .await
             .map_err(|_| CoreError::ShuttingDown)?
             .map_err(ReloadError::Invalid)?;
+        if let Some(dir) = state_dir {
+            config.russell.state_dir = dir.to_path_buf();
+        }
         self.reload(config, dry_run).await
     }
 
