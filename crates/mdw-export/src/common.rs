@@ -407,6 +407,10 @@ fn every_key_is_decided(s: &Service, e: &External, c: &HealthCheck) {
         version: _,
         enabled: _,
         health_check: _,
+        // Development only (restart on a rebuilt binary): no target has an equivalent,
+        // and a deployment rolls out new images instead.
+        watch: _,
+        watch_debounce: _,
     } = s;
     let External {
         name: _,

@@ -123,3 +123,19 @@ fn reload_rpc_and_sighup_restart_only_the_edited_service() {
         "an invalid file changes nothing"
     );
 }
+
+#[test]
+fn watch_config_reloads_the_services_file_by_itself() {
+    let f = Fixture::new(&[Svc::demo("a"), Svc::demo("c")], "watch_config = true");
+    let d = f.start();
+    let before = procs(&f.wait_all_healthy(T));
+    let c = before.iter().find(|p| p.0 == "c").unwrap().1;
+    edit(
+        &f,
+        "description = \"stand-in c\"",
+        "description = \"stand-in c\"\nenv = { RELOAD = \"1\" }",
+    );
+    let after = wait_new_pid(&f, "c", c);
+    assert_eq!(after[0], before[0], "a untouched");
+    assert!(d.log().contains("changed: reloading it"), "{}", d.log());
+}

@@ -209,6 +209,8 @@ pub fn service_keys(old: &Service, new: &Service) -> Vec<(&'static str, Effect)>
         version,
         enabled,
         health_check,
+        watch,
+        watch_debounce,
     } = new;
     let mut keys = Vec::new();
     let mut key = |changed: bool, k: &'static str, e: Effect| {
@@ -257,6 +259,12 @@ pub fn service_keys(old: &Service, new: &Service) -> Vec<(&'static str, Effect)>
     );
     key(old.version != *version, "version", Live);
     key(old.enabled != *enabled, "enabled", Restart);
+    key(old.watch != *watch, "watch", Live);
+    key(
+        old.watch_debounce != *watch_debounce,
+        "watch_debounce",
+        Live,
+    );
     health_keys(&old.health_check, health_check, &mut key);
     keys
 }

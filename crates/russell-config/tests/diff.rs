@@ -116,6 +116,15 @@ fn table() {
             &[],
         ),
         (
+            "watch",
+            edit(
+                "command = [\"bin/c\"]",
+                "command = [\"bin/c\"]\nwatch = [\"bin/c\"]\nwatch_debounce = \"1s\"",
+            ),
+            &[("c", Action::Apply)],
+            &[],
+        ),
+        (
             "disabled",
             edit("command = [\"bin/c\"]", "command = [\"bin/c\"]\nenabled = false"),
             &[("c", Action::Disable)],
@@ -188,5 +197,29 @@ fn listen_and_state_dir_need_a_russell_restart_and_the_rest_still_diffs() {
     assert_eq!(
         d.service("a").map(|c| c.keys.clone()),
         Some(vec!["command"])
+    );
+}
+
+#[test]
+fn watch_patterns_resolve_against_the_paths_base_and_a_bad_glob_is_an_error() {
+    let c = config(&edit(
+        "command = [\"bin/c\"]",
+        "command = [\"bin/c\"]\nwatch = [\"bin/c\", \"conf/*.toml\"]",
+    ));
+    let s = c.services.iter().find(|s| s.short_name == "c").unwrap();
+    assert_eq!(
+        s.watch,
+        [Path::new("/tmp/bin/c"), Path::new("/tmp/conf/*.toml")]
+    );
+    assert_eq!(s.watch_debounce, std::time::Duration::from_millis(500));
+    let bad = edit(
+        "command = [\"bin/c\"]",
+        "command = [\"bin/c\"]\nwatch = [\"conf/[.toml\"]",
+    );
+    let err = parse(&bad, Path::new("/tmp/services.toml"), Path::new("/bin/mdw")).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("watch") && text.contains("conf/[.toml"),
+        "{text}"
     );
 }

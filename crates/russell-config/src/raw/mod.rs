@@ -44,6 +44,8 @@ pub(crate) struct RawService {
     pub version: Option<Spanned<String>>,
     pub enabled: Option<Spanned<bool>>,
     pub health_check: Option<Spanned<RawServiceCheck>>,
+    pub watch: Option<Spanned<Vec<Spanned<String>>>>,
+    pub watch_debounce: Option<Spanned<String>>,
 }
 
 /// `[services.health_check]` (and `[defaults.health_check]`).
@@ -102,6 +104,7 @@ pub(crate) struct RawRussell {
     pub state_dir: Option<Spanned<String>>,
     pub token_file: Option<Spanned<String>>,
     pub autostart: Option<Spanned<bool>>,
+    pub watch_config: Option<Spanned<bool>>,
 }
 
 /// `[logs]`.

@@ -105,6 +105,8 @@ pub(super) struct Actor {
     /// The config running now, services and externals in table order; a reload diffs
     /// against it and replaces it.
     pub(super) config: russell_config::Config,
+    /// The actor publishes what to watch; the watcher task reads.
+    pub(super) watch_tx: watch::Sender<Arc<super::watcher::WatchSpec>>,
 }
 
 impl Actor {
@@ -318,6 +320,16 @@ impl Actor {
                 self.batches.spawn(async move {
                     let _ = reply.send(dispatch.restart_for(idx, why).await);
                 });
+            }
+            Command::Watched { idx, why } => {
+                // Only a running service restarts; a stopped one starts on the new file
+                // when it is started.
+                if self.records.get(idx).is_some_and(Option::is_some) && self.statuses[idx].enabled
+                {
+                    self.batches.spawn(async move {
+                        dispatch.restart_for(idx, why).await;
+                    });
+                }
             }
             Command::End { .. } => {}
         }

@@ -172,6 +172,8 @@ pub(crate) mod tests {
             version: String::new(),
             enabled: true,
             health_check: hc(10 * S),
+            watch: Vec::new(),
+            watch_debounce: S / 2,
         }
     }
 
@@ -183,6 +185,7 @@ pub(crate) mod tests {
                 state_dir: "/x/.russell".into(),
                 token_file: None,
                 autostart: true,
+                watch_config: false,
             },
             logs: LogSettings {
                 dir: None,

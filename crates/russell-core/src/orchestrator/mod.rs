@@ -39,6 +39,7 @@ mod graph;
 mod reload;
 mod sampler;
 mod spawn;
+mod watcher;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -154,6 +155,11 @@ enum Command {
         idx: usize,
         why: String,
         reply: oneshot::Sender<StartResult>,
+    },
+    /// A file that service `idx` watches changed: restart it if it runs.
+    Watched {
+        idx: usize,
+        why: String,
     },
 }
 

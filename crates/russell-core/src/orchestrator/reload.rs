@@ -200,6 +200,14 @@ impl Actor {
         self.dispatch.graph = Arc::new(graph);
         self.dispatch.names = aligned.services.iter().map(|s| s.name.clone()).collect();
         let message = summary(&aligned, &diff, restart.len());
+        let spec = Arc::new(super::watcher::WatchSpec::new(&aligned));
+        self.watch_tx.send_if_modified(|old| {
+            let changed = **old != *spec;
+            if changed {
+                *old = spec;
+            }
+            changed
+        });
         self.config = aligned;
         let tx = self.events.clone();
         let ev = event(
@@ -253,7 +261,10 @@ impl Actor {
                 new.externals.push(externals.swap_remove(p));
             }
         }
-        new.russell = self.config.russell.clone();
+        new.russell = russell_config::RussellSettings {
+            watch_config: new.russell.watch_config,
+            ..self.config.russell.clone()
+        };
         new.logs = self.config.logs.clone();
         new
     }

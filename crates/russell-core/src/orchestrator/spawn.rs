@@ -163,6 +163,9 @@ impl Orchestrator {
         let lookup = Arc::new(std::sync::RwLock::new(super::Lookup::new(&config)));
 
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (watch_tx, watch_rx) =
+            watch::channel(Arc::new(super::watcher::WatchSpec::new(&config)));
+        tasks.spawn(super::watcher::run(watch_rx, cmd_tx.downgrade()));
         let actor = Actor {
             dispatch: Dispatch {
                 txs: Arc::new(task_txs),
@@ -196,6 +199,7 @@ impl Orchestrator {
             shared: shared.clone(),
             external_tasks,
             config: config.clone(),
+            watch_tx,
         };
         let join = tokio::spawn(actor.run());
         let handle = Self {
