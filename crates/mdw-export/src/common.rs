@@ -406,6 +406,10 @@ fn every_key_is_decided(s: &Service, e: &External, c: &HealthCheck) {
         kind: _,
         restart: _,
         success_exit_codes: _,
+        // Development only (restart on a rebuilt binary): no target has an equivalent,
+        // and a deployment rolls out new images instead.
+        watch: _,
+        watch_debounce: _,
     } = s;
     let External {
         name: _,

@@ -68,4 +68,6 @@ pub enum Command {
     Export(commands::export::Args),
     /// Run one health check (exit 0 healthy, 1 unhealthy, 2 usage error).
     Probe(commands::probe::Args),
+    /// Read the services file again and apply the difference (only changed services restart).
+    Reload(commands::reload::Args),
 }

@@ -41,6 +41,9 @@ pub struct ServeOptions {
     pub listen: Option<SocketAddr>,
     /// Allow a non-loopback listen address.
     pub allow_remote: bool,
+    /// The state directory given on the command line, which overrides the file's; kept
+    /// for reloads (the config passed to [`serve`] has it applied already).
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 /// Why the daemon could not start or ended badly.
@@ -86,6 +89,9 @@ pub enum DaemonError {
     /// The orchestrator refused to start.
     #[error("the orchestrator could not start")]
     Core(#[source] CoreError),
+    /// SIGHUP (reload) could not be handled.
+    #[error("cannot handle SIGHUP (reload)")]
+    Signal(#[source] std::io::Error),
     /// The reflection service could not be built.
     #[error("server reflection could not be set up")]
     Reflection(#[source] tonic_reflection::server::Error),
@@ -273,7 +279,10 @@ pub async fn serve(
     // Shutdown RPC → this loop; `closing` → server and open streams.
     let (shutdown_tx, mut shutdown_rx) = mpsc::channel::<ShutdownRequest>(8);
     let (closing_tx, closing_rx) = watch::channel(false);
-    let api = RussellApi::new(orch.clone(), shutdown_tx, closing_rx.clone()).with_facts(facts);
+    let api = RussellApi::new(orch.clone(), shutdown_tx, closing_rx.clone())
+        .with_facts(facts)
+        .with_state_dir(opts.state_dir.clone());
+    let hup = crate::reload::on_sighup(orch.clone(), opts.state_dir.clone())?;
     let mdw_api = MdwApi::new(&api);
     let auth = TokenAuth::new(token.as_deref());
 
@@ -357,6 +366,7 @@ pub async fn serve(
     if let Some(task) = restore {
         task.abort();
     }
+    hup.abort();
     match orch.shutdown().await {
         Ok(()) | Err(CoreError::ShuttingDown) => {}
         Err(e) => tracing::warn!("stopping services: {}", russell_core::error::chain(&e)),

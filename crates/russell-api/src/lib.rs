@@ -31,6 +31,8 @@ pub mod convert;
 #[cfg(feature = "server")]
 pub mod daemon;
 #[cfg(feature = "server")]
+mod reload;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod state;
 

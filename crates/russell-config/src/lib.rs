@@ -9,6 +9,7 @@
 //! 3. `validate` applies defaults, resolves paths, `{mdw}` and dependency names, and checks
 //!    ports, names, health checks and the dependency graph.
 
+mod diff;
 mod error;
 pub mod model;
 mod plan;
@@ -19,6 +20,7 @@ pub mod vars;
 
 use std::path::{Path, PathBuf};
 
+pub use diff::{Action, Change, ConfigDiff, Effect, diff, external_keys, service_keys};
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
 pub use plan::{Dependency, DependencyGraph, GraphNode};

@@ -81,6 +81,8 @@ pub struct RussellSettings {
     pub token_file: Option<PathBuf>,
     /// On start, bring every service to its desired state (default true).
     pub autostart: bool,
+    /// Reload the services file by itself when it changes (default false).
+    pub watch_config: bool,
 }
 
 /// Log capture settings (`[logs]`).
@@ -156,6 +158,14 @@ pub struct Service {
     pub restart: RestartPolicy,
     /// Exit codes that count as success (default [0]).
     pub success_exit_codes: Vec<i32>,
+    /// Files whose change restarts the service: absolute paths or glob patterns (`*`,
+    /// `?`, `[...]`, `**`), resolved like the other paths of the file (default none).
+    #[serde(serialize_with = "ser::paths")]
+    pub watch: Vec<PathBuf>,
+    /// Quiet time after the last change of a watched file before the restart (default
+    /// 500ms): a build that writes the file in pieces restarts the service once.
+    #[serde(serialize_with = "ser::duration")]
+    pub watch_debounce: Duration,
 }
 
 impl Service {

@@ -13,5 +13,5 @@ pub mod state_file;
 pub mod status;
 
 pub use error::CoreError;
-pub use orchestrator::{Orchestrator, SpawnOptions};
+pub use orchestrator::{Orchestrator, ReloadError, ReloadReport, SpawnOptions};
 pub use status::*;

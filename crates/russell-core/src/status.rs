@@ -176,6 +176,8 @@ pub enum EventKind {
     Waiting,
     /// Exited with a success code and not restarted (see [`ServiceState::Completed`]).
     Completed,
+    /// The services file was reloaded (service "russell"; the message has the counts).
+    Reloaded,
 }
 
 impl EventKind {
@@ -195,6 +197,7 @@ impl EventKind {
             Self::PortConflict => "port_conflict",
             Self::Completed => "completed",
             Self::Waiting => "waiting",
+            Self::Reloaded => "reloaded",
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod logs;
 pub mod probe;
 pub mod run;
 pub mod secrets;
+pub mod reload;
 pub mod serve;
 pub mod status;
 pub mod up;
@@ -47,5 +48,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Man(args) => completions::man(args),
         Command::Export(args) => export::run(args),
         Command::Probe(args) => probe::run(args),
+        Command::Reload(args) => reload::run(&addr, args),
     }
 }

@@ -59,6 +59,16 @@ pub fn load_config(
     Ok(config)
 }
 
+/// The `--state-dir` override as `load_config` applied it (absolute), for reloads.
+fn config_state_dir(args: &Args) -> anyhow::Result<Option<std::path::PathBuf>> {
+    args.state_dir
+        .as_deref()
+        .map(|dir| {
+            std::path::absolute(dir).with_context(|| format!("state directory {}", dir.display()))
+        })
+        .transpose()
+}
+
 /// Installs SIGTERM/SIGINT handlers now (so a signal right after readiness is not lost)
 /// and returns a future that resolves on either.
 fn signalled() -> anyhow::Result<impl std::future::Future<Output = ()>> {
@@ -157,6 +167,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = ServeOptions {
         listen: args.listen,
         allow_remote: args.allow_remote,
+        state_dir: config_state_dir(&args)?,
     };
     // One thread: Russell's work is short reactions to events, and a status reply is
     // CPU-bound anyway; one thread also means one malloc arena (a smaller RSS).

@@ -105,6 +105,9 @@ pub struct RussellApi {
     metrics: Arc<gate::Metrics>,
     /// short_name → what the config states about the service beyond the core's status.
     facts: Arc<HashMap<String, ServiceFacts>>,
+    /// The state directory given on Russell's command line: it overrides the file's at
+    /// start and on every reload.
+    state_dir: Option<std::path::PathBuf>,
 }
 
 /// What the config states about a service that mDW's API shows and the core does not carry.
@@ -137,7 +140,16 @@ impl RussellApi {
             encoded: Arc::default(),
             metrics: Arc::default(),
             facts: Arc::default(),
+            state_dir: None,
         }
+    }
+
+    /// The state directory given on Russell's command line (overrides the file's on a
+    /// reload, as at start).
+    #[must_use]
+    pub fn with_state_dir(mut self, state_dir: Option<std::path::PathBuf>) -> Self {
+        self.state_dir = state_dir;
+        self
     }
 
     /// What the config states about each service, by short_name (shown by mDW's API).
@@ -341,6 +353,13 @@ impl RussellService for RussellApi {
         _request: Request<pb::Empty>,
     ) -> Result<Response<pb::ListServicesResponse>, Status> {
         Ok(Response::new(registry::v1::list(self)))
+    }
+
+    async fn reload_config(
+        &self,
+        request: Request<pb::ReloadConfigRequest>,
+    ) -> Result<Response<pb::ReloadConfigResponse>, Status> {
+        orchestrator::reload(self, request.into_inner()).await
     }
 }
 

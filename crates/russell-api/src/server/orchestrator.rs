@@ -50,6 +50,30 @@ pub(super) async fn restart(
     Ok(Response::new(result.into()))
 }
 
+/// ReloadConfig: the services file again, with the command line's state directory.
+pub(super) async fn reload(
+    api: &RussellApi,
+    req: pb::ReloadConfigRequest,
+) -> Result<Response<pb::ReloadConfigResponse>, Status> {
+    let report = api
+        .orch
+        .reload_file(req.dry_run, api.state_dir.as_deref())
+        .await
+        .map_err(reload_status)?;
+    Ok(Response::new(reload_response(
+        &report,
+        api.orch.config_file(),
+    )))
+}
+
+/// A refused reload as a status: what is wrong with the file, or what needs a restart.
+pub(crate) fn reload_status(err: russell_core::ReloadError) -> Status {
+    match err {
+        russell_core::ReloadError::Core(e) => to_status(e),
+        other => Status::failed_precondition(other.to_string()),
+    }
+}
+
 pub(super) async fn shutdown(api: &RussellApi) -> Result<Response<pb::Empty>, Status> {
     let (tx, rx) = oneshot::channel();
     api.shutdown
@@ -59,4 +83,33 @@ pub(super) async fn shutdown(api: &RussellApi) -> Result<Response<pb::Empty>, St
     rx.await
         .map_err(|_| Status::unavailable("russell is already shutting down"))?;
     Ok(Response::new(pb::Empty {}))
+}
+
+/// A reload's report as ReloadConfig's answer; `file` is the services file read.
+fn reload_response(
+    r: &russell_core::ReloadReport,
+    file: &std::path::Path,
+) -> pb::ReloadConfigResponse {
+    let changes = |cs: &[russell_config::Change]| {
+        cs.iter()
+            .map(|c| pb::ConfigChange {
+                short_name: c.short_name.clone(),
+                action: c.action.as_str().to_string(),
+                keys: c.keys.iter().map(|k| (*k).to_string()).collect(),
+            })
+            .collect()
+    };
+    pb::ReloadConfigResponse {
+        applied: r.applied,
+        services: changes(&r.diff.services),
+        externals: changes(&r.diff.externals),
+        needs_russell_restart: r
+            .diff
+            .needs_russell_restart
+            .iter()
+            .map(|k| (*k).to_string())
+            .collect(),
+        results: r.results.iter().cloned().map(Into::into).collect(),
+        file: file.display().to_string(),
+    }
 }

@@ -47,6 +47,8 @@ pub(crate) struct RawService {
     pub kind: Option<Spanned<String>>,
     pub restart: Option<Spanned<String>>,
     pub success_exit_codes: Option<Spanned<Vec<Spanned<i64>>>>,
+    pub watch: Option<Spanned<Vec<Spanned<String>>>>,
+    pub watch_debounce: Option<Spanned<String>>,
 }
 
 /// `[services.health_check]` (and `[defaults.health_check]`).
@@ -105,6 +107,7 @@ pub(crate) struct RawRussell {
     pub state_dir: Option<Spanned<String>>,
     pub token_file: Option<Spanned<String>>,
     pub autostart: Option<Spanned<bool>>,
+    pub watch_config: Option<Spanned<bool>>,
 }
 
 /// `[logs]`.

@@ -26,6 +26,7 @@ mod mdw;
 mod names;
 mod service;
 mod settings;
+mod watch;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};

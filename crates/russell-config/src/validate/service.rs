@@ -111,6 +111,12 @@ pub(super) fn service(
             .map(|v| v.get_ref().clone())
             .unwrap_or_default(),
         enabled: pick(&raw.enabled, &d.enabled).is_none_or(|v| *v.get_ref()),
+        watch: super::watch::patterns(pick(&raw.watch, &d.watch), &ctx.dir, c, e.s),
+        watch_debounce: super::watch::debounce(
+            pick(&raw.watch_debounce, &d.watch_debounce),
+            c,
+            e.s,
+        ),
         health_check: service_check(
             raw,
             d,

@@ -53,6 +53,7 @@ pub(super) fn russell(
             .as_ref()
             .map(|v| resolve_path(&ctx.dir, v.get_ref())),
         autostart: raw.autostart.as_ref().is_none_or(|v| *v.get_ref()),
+        watch_config: raw.watch_config.as_ref().is_some_and(|v| *v.get_ref()),
     }
 }
 

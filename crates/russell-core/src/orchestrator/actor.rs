@@ -96,6 +96,17 @@ pub(super) struct Actor {
     pub(super) deliveries: Vec<Box<dyn FnOnce() + Send>>,
     /// The actor broadcasts the tasks' events; `Orchestrator::events` hands out receivers.
     pub(super) events: Arc<LazyBroadcast<Event>>,
+    /// Names and enabled flags for the handles; rewritten by a reload.
+    pub(super) lookup: Arc<std::sync::RwLock<super::Lookup>>,
+    /// What every task shares (a reload starts new external probers with it).
+    pub(super) shared: Arc<crate::service::Shared>,
+    /// Per external: its prober task (a reload replaces the prober of a changed one).
+    pub(super) external_tasks: Vec<tokio::task::AbortHandle>,
+    /// The config running now, services and externals in table order; a reload diffs
+    /// against it and replaces it.
+    pub(super) config: russell_config::Config,
+    /// The actor publishes what to watch; the watcher task reads.
+    pub(super) watch_tx: watch::Sender<Arc<super::watcher::WatchSpec>>,
 }
 
 impl Actor {
@@ -299,6 +310,26 @@ impl Actor {
                 self.batches.spawn(async move {
                     let _ = reply.send(dispatch.restart(i).await);
                 });
+            }
+            Command::Reload {
+                config,
+                dry_run,
+                reply,
+            } => self.on_reload(*config, dry_run, reply),
+            Command::RestartFor { idx, why, reply } => {
+                self.batches.spawn(async move {
+                    let _ = reply.send(dispatch.restart_for(idx, why).await);
+                });
+            }
+            Command::Watched { idx, why } => {
+                // Only a running service restarts; a stopped one starts on the new file
+                // when it is started.
+                if self.records.get(idx).is_some_and(Option::is_some) && self.statuses[idx].enabled
+                {
+                    self.batches.spawn(async move {
+                        dispatch.restart_for(idx, why).await;
+                    });
+                }
             }
             Command::End { .. } => {}
         }

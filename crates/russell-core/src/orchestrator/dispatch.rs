@@ -140,6 +140,18 @@ impl Dispatch {
         rx.await.unwrap_or_else(|_| self.gone(i))
     }
 
+    /// Like [`Self::restart`], with the reason in the service's events.
+    pub(super) async fn restart_for(&self, i: usize, why: String) -> StartResult {
+        let (reply, rx) = oneshot::channel();
+        let epoch = self.bump(i);
+        let _ = self.txs[i].unbounded_send(ServiceCmd::RestartFor {
+            epoch,
+            why: why.into(),
+            reply,
+        });
+        rx.await.unwrap_or_else(|_| self.gone(i))
+    }
+
     /// The answer for service `i` when its task ended before it answered.
     pub(super) fn gone(&self, i: usize) -> StartResult {
         StartResult {

@@ -175,6 +175,8 @@ pub(crate) mod tests {
             restart: russell_config::RestartPolicy::Always,
             success_exit_codes: vec![0],
             health_check: hc(10 * S),
+            watch: Vec::new(),
+            watch_debounce: S / 2,
         }
     }
 
@@ -186,6 +188,7 @@ pub(crate) mod tests {
                 state_dir: "/x/.russell".into(),
                 token_file: None,
                 autostart: true,
+                watch_config: false,
             },
             logs: LogSettings {
                 dir: None,

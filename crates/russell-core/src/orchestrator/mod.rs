@@ -36,11 +36,13 @@
 mod actor;
 mod dispatch;
 mod graph;
+mod reload;
 mod sampler;
 mod spawn;
+mod watcher;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -49,6 +51,7 @@ use crate::events::LazyBroadcast;
 use crate::logs::LogStore;
 use crate::service::disabled_error;
 use crate::{CoreError, Event, LogLine, Snapshot, StartResult};
+pub use reload::{ReloadError, ReloadReport};
 use sampler::Demand;
 
 /// How long [`Orchestrator::fresh_snapshot`] waits for a sample from a parked sampler.
@@ -76,14 +79,38 @@ struct Inner {
     /// The actor sends (after the snapshot that shows the event's state); handles subscribe.
     events: Arc<LazyBroadcast<Event>>,
     logs: Arc<LogStore>,
-    /// Lowercase name or short_name → (short_name, service index; `None` for an external).
-    names: HashMap<String, (String, Option<usize>)>,
+    /// Names and enabled flags; the actor writes them on a reload, handles read.
+    lookup: Arc<RwLock<Lookup>>,
     /// Whether anybody wants CPU/RSS figures; shared with the sampler.
     demand: Arc<Demand>,
-    /// Per service: `enabled = false` in the config (explicit starts are refused).
-    disabled: Vec<bool>,
-    /// The services file, named when a start of a disabled service is refused.
+    /// The services file, named when a start of a disabled service is refused, and read
+    /// again by a reload.
     config_file: std::path::PathBuf,
+}
+
+/// What handles resolve without asking the actor.
+#[derive(Debug, Default)]
+pub(super) struct Lookup {
+    /// Lowercase name or short_name → (short_name, service index; `None` for an external).
+    pub(super) names: HashMap<String, (String, Option<usize>)>,
+    /// Per service: `enabled = false` in the config (explicit starts are refused).
+    pub(super) disabled: Vec<bool>,
+}
+
+impl Lookup {
+    pub(super) fn new(config: &russell_config::Config) -> Self {
+        let mut names = HashMap::new();
+        for (i, s) in config.services.iter().enumerate() {
+            names.insert(s.name.to_lowercase(), (s.short_name.clone(), Some(i)));
+            names.insert(s.short_name.to_lowercase(), (s.short_name.clone(), Some(i)));
+        }
+        for e in &config.externals {
+            names.insert(e.name.to_lowercase(), (e.short_name.clone(), None));
+            names.insert(e.short_name.to_lowercase(), (e.short_name.clone(), None));
+        }
+        let disabled = config.services.iter().map(|s| !s.enabled).collect();
+        Self { names, disabled }
+    }
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -118,6 +145,21 @@ enum Command {
     End {
         stop: bool,
         reply: oneshot::Sender<()>,
+    },
+    Reload {
+        config: Box<russell_config::Config>,
+        dry_run: bool,
+        reply: oneshot::Sender<Result<reload::ReloadReport, reload::ReloadError>>,
+    },
+    RestartFor {
+        idx: usize,
+        why: String,
+        reply: oneshot::Sender<StartResult>,
+    },
+    /// A file that service `idx` watches changed: restart it if it runs.
+    Watched {
+        idx: usize,
+        why: String,
     },
 }
 
@@ -167,7 +209,7 @@ impl Orchestrator {
 
     /// The short_name for a name or short_name (any case), services and externals.
     pub fn resolve(&self, name: &str) -> Result<String, CoreError> {
-        self.inner
+        self.lookup()
             .names
             .get(&name.to_lowercase())
             .map(|(s, _)| s.clone())
@@ -236,15 +278,14 @@ impl Orchestrator {
     /// Like [`Self::resolve`], for a managed service: an external is refused, saying that
     /// Russell does not `what` externals (e.g. "start", "capture the output of").
     pub fn resolve_service(&self, name: &str, what: &str) -> Result<String, CoreError> {
-        self.lookup_service(name, what)
-            .map(|(short, _)| short.to_string())
+        self.lookup_service(name, what).map(|(short, _)| short)
     }
 
     /// The short_name and index of the service `name` (name or short_name, any case); an
     /// external is refused with what Russell does not do to it.
-    fn lookup_service(&self, name: &str, what: &str) -> Result<(&str, usize), CoreError> {
-        match self.inner.names.get(&name.to_lowercase()) {
-            Some((short, Some(idx))) => Ok((short, *idx)),
+    fn lookup_service(&self, name: &str, what: &str) -> Result<(String, usize), CoreError> {
+        match self.lookup().names.get(&name.to_lowercase()) {
+            Some((short, Some(idx))) => Ok((short.clone(), *idx)),
             Some((short, None)) => Err(CoreError::InvalidState {
                 service: short.clone(),
                 state: "external",
@@ -257,10 +298,18 @@ impl Orchestrator {
     /// Like [`Self::lookup_service`], refusing a disabled service.
     fn enabled_service(&self, name: &str, what: &str) -> Result<usize, CoreError> {
         let (short, idx) = self.lookup_service(name, what)?;
-        if self.inner.disabled.get(idx).copied().unwrap_or(false) {
-            return Err(disabled_error(short, &self.inner.config_file));
+        if self.lookup().disabled.get(idx).copied().unwrap_or(false) {
+            return Err(disabled_error(&short, &self.inner.config_file));
         }
         Ok(idx)
+    }
+
+    /// The names and flags (a poisoned lock still holds the last complete write).
+    fn lookup(&self) -> std::sync::RwLockReadGuard<'_, Lookup> {
+        self.inner
+            .lookup
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn ask<T>(

@@ -2,7 +2,6 @@
 //! running (adopted by PID and start time, or found by its marks), one task per service
 //! and per external, the state-file writer, the sampler and the actor.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -115,13 +114,18 @@ impl Orchestrator {
             });
             tasks.spawn(task.run(adopt[idx], known[idx], std::mem::take(&mut left[idx])));
         }
-        for (idx, ext) in config.externals.iter().enumerate() {
-            tasks.spawn(crate::service::external::run(
-                idx,
-                Arc::new(ext.clone()),
-                shared.clone(),
-            ));
-        }
+        let external_tasks = config
+            .externals
+            .iter()
+            .enumerate()
+            .map(|(idx, ext)| {
+                tasks.spawn(crate::service::external::run(
+                    idx,
+                    Arc::new(ext.clone()),
+                    shared.clone(),
+                ))
+            })
+            .collect();
 
         let runtime_dir = (run_dir != state_dir.join("run")).then(|| run_dir.clone());
         let initial_state = StateFile {
@@ -157,17 +161,12 @@ impl Orchestrator {
             demand.clone(),
         ));
 
-        let mut names = HashMap::new();
-        for (i, s) in config.services.iter().enumerate() {
-            names.insert(s.name.to_lowercase(), (s.short_name.clone(), Some(i)));
-            names.insert(s.short_name.to_lowercase(), (s.short_name.clone(), Some(i)));
-        }
-        for e in &config.externals {
-            names.insert(e.name.to_lowercase(), (e.short_name.clone(), None));
-            names.insert(e.short_name.to_lowercase(), (e.short_name.clone(), None));
-        }
+        let lookup = Arc::new(std::sync::RwLock::new(super::Lookup::new(&config)));
 
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (watch_tx, watch_rx) =
+            watch::channel(Arc::new(super::watcher::WatchSpec::new(&config)));
+        tasks.spawn(super::watcher::run(watch_rx, cmd_tx.downgrade()));
         let actor = Actor {
             dispatch: Dispatch {
                 txs: Arc::new(task_txs),
@@ -197,6 +196,11 @@ impl Orchestrator {
             started_at,
             deliveries: Vec::new(),
             events: events.clone(),
+            lookup: lookup.clone(),
+            shared: shared.clone(),
+            external_tasks,
+            config: config.clone(),
+            watch_tx,
         };
         let join = tokio::spawn(actor.run());
         let handle = Self {
@@ -205,9 +209,8 @@ impl Orchestrator {
                 snapshot_rx,
                 events,
                 logs,
-                names,
+                lookup,
                 demand,
-                disabled: config.services.iter().map(|s| !s.enabled).collect(),
                 config_file: config.source.clone(),
             }),
         };

@@ -51,6 +51,19 @@ pub(crate) enum ServiceCmd {
         reason: String,
         reply: oneshot::Sender<StartResult>,
     },
+    /// Take a reloaded config and dependency specs; the process is not touched (the
+    /// actor restarts it where the change needs that). Boxed: commands stay small.
+    Reconfigure {
+        new: Box<(Arc<russell_config::Service>, Vec<DepSpec>)>,
+        reply: oneshot::Sender<()>,
+    },
+    /// Stop and start again because `why` (a watched file changed, say): like
+    /// `Restart`, with the reason in the events.
+    RestartFor {
+        epoch: u64,
+        why: Box<str>,
+        reply: oneshot::Sender<StartResult>,
+    },
 }
 
 /// Messages from the tasks to the actor (one unbounded channel; sends never wait).
@@ -98,7 +111,7 @@ pub(crate) struct DepNode {
 }
 
 /// One dependency of a service, as its task sees it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct DepSpec {
     /// Index into [`DepView::nodes`].
     pub node: usize,

@@ -55,6 +55,8 @@ pub fn service(short: &str, command: &[&str]) -> Service {
             success_threshold: 1,
             start_timeout: Duration::from_secs(10),
         },
+        watch: Vec::new(),
+        watch_debounce: Duration::from_millis(500),
     }
 }
 
@@ -105,6 +107,7 @@ pub fn config(dir: &Path, services: Vec<Service>, externals: Vec<External>) -> C
             state_dir: dir.join("state"),
             token_file: None,
             autostart: true,
+            watch_config: false,
         },
         logs: LogSettings {
             dir: None,

@@ -22,8 +22,10 @@
 //! healthy for its dependents and for a start of all; a restart runs it again).
 //!
 //! What a spawn (first start, restart, manual restart) reads: `env_file` is read again at
-//! every spawn (so editing it takes effect at the next restart); command, working_dir,
-//! `env` and every other setting come from the config Russell was started with.
+//! every spawn (so editing it takes effect at the next restart), and the command's program
+//! is looked up and executed anew (a rebuilt binary runs); command, working_dir, `env`
+//! and every other setting come from the config Russell runs, which a reload replaces
+//! (`reconfigure.rs`).
 //!
 //! Where things are: this file has the loop, its timers and the commands; `deps.rs` the
 //! wait for dependencies; `spawn.rs` spawning and adopting a process; `ports.rs` the port
@@ -34,6 +36,7 @@ mod deps;
 mod escaped;
 mod outcome;
 mod ports;
+mod reconfigure;
 mod spawn;
 
 use std::collections::HashSet;
@@ -314,6 +317,15 @@ impl ServiceTask {
             ServiceCmd::StopEscapees { found, reply } => {
                 self.stop_escapees(found).await;
                 self.reply(reply, ());
+            }
+            ServiceCmd::Reconfigure { new, reply } => {
+                let (svc, deps) = *new;
+                self.reconfigure(svc, deps);
+                self.reply(reply, ());
+            }
+            ServiceCmd::RestartFor { epoch, why, reply } => {
+                self.emit(EventKind::Restarting, why);
+                Box::pin(self.on_command(ServiceCmd::Restart { epoch, reply })).await;
             }
             ServiceCmd::Restart { epoch, reply } => {
                 self.epoch = epoch;

@@ -1,0 +1,290 @@
+//! Reloading the services file while services run.
+//!
+//! The caller reads and validates the new file completely first (an invalid file changes
+//! nothing). The actor, which owns the running config, diffs it against the new one
+//! ([`russell_config::diff`]) and applies the difference in place: every task of a changed
+//! service takes its new config ([`crate::service::ServiceCmd::Reconfigure`]); a service
+//! whose change needs it and that runs (or is on its way) is restarted, which restarts its
+//! dependents where its `restart_dependents` says so; a disabled one is stopped, an
+//! enabled one started (with what it needs); the prober of a changed external starts over.
+//! Unchanged services are not touched: same process, same restart count, no event.
+//!
+//! Services keep their table index for the life of Russell (commands, the dependency
+//! graph and the state file all use it), so a reload that adds or removes a service or
+//! an external is refused as a whole, naming what needs a Russell restart; a dry run
+//! still shows it. `[russell]` listen, state_dir, token_file and `[logs]` only apply at
+//! Russell's next start: the report says so and the rest applies.
+
+use std::sync::Arc;
+
+use russell_config::{Action, Config, ConfigDiff, ConfigErrors};
+use tokio::sync::oneshot;
+
+use super::actor::Actor;
+use super::graph::Graph;
+use super::{Command, Lookup, Orchestrator};
+use crate::events::event;
+use crate::service::ServiceCmd;
+use crate::{CoreError, EventKind, ServiceState, StartResult};
+
+/// What a reload did (or, for a dry run, would do).
+#[derive(Debug, Clone)]
+pub struct ReloadReport {
+    pub diff: ConfigDiff,
+    /// False for a dry run.
+    pub applied: bool,
+    /// The start results of the services the reload restarted or started, in table order.
+    pub results: Vec<StartResult>,
+}
+
+/// Why a reload changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The new file is not valid; every problem, as `mdw config check` reports them.
+    #[error("{0}\nnothing was reloaded: Russell keeps running the previous config")]
+    Invalid(ConfigErrors),
+    /// The new file adds or removes services or externals.
+    #[error(
+        "{what} in {file}: adding or removing services or externals needs a Russell restart (mdw down && mdw up); nothing was reloaded"
+    )]
+    NeedsRestart { what: String, file: String },
+    #[error(transparent)]
+    Core(#[from] CoreError),
+}
+
+impl Orchestrator {
+    /// Reads the services file Russell was started with again and applies the difference
+    /// (see the module documentation); `dry_run` only computes it. `state_dir` is the
+    /// state directory given on Russell's command line, which overrides the file's (as it
+    /// did at start). Relative paths resolve as at start: against the file's folder, or in
+    /// mDW's shape against Russell's working directory, which does not change.
+    pub async fn reload_file(
+        &self,
+        dry_run: bool,
+        state_dir: Option<&std::path::Path>,
+    ) -> Result<ReloadReport, ReloadError> {
+        let file = self.inner.config_file.clone();
+        let mut config = tokio::task::spawn_blocking(move || russell_config::load(&file))
+            .await
+            .map_err(|_| CoreError::ShuttingDown)?
+            .map_err(ReloadError::Invalid)?;
+        if let Some(dir) = state_dir {
+            config.russell.state_dir = dir.to_path_buf();
+        }
+        self.reload(config, dry_run).await
+    }
+
+    /// Applies `config` (already validated) in place of the running one.
+    pub async fn reload(&self, config: Config, dry_run: bool) -> Result<ReloadReport, ReloadError> {
+        self.ask(|reply| Command::Reload {
+            config: Box::new(config),
+            dry_run,
+            reply,
+        })
+        .await?
+    }
+
+    /// Restarts one service (stop, then start with a fresh budget), naming `why` in its
+    /// events. A disabled service is refused, as by [`Self::restart_service`].
+    pub async fn restart_for(&self, name: &str, why: String) -> Result<StartResult, CoreError> {
+        let idx = self.enabled_service(name, "restart")?;
+        self.ask(|reply| Command::RestartFor { idx, why, reply })
+            .await
+    }
+
+    /// The services file Russell runs (absolute).
+    pub fn config_file(&self) -> &std::path::Path {
+        &self.inner.config_file
+    }
+}
+
+type Reply = oneshot::Sender<Result<ReloadReport, ReloadError>>;
+
+impl Actor {
+    pub(super) fn on_reload(&mut self, new: Config, dry_run: bool, reply: Reply) {
+        let diff = russell_config::diff(&self.config, &new);
+        if dry_run {
+            let _ = reply.send(Ok(ReloadReport {
+                diff,
+                applied: false,
+                results: Vec::new(),
+            }));
+            return;
+        }
+        let not_live: Vec<String> = (diff.services.iter().map(|c| ("service", c)))
+            .chain(diff.externals.iter().map(|c| ("external", c)))
+            .filter(|(_, c)| matches!(c.action, Action::Add | Action::Remove))
+            .map(|(what, c)| {
+                let verb = if c.action == Action::Add {
+                    "added"
+                } else {
+                    "removed"
+                };
+                format!("{what} '{}' {verb}", c.short_name)
+            })
+            .collect();
+        if !not_live.is_empty() {
+            let _ = reply.send(Err(ReloadError::NeedsRestart {
+                what: not_live.join(", "),
+                file: self.config.source.display().to_string(),
+            }));
+            return;
+        }
+        let aligned = self.aligned(new);
+        let graph = Graph::new(&aligned);
+        let old_graph = self.dispatch.graph.clone();
+        let mut acks = Vec::new();
+        let (mut restart, mut enable, mut disable) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, svc) in aligned.services.iter().enumerate() {
+            let change = diff.service(&svc.short_name).map(|c| c.action);
+            let specs = graph.dep_specs(i);
+            if change.is_none() && specs == old_graph.dep_specs(i) {
+                continue;
+            }
+            let (tx, rx) = oneshot::channel();
+            let new = Box::new((Arc::new(svc.clone()), specs));
+            if self.dispatch.txs[i]
+                .unbounded_send(ServiceCmd::Reconfigure { new, reply: tx })
+                .is_ok()
+            {
+                acks.push(rx);
+            }
+            let status = &self.statuses[i];
+            match change {
+                Some(Action::Restart) if status.state != ServiceState::Stopped => restart.push(i),
+                Some(Action::Enable) if !status.stopped_by_user => enable.push(i),
+                Some(Action::Disable) => disable.push(i),
+                _ => {}
+            }
+        }
+        // Whatever an enabled service needs and is not running starts with it.
+        let mut starts: Vec<usize> = Vec::new();
+        for &i in &enable {
+            for d in graph.service_deps(i) {
+                let stopped = matches!(
+                    self.statuses[d].state,
+                    ServiceState::Stopped | ServiceState::Failed
+                );
+                if aligned.services[d].enabled && stopped && !starts.contains(&d) {
+                    starts.push(d);
+                }
+            }
+            starts.push(i);
+        }
+        for (idx, ext) in aligned.externals.iter().enumerate() {
+            if diff
+                .externals
+                .iter()
+                .all(|c| c.short_name != ext.short_name)
+            {
+                continue;
+            }
+            if let Some(old) = self.external_tasks.get(idx) {
+                old.abort();
+            }
+            let status = &mut self.externals[idx];
+            status.name.clone_from(&ext.name);
+            status.description.clone_from(&ext.description);
+            status.optional = ext.optional;
+            self.deps_changed = true;
+            self.external_tasks[idx] = self.tasks.spawn(crate::service::external::run(
+                idx,
+                Arc::new(ext.clone()),
+                self.shared.clone(),
+            ));
+        }
+        *self
+            .lookup
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Lookup::new(&aligned);
+        self.dispatch.graph = Arc::new(graph);
+        self.dispatch.names = aligned.services.iter().map(|s| s.name.clone()).collect();
+        let message = summary(&aligned, &diff, restart.len());
+        let spec = Arc::new(super::watcher::WatchSpec::new(&aligned));
+        self.watch_tx.send_if_modified(|old| {
+            let changed = **old != *spec;
+            if changed {
+                *old = spec;
+            }
+            changed
+        });
+        self.config = aligned;
+        let tx = self.events.clone();
+        let ev = event(
+            EventKind::Reloaded,
+            "russell",
+            message,
+            ServiceState::Running,
+            None,
+        );
+        self.deliveries.push(Box::new(move || tx.send(ev)));
+
+        let dispatch = self.dispatch.clone();
+        self.batches.spawn(async move {
+            let dispatch = &dispatch;
+            futures_util::future::join_all(acks).await;
+            futures_util::future::join_all(disable.iter().map(|&i| dispatch.stop(i, false, true)))
+                .await;
+            let restarts = futures_util::future::join_all(
+                restart
+                    .iter()
+                    .map(|&i| async move { (i, dispatch.restart(i).await) }),
+            );
+            let (mut results, started) =
+                futures_util::future::join(restarts, dispatch.start(starts, Vec::new())).await;
+            results.extend(started);
+            results.sort_by_key(|(i, _)| *i);
+            let _ = reply.send(Ok(ReloadReport {
+                diff,
+                applied: true,
+                results: results.into_iter().map(|(_, r)| r).collect(),
+            }));
+        });
+    }
+
+    /// `new` with its services and externals in the running table's order (the caller
+    /// made sure both name the same ones), and the settings that only apply at Russell's
+    /// start kept as they run.
+    fn aligned(&self, mut new: Config) -> Config {
+        let mut services = std::mem::take(&mut new.services);
+        let mut externals = std::mem::take(&mut new.externals);
+        for old in &self.config.services {
+            if let Some(p) = services.iter().position(|s| s.short_name == old.short_name) {
+                new.services.push(services.swap_remove(p));
+            }
+        }
+        for old in &self.config.externals {
+            if let Some(p) = externals
+                .iter()
+                .position(|e| e.short_name == old.short_name)
+            {
+                new.externals.push(externals.swap_remove(p));
+            }
+        }
+        new.russell = russell_config::RussellSettings {
+            watch_config: new.russell.watch_config,
+            ..self.config.russell.clone()
+        };
+        new.logs = self.config.logs.clone();
+        new
+    }
+}
+
+/// The reloaded event's message: the file and the counts.
+fn summary(config: &Config, diff: &ConfigDiff, restarting: usize) -> String {
+    let mut msg = format!(
+        "reloaded {}: {} changed ({} restarting, {} applied without a restart, {} enabled, {} disabled), {} externals changed",
+        config.source.display(),
+        diff.services.len(),
+        restarting,
+        diff.count(Action::Apply),
+        diff.count(Action::Enable),
+        diff.count(Action::Disable),
+        diff.externals.len(),
+    );
+    if !diff.needs_russell_restart.is_empty() {
+        msg.push_str("; needs a Russell restart: ");
+        msg.push_str(&diff.needs_russell_restart.join(", "));
+    }
+    msg
+}
