@@ -81,6 +81,10 @@ pub struct RussellSettings {
     pub token_file: Option<PathBuf>,
     /// On start, bring every service to its desired state (default true).
     pub autostart: bool,
+    /// HTTP listen address for `/metrics` and the JSON view; `None` (the default) = off.
+    /// A bare port means 127.0.0.1:<port>.
+    #[serde(serialize_with = "ser::opt_display")]
+    pub http_listen: Option<SocketAddr>,
 }
 
 /// Log capture settings (`[logs]`).

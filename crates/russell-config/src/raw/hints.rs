@@ -106,6 +106,7 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "state_dir" => "state_dir = \".russell\"",
         "token_file" => "token_file = \"russell.token\"",
         "autostart" => "autostart = true",
+        "http_listen" => "http_listen = \"127.0.0.1:9101\"",
         "max_file_size" => "max_file_size = \"10MiB\"",
         "max_files" => "max_files = 5",
         "tail_lines" => "tail_lines = 1000",

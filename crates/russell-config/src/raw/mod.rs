@@ -102,6 +102,7 @@ pub(crate) struct RawRussell {
     pub state_dir: Option<Spanned<String>>,
     pub token_file: Option<Spanned<String>>,
     pub autostart: Option<Spanned<bool>>,
+    pub http_listen: Option<Spanned<String>>,
 }
 
 /// `[logs]`.

@@ -183,6 +183,7 @@ pub(crate) mod tests {
                 state_dir: "/x/.russell".into(),
                 token_file: None,
                 autostart: true,
+                http_listen: None,
             },
             logs: LogSettings {
                 dir: None,

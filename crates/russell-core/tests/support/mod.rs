@@ -102,6 +102,7 @@ pub fn config(dir: &Path, services: Vec<Service>, externals: Vec<External>) -> C
             state_dir: dir.join("state"),
             token_file: None,
             autostart: true,
+            http_listen: None,
         },
         logs: LogSettings {
             dir: None,
