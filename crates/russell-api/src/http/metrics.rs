@@ -215,13 +215,12 @@ impl Scrape {
     }
 
     fn russell(&self, enc: &mut DescriptorEncoder) -> Result {
-        let m = enc.encode_descriptor(
+        let mut m = enc.encode_descriptor(
             "mdw_build",
             "Russell's version; the value is always 1.",
             None,
             MetricType::Info,
         )?;
-        let mut m = m;
         m.encode_info(&[("version", env!("CARGO_PKG_VERSION"))])?;
         let mut m = enc.encode_descriptor(
             "mdw_russell_start_time_seconds",

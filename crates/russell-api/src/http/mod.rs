@@ -11,7 +11,6 @@ mod routes;
 mod sse;
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -72,9 +71,4 @@ impl HttpView {
             });
         }
     }
-}
-
-/// Binds `addr` for [`HttpView::serve`].
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
 }

@@ -221,7 +221,8 @@ where
         let metrics = self.metrics.clone();
         metrics.begin();
         let start = Instant::now();
-        let method = req.uri().path().to_owned();
+        // Shares the request's buffer: no copy of the path per call.
+        let method = req.uri().path_and_query().cloned();
         let answer = match self.admit(&req) {
             Ok(()) => Ok(self.inner.call(req)),
             Err(refused) => Err(refused),
@@ -237,7 +238,8 @@ where
                 .and_then(|s| s.to_str().ok()?.parse::<u16>().ok())
                 .unwrap_or(0);
             metrics.end(start.elapsed(), code == 0);
-            metrics.count_call("grpc", &method, code);
+            let method = method.as_ref().map_or("", |p| p.path());
+            metrics.count_call("grpc", method, code);
             Ok(resp)
         })
     }
@@ -259,6 +261,22 @@ mod tests {
         assert_eq!((r.total, r.failed, r.in_flight), (2, 1, 1));
         assert_eq!(r.average, Duration::from_millis(3));
         assert!(r.per_second > 0.0);
+    }
+
+    #[test]
+    fn calls_by_method_and_code_are_bounded() {
+        let m = Metrics::default();
+        m.count_call("grpc", "/a/B", 0);
+        m.count_call("grpc", "/a/B", 0);
+        m.count_call("grpc", "/a/B", 5);
+        for i in 0..MAX_METHODS + 10 {
+            m.count_call("http", &format!("/x{i}"), 404);
+        }
+        let calls = m.calls();
+        assert_eq!(calls["grpc"]["/a/B"][&0], 2);
+        assert_eq!(calls["grpc"]["/a/B"][&5], 1);
+        assert_eq!(calls["http"].len(), MAX_METHODS + 1);
+        assert_eq!(calls["http"]["other"][&404], 10);
     }
 
     fn request(path: &str, peer: &str, token: Option<&str>) -> http::Request<()> {
