@@ -4,6 +4,7 @@
 #   - kubernetes-validate (PyPI; carries the Kubernetes JSON schemas) in .ci/.venv
 #   - docker-compose 1.29 (Debian), whose `config` validates a Compose file offline
 #   - systemd-analyze (Debian's systemd), for `systemd-analyze verify` of the units
+#   - prometheus-client and openapi-core (PyPI) in .ci/.venv, for the HTTP view's tests
 # The tests find them through MDW_KUBERNETES_VALIDATE / MDW_DOCKER_COMPOSE or .ci/.venv
 # and PATH, and fail (not skip) when one is missing and CI=true.
 set -euo pipefail
@@ -29,6 +30,21 @@ if ! "$venv/bin/kubernetes-validate" --version 2>/dev/null | grep -q "$KUBERNETE
     "$venv/bin/pip" install -q --disable-pip-version-check \
         "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
 fi
+
+# --- HTTP view (crates/mdw/tests/http.rs, via .ci/http_check.py) ---------------------
+# prometheus_client's text-format parser reads /metrics; openapi-core checks the JSON
+# answers against docs/openapi.yaml. Same venv, own pins.
+PROMETHEUS_CLIENT_VERSION=0.21.1
+OPENAPI_CORE_VERSION=0.19.5
+if ! "$venv/bin/python" -c "import prometheus_client, openapi_core, sys; \
+    from importlib.metadata import version as v; \
+    sys.exit(v('prometheus_client') != '$PROMETHEUS_CLIENT_VERSION' or v('openapi-core') != '$OPENAPI_CORE_VERSION')" \
+    2>/dev/null; then
+    echo "== pip install prometheus-client==$PROMETHEUS_CLIENT_VERSION openapi-core==$OPENAPI_CORE_VERSION into $venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check \
+        "prometheus-client==$PROMETHEUS_CLIENT_VERSION" "openapi-core==$OPENAPI_CORE_VERSION"
+fi
+# --- end HTTP view ---------------------------------------------------------------------
 
 docker-compose version --short
 systemd-analyze --version | head -n 1

@@ -83,6 +83,16 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+    /// `http_listen` could not be bound.
+    #[error(
+        "cannot listen on {addr} for HTTP (http_listen in [russell]): is another program using it? \
+         pick another port, or leave http_listen out to keep the HTTP listener off"
+    )]
+    HttpBind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     /// The token file is unreadable or empty.
     #[error("token_file {}: {what}", path.display())]
     Token { path: PathBuf, what: String },
@@ -260,6 +270,7 @@ pub async fn serve(
         check_listen(addr, opts.allow_remote, token.is_some())?;
     }
 
+    let http_listener = bind_http(&config, &opts, token.is_some()).await?;
     let autostart = config.russell.autostart;
     let facts = config
         .services
@@ -285,6 +296,10 @@ pub async fn serve(
     let hup = crate::reload::on_sighup(orch.clone(), opts.state_dir.clone())?;
     let mdw_api = MdwApi::new(&api);
     let auth = TokenAuth::new(token.as_deref());
+    if let Some(listener) = http_listener {
+        let view = crate::http::HttpView::new(api.clone(), auth.clone(), closing_rx.clone());
+        tokio::spawn(view.serve(listener));
+    }
 
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
@@ -388,6 +403,23 @@ pub async fn serve(
         Some(Ok(Err(source))) => Err(DaemonError::Serve { addr, source }),
         _ => Ok(()),
     }
+}
+
+/// Binds `[russell] http_listen` when set (checked like `listen`).
+async fn bind_http(
+    config: &Config,
+    opts: &ServeOptions,
+    has_token: bool,
+) -> Result<Option<TcpListener>, DaemonError> {
+    let Some(addr) = config.russell.http_listen else {
+        return Ok(None);
+    };
+    check_listen(addr, opts.allow_remote, has_token)?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| DaemonError::HttpBind { addr, source })?;
+    tracing::info!("HTTP (/metrics, /v1/…) on {addr}");
+    Ok(Some(listener))
 }
 
 /// A non-loopback address needs `allow_remote`; without a token it only warns.

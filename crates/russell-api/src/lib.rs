@@ -31,6 +31,9 @@ pub mod convert;
 #[cfg(feature = "server")]
 pub mod daemon;
 #[cfg(feature = "server")]
+pub mod http;
+pub mod json;
+#[cfg(feature = "server")]
 mod reload;
 #[cfg(feature = "server")]
 pub mod server;

@@ -83,6 +83,10 @@ pub struct RussellSettings {
     pub autostart: bool,
     /// Reload the services file by itself when it changes (default false).
     pub watch_config: bool,
+    /// HTTP listen address for `/metrics` and the JSON view; `None` (the default) = off.
+    /// A bare port means 127.0.0.1:<port>.
+    #[serde(serialize_with = "ser::opt_display")]
+    pub http_listen: Option<SocketAddr>,
 }
 
 /// Log capture settings (`[logs]`).

@@ -30,3 +30,13 @@ pub(crate) fn display<S: Serializer, T: std::fmt::Display>(v: &T, s: S) -> Resul
 pub(crate) fn paths<S: Serializer>(ps: &[PathBuf], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(ps.iter().map(|p| p.to_string_lossy()))
 }
+
+pub(crate) fn opt_display<S: Serializer, T: std::fmt::Display>(
+    v: &Option<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
+}

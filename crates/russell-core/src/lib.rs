@@ -6,6 +6,7 @@ mod events;
 pub mod health;
 mod logs;
 pub mod orchestrator;
+pub mod probe_stats;
 pub mod proc;
 pub mod process;
 mod service;

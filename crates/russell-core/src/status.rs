@@ -121,6 +121,8 @@ pub struct ServiceStatus {
     pub cpu_percent: f32,
     /// Resident memory of the whole process group in bytes (sampled).
     pub rss_bytes: u64,
+    /// CPU time the process group used in all, in seconds (sampled).
+    pub cpu_seconds: f64,
     /// Timing of the last start, for the critical-chain view.
     pub timing: StartTiming,
     /// The user asked for this service to be stopped (kept across Russell restarts).
@@ -133,6 +135,12 @@ pub struct ServiceStatus {
     pub enabled: bool,
     /// `version` in the config (empty when not set).
     pub version: String,
+    /// Exit code of the last process of this service that exited by itself (`None`: none
+    /// exited yet, or it was killed by a signal).
+    pub last_exit_code: Option<i32>,
+    /// Durations and failures of its health probes since Russell started; shared by every
+    /// snapshot (live counters, not a copy).
+    pub probes: Arc<crate::probe_stats::ProbeStats>,
 }
 
 /// When the last start of a service happened.

@@ -7,10 +7,8 @@ use std::time::{Duration, SystemTime};
 
 // "1h 23m", "45m", "12s", "2d 3h": the same style as ControlCenter's table.
 use controlcenter::view::uptime as short_duration;
-use russell_api::pb::{ExternalState, ServiceState};
-use russell_api::prost_types;
+use russell_api::pb::ServiceState;
 use russell_api::{Client, pb};
-use serde::Serialize;
 
 use super::control::{block_on, call_error, connect};
 
@@ -22,134 +20,10 @@ pub struct Args {
     pub json: bool,
 }
 
-/// The JSON form of OrchestratorStatus.
-#[derive(Debug, Serialize)]
-pub struct StatusJson {
-    pub status: String,
-    pub version: String,
-    pub pid: u32,
-    pub total_services: i32,
-    pub running_services: i32,
-    pub healthy_services: i32,
-    pub failed_services: i32,
-    /// RFC 3339.
-    pub started_at: Option<String>,
-    pub services: Vec<ServiceJson>,
-    pub externals: Vec<ExternalJson>,
-}
-
-/// The JSON form of one service's status.
-#[derive(Debug, Serialize)]
-pub struct ServiceJson {
-    pub name: String,
-    pub short_name: String,
-    pub description: String,
-    pub state: String,
-    pub healthy: bool,
-    pub pid: Option<u32>,
-    pub restart_count: u32,
-    pub max_retries: u32,
-    pub last_error: String,
-    pub last_probe_error: String,
-    pub grpc_port: Option<u32>,
-    pub http_port: Option<u32>,
-    pub adopted: bool,
-    pub stopped_by_user: bool,
-    pub uptime_seconds: Option<u64>,
-    pub started_at: Option<String>,
-    pub last_health_check: Option<String>,
-    pub dependencies: Vec<String>,
-    /// "service" or "task".
-    pub kind: String,
-    pub cpu_percent: f32,
-    pub rss_bytes: u64,
-}
-
-/// The JSON form of one external's status.
-#[derive(Debug, Serialize)]
-pub struct ExternalJson {
-    pub name: String,
-    pub short_name: String,
-    pub description: String,
-    pub optional: bool,
-    pub state: String,
-    pub last_error: String,
-    pub last_health_check: Option<String>,
-    /// Models an `ollama` check found missing (empty otherwise).
-    pub missing_models: Vec<String>,
-}
-
-fn rfc3339(t: Option<&prost_types::Timestamp>) -> Option<String> {
-    to_system_time(t).map(|t| humantime::format_rfc3339_seconds(t).to_string())
-}
-
+use russell_api::pb::ServiceState;
+use russell_api::json::StatusJson;
 /// A wire timestamp as a SystemTime.
-pub fn to_system_time(t: Option<&prost_types::Timestamp>) -> Option<SystemTime> {
-    t.and_then(|t| SystemTime::try_from(*t).ok())
-}
-
-fn nonzero(n: u32) -> Option<u32> {
-    (n != 0).then_some(n)
-}
-
-impl From<&pb::OrchestratorStatus> for StatusJson {
-    fn from(s: &pb::OrchestratorStatus) -> Self {
-        Self {
-            status: s.status.clone(),
-            version: s.version.clone(),
-            pid: s.pid,
-            total_services: s.total_services,
-            running_services: s.running_services,
-            healthy_services: s.healthy_services,
-            failed_services: s.failed_services,
-            started_at: rfc3339(s.started_at.as_ref()),
-            services: s
-                .services
-                .iter()
-                .map(|x| ServiceJson {
-                    name: x.name.clone(),
-                    short_name: x.short_name.clone(),
-                    description: x.description.clone(),
-                    state: x.service_state().as_str().to_string(),
-                    healthy: x.healthy,
-                    pid: nonzero(x.pid),
-                    restart_count: x.restart_count,
-                    max_retries: x.max_retries,
-                    last_error: x.last_error.clone(),
-                    last_probe_error: x.last_probe_error.clone(),
-                    grpc_port: nonzero(x.grpc_port),
-                    http_port: nonzero(x.http_port),
-                    adopted: x.adopted,
-                    stopped_by_user: x.stopped_by_user,
-                    kind: x.kind.clone(),
-                    uptime_seconds: x
-                        .uptime
-                        .as_ref()
-                        .map(|d| u64::try_from(d.seconds).unwrap_or(0)),
-                    started_at: rfc3339(x.started_at.as_ref()),
-                    last_health_check: rfc3339(x.last_health_check.as_ref()),
-                    dependencies: x.dependencies.clone(),
-                    cpu_percent: x.cpu_percent,
-                    rss_bytes: x.rss_bytes,
-                })
-                .collect(),
-            externals: s
-                .externals
-                .iter()
-                .map(|e| ExternalJson {
-                    name: e.name.clone(),
-                    short_name: e.short_name.clone(),
-                    description: e.description.clone(),
-                    optional: e.optional,
-                    state: e.external_state().as_str().to_string(),
-                    last_error: e.last_error.clone(),
-                    last_health_check: rfc3339(e.last_health_check.as_ref()),
-                    missing_models: e.missing_models.clone(),
-                })
-                .collect(),
-        }
-    }
-}
+pub use russell_api::json::to_system_time;
 
 fn state_symbol(state: ServiceState) -> &'static str {
     match state {
@@ -294,6 +168,7 @@ pub fn run(addr: &str, args: Args) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use russell_api::prost_types;
 
     #[test]
     fn table_has_the_plan_columns() {

@@ -9,9 +9,10 @@
 //! A call counts as failed when its answer carries a grpc-status other than OK in its
 //! headers (a refused call, or any error of a unary call); a stream counts by how it opened.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tonic::Status;
@@ -51,7 +52,16 @@ pub struct Metrics {
     /// Sum of the time until each answer's headers, in microseconds.
     latency_us: AtomicU64,
     in_flight: AtomicI64,
+    /// Answered calls by method and code, for /metrics.
+    by_call: Mutex<CallCounts>,
 }
+
+/// Most distinct methods counted by name; calls of further (unknown) methods count as
+/// "other", so a client cannot grow the table without bound.
+const MAX_METHODS: usize = 256;
+
+/// Calls by protocol ("grpc", "http"), then method, then code.
+pub type CallCounts = HashMap<&'static str, HashMap<Box<str>, HashMap<u16, u64>>>;
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -61,6 +71,7 @@ impl Default for Metrics {
             failed: AtomicU64::new(0),
             latency_us: AtomicU64::new(0),
             in_flight: AtomicI64::new(0),
+            by_call: Mutex::default(),
         }
     }
 }
@@ -91,6 +102,30 @@ impl Metrics {
             self.failed.fetch_add(1, Ordering::Relaxed);
         }
         self.total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one answered call of `method` over `protocol` with `code` (the grpc-status
+    /// number, or the HTTP status).
+    pub fn count_call(&self, protocol: &'static str, method: &str, code: u16) {
+        let Ok(mut calls) = self.by_call.lock() else {
+            return;
+        };
+        let methods = calls.entry(protocol).or_default();
+        let method = if methods.contains_key(method) || methods.len() < MAX_METHODS {
+            method
+        } else {
+            "other"
+        };
+        if let Some(codes) = methods.get_mut(method) {
+            *codes.entry(code).or_default() += 1;
+        } else {
+            methods.insert(method.into(), HashMap::from([(code, 1)]));
+        }
+    }
+
+    /// A copy of the counts by protocol, method and code.
+    pub fn calls(&self) -> CallCounts {
+        self.by_call.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
     /// The counters now.
@@ -186,6 +221,8 @@ where
         let metrics = self.metrics.clone();
         metrics.begin();
         let start = Instant::now();
+        // Shares the request's buffer: no copy of the path per call.
+        let method = req.uri().path_and_query().cloned();
         let answer = match self.admit(&req) {
             Ok(()) => Ok(self.inner.call(req)),
             Err(refused) => Err(refused),
@@ -195,11 +232,14 @@ where
                 Ok(fut) => fut.await?,
                 Err(refused) => refused.into_http(),
             };
-            let ok = resp
+            let code = resp
                 .headers()
                 .get("grpc-status")
-                .is_none_or(|s| s.as_bytes() == b"0");
-            metrics.end(start.elapsed(), ok);
+                .and_then(|s| s.to_str().ok()?.parse::<u16>().ok())
+                .unwrap_or(0);
+            metrics.end(start.elapsed(), code == 0);
+            let method = method.as_ref().map_or("", |p| p.path());
+            metrics.count_call("grpc", method, code);
             Ok(resp)
         })
     }
@@ -221,6 +261,22 @@ mod tests {
         assert_eq!((r.total, r.failed, r.in_flight), (2, 1, 1));
         assert_eq!(r.average, Duration::from_millis(3));
         assert!(r.per_second > 0.0);
+    }
+
+    #[test]
+    fn calls_by_method_and_code_are_bounded() {
+        let m = Metrics::default();
+        m.count_call("grpc", "/a/B", 0);
+        m.count_call("grpc", "/a/B", 0);
+        m.count_call("grpc", "/a/B", 5);
+        for i in 0..MAX_METHODS + 10 {
+            m.count_call("http", &format!("/x{i}"), 404);
+        }
+        let calls = m.calls();
+        assert_eq!(calls["grpc"]["/a/B"][&0], 2);
+        assert_eq!(calls["grpc"]["/a/B"][&5], 1);
+        assert_eq!(calls["http"].len(), MAX_METHODS + 1);
+        assert_eq!(calls["http"]["other"][&404], 10);
     }
 
     fn request(path: &str, peer: &str, token: Option<&str>) -> http::Request<()> {

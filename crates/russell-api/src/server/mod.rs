@@ -159,6 +159,16 @@ impl RussellApi {
         self
     }
 
+    /// The orchestrator this API serves.
+    pub(crate) fn orch(&self) -> &Orchestrator {
+        &self.orch
+    }
+
+    /// Calls of both gRPC services and of the HTTP view.
+    pub(crate) fn metrics(&self) -> &Arc<gate::Metrics> {
+        &self.metrics
+    }
+
     /// The version the config states for `short_name` ("" when none).
     pub(crate) fn version(&self, short_name: &str) -> &str {
         self.facts

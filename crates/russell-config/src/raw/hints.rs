@@ -112,6 +112,7 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "watch" => "watch = [\"bin/mdw\", \"configs/*.toml\"]",
         "watch_debounce" => "watch_debounce = \"500ms\"",
         "watch_config" => "watch_config = true",
+        "http_listen" => "http_listen = \"127.0.0.1:9101\"",
         "max_file_size" => "max_file_size = \"10MiB\"",
         "max_files" => "max_files = 5",
         "tail_lines" => "tail_lines = 1000",

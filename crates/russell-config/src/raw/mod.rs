@@ -108,6 +108,7 @@ pub(crate) struct RawRussell {
     pub token_file: Option<Spanned<String>>,
     pub autostart: Option<Spanned<bool>>,
     pub watch_config: Option<Spanned<bool>>,
+    pub http_listen: Option<Spanned<String>>,
 }
 
 /// `[logs]`.

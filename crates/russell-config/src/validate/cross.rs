@@ -122,6 +122,7 @@ pub(super) fn unique_ports(
     externals: &[External],
     external_spans: &[Spans],
     (russell, listen_span): (&RussellSettings, Option<Range<usize>>),
+    http_listen_span: Option<Range<usize>>,
     c: &mut Collector<'_>,
 ) {
     let mut owners = PortOwners::default();
@@ -149,17 +150,19 @@ pub(super) fn unique_ports(
             owners.claim(*port, who, "health_check", span.clone(), spans.subject(), c);
         }
     }
-    listen_port(&owners, russell, listen_span, c);
+    listen_port(&owners, (russell.listen, "listen"), listen_span, c);
+    if let Some(http) = russell.http_listen {
+        listen_port(&owners, (http, "http_listen"), http_listen_span, c);
+    }
 }
 
-/// Russell's own listen port may not be a service's.
+/// Russell's own listen ports (`listen`, `http_listen`) may not be a service's.
 fn listen_port(
     owners: &PortOwners,
-    russell: &RussellSettings,
+    (listen, key): (std::net::SocketAddr, &str),
     listen_span: Option<Range<usize>>,
     c: &mut Collector<'_>,
 ) {
-    let listen = russell.listen;
     let ip = listen.ip();
     let Some((owner, field, line, span, subject)) = owners.0.get(&listen.port()) else {
         return;
@@ -168,7 +171,7 @@ fn listen_port(
         return;
     }
     let (span, subject, field_name) = match listen_span {
-        Some(listen) => (listen, Subject::File, "russell.listen".to_owned()),
+        Some(listen) => (listen, Subject::File, format!("russell.{key}")),
         None => (span.clone(), subject.clone(), field.clone()),
     };
     c.push(
@@ -176,10 +179,10 @@ fn listen_port(
         &subject,
         field_name,
         format!(
-            "Russell listens on port {}, which {owner} also uses ({field}, line {line})",
+            "Russell listens on port {} ({key}), which {owner} also uses ({field}, line {line})",
             listen.port()
         ),
-        "move the service to another port, or set another listen address under [russell]",
+        format!("move the service to another port, or set another {key} address under [russell]"),
     );
 }
 

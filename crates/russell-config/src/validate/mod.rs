@@ -105,6 +105,10 @@ pub(crate) fn validate(
         &externals,
         &external_spans,
         (&russell, listen_span),
+        raw.russell
+            .as_ref()
+            .and_then(|r| r.http_listen.as_ref())
+            .map(Spanned::span),
         c,
     );
     for (service, spans) in services.iter_mut().zip(&service_spans) {

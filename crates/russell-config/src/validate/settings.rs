@@ -54,7 +54,40 @@ pub(super) fn russell(
             .map(|v| resolve_path(&ctx.dir, v.get_ref())),
         autostart: raw.autostart.as_ref().is_none_or(|v| *v.get_ref()),
         watch_config: raw.watch_config.as_ref().is_some_and(|v| *v.get_ref()),
+        http_listen: http_listen(raw, listen, c),
     }
+}
+
+/// `http_listen`: an IP address with a port, or a bare port on 127.0.0.1; not port 0 and
+/// not Russell's gRPC `listen` port.
+fn http_listen(raw: &RawRussell, listen: SocketAddr, c: &mut Collector<'_>) -> Option<SocketAddr> {
+    let v = raw.http_listen.as_ref()?;
+    let text = v.get_ref().trim();
+    let parsed = text.parse::<SocketAddr>().ok().or_else(|| {
+        text.parse::<u16>()
+            .ok()
+            .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+    });
+    let problem = match parsed {
+        None => format!("'{text}' is not an IP address with a port, nor a port"),
+        Some(addr) if addr.port() == 0 => {
+            "http_listen port 0 would pick a random port that clients cannot find".to_owned()
+        }
+        Some(addr) if addr.port() == listen.port() => format!(
+            "http_listen uses port {}, which Russell's gRPC listen address {listen} already uses",
+            addr.port()
+        ),
+        Some(addr) => return Some(addr),
+    };
+    c.push(
+        Some(v.span()),
+        &Subject::File,
+        "russell.http_listen",
+        problem,
+        "write it like http_listen = \"127.0.0.1:9101\" (an IP address and a free port), \
+         or leave it out to keep the HTTP listener off",
+    );
+    None
 }
 
 pub(super) fn logs(raw: Option<&RawLogs>, ctx: &Context<'_>, c: &mut Collector<'_>) -> LogSettings {

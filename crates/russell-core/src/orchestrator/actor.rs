@@ -195,6 +195,7 @@ impl Actor {
                 let old = &self.statuses[idx];
                 if process.is_some() {
                     status.cpu_percent = old.cpu_percent;
+                    status.cpu_seconds = old.cpu_seconds;
                     status.rss_bytes = old.rss_bytes;
                 }
                 self.deps_changed |= status.state != old.state
@@ -237,11 +238,12 @@ impl Actor {
                 self.deliveries.push(Box::new(move || tx.send(event)));
             }
             ActorMsg::Usage(usage) => {
-                for (idx, cpu, rss) in usage {
+                for (idx, cpu, rss, cpu_seconds) in usage {
                     if let Some(s) = self.statuses.get_mut(idx) {
                         let s = Arc::make_mut(s);
                         s.cpu_percent = cpu;
                         s.rss_bytes = rss;
+                        s.cpu_seconds = cpu_seconds;
                     }
                 }
             }

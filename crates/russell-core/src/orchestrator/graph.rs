@@ -189,6 +189,7 @@ pub(crate) mod tests {
                 token_file: None,
                 autostart: true,
                 watch_config: false,
+                http_listen: None,
             },
             logs: LogSettings {
                 dir: None,

@@ -100,11 +100,15 @@ impl Drop for Unpark<'_> {
     }
 }
 
-/// One /proc scan for `groups` (service index, pgid) → (index, CPU %, RSS) per service.
+/// One /proc scan for `groups` (service index, pgid) → (index, CPU %, RSS, CPU seconds)
+/// per service.
 pub(super) async fn sample_round(
     mut sampler: crate::proc::groups::GroupSampler,
     groups: Vec<(usize, u32)>,
-) -> Option<(crate::proc::groups::GroupSampler, Vec<(usize, f32, u64)>)> {
+) -> Option<(
+    crate::proc::groups::GroupSampler,
+    Vec<(usize, f32, u64, f64)>,
+)> {
     let pgids: Vec<u32> = groups.iter().map(|(_, g)| *g).collect();
     // One /proc scan: blocking work, off the runtime's worker threads.
     let (back, usage) = tokio::task::spawn_blocking(move || {
@@ -121,6 +125,7 @@ pub(super) async fn sample_round(
                 i,
                 u.map_or(0.0, |u| u.cpu_percent as f32),
                 u.map_or(0, |u| u.rss_bytes),
+                u.map_or(0.0, |u| u.cpu_seconds),
             )
         })
         .collect();

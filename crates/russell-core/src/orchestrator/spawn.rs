@@ -376,11 +376,14 @@ fn initial_status(s: &Service, previous: Option<&StateFile>) -> ServiceStatus {
         dependencies: s.dependencies.clone(),
         cpu_percent: 0.0,
         rss_bytes: 0,
+        cpu_seconds: 0.0,
         timing: StartTiming::default(),
         stopped_by_user,
         kind: s.kind,
         enabled: s.enabled,
         version: s.version.clone(),
+        last_exit_code: None,
+        probes: Arc::default(),
     }
 }
 

@@ -27,6 +27,9 @@ pub struct Usage {
     pub rss_bytes: u64,
     /// Live (non-zombie) processes in the group.
     pub processes: u32,
+    /// CPU time the group's live processes (and the children they reaped) used in all,
+    /// in seconds; drops when a member that used CPU leaves the group.
+    pub cpu_seconds: f64,
 }
 
 /// Samples many process groups per /proc scan; keeps CPU totals between calls.
@@ -91,6 +94,7 @@ impl GroupSampler {
                     usage.cpu_percent = used / seconds * 100.0;
                 }
             }
+            usage.cpu_seconds = ticks as f64 / self.ticks_per_second;
             previous.insert(pgid, (ticks, now));
             result.insert(pgid, usage);
         }

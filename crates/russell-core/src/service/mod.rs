@@ -83,7 +83,7 @@ pub(crate) enum ActorMsg {
         idx: usize,
     },
     /// Sampled CPU percent and RSS per service index.
-    Usage(Vec<(usize, f32, u64)>),
+    Usage(Vec<(usize, f32, u64, f64)>),
     /// A command's answer, delivered by the actor after its next snapshot.
     Deliver(Box<dyn FnOnce() + Send>),
     /// An event, broadcast by the actor after its next snapshot.

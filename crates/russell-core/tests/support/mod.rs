@@ -108,6 +108,7 @@ pub fn config(dir: &Path, services: Vec<Service>, externals: Vec<External>) -> C
             token_file: None,
             autostart: true,
             watch_config: false,
+            http_listen: None,
         },
         logs: LogSettings {
             dir: None,

@@ -42,6 +42,9 @@ impl ServiceTask {
         );
         ev.exit_code = info.code;
         ev.signal = info.signal;
+        if info.code.is_some() {
+            self.status.last_exit_code = info.code;
+        }
         self.send_event(ev);
         // The leader is gone; what is left of its group (grandchildren) goes too, and a
         // moment later whatever of it left the group.
@@ -122,13 +125,15 @@ impl ServiceTask {
     pub(super) fn launch_probe(&mut self) {
         let svc = self.svc.clone();
         let slots = self.shared.probes.clone();
+        let stats = self.status.probes.clone();
         self.probe_fut = Some(Box::pin(async move {
             // The timeout starts once the probe runs, not while it waits for a slot.
             let _slot = slots.acquire_owned().await;
             let hc = &svc.health_check;
-            crate::health::probe(&hc.probe, hc.timeout)
-                .await
-                .map_err(|e| e.to_string())
+            let began = Instant::now();
+            let result = crate::health::probe(&hc.probe, hc.timeout).await;
+            stats.record(began.elapsed(), result.is_ok());
+            result.map_err(|e| e.to_string())
         }));
     }
 
