@@ -1,119 +1,16 @@
-//! Fixtures for the orchestrator tests: `Config` values built in Rust (the loader is not
-//! under test here), a harness that records every event and cleans up every process group
-//! it saw, and /proc checks for leftovers and zombies.
-#![allow(dead_code, clippy::unwrap_used)]
+//! One orchestrator under test in this process: records every event, cleans up every
+//! process group it saw, and checks /proc for leftovers and zombies.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use russell_config::{
-    Config, External, HealthCheck, LogSettings, PortConflictPolicy, Probe, RussellSettings,
-    Service, StopSignal,
-};
+use russell_config::Config;
 use russell_core::{Event, EventKind, Orchestrator, ServiceStatus, SpawnOptions};
 use rustix::process::{Pid, Signal};
 
-use crate::common::demo_bin;
-
-/// A service with quick test timings and no health check.
-pub fn service(short: &str, command: &[&str]) -> Service {
-    Service {
-        name: short.to_uppercase(),
-        short_name: short.into(),
-        description: format!("test service {short}"),
-        grpc_port: None,
-        http_port: None,
-        command: command.iter().map(|s| s.to_string()).collect(),
-        working_dir: std::env::temp_dir(),
-        env: BTreeMap::new(),
-        env_file: None,
-        dependencies: Vec::new(),
-        start_order: 0,
-        max_retries: 3,
-        stop_signal: StopSignal {
-            number: 15,
-            name: "SIGTERM",
-        },
-        stop_timeout: Duration::from_secs(3),
-        on_port_conflict: PortConflictPolicy::Adopt,
-        restart_backoff: Duration::from_millis(200),
-        restart_backoff_max: Duration::from_secs(1),
-        restart_reset_after: Duration::from_secs(60),
-        restart_dependents: false,
-        version: String::new(),
-        enabled: true,
-        health_check: HealthCheck {
-            probe: Probe::None,
-            interval: Duration::from_millis(200),
-            timeout: Duration::from_millis(500),
-            failure_threshold: 3,
-            success_threshold: 1,
-            start_timeout: Duration::from_secs(10),
-        },
-    }
-}
-
-/// The stand-in service on `port` with an HTTP health check, plus extra flags.
-pub fn demo(short: &str, port: u16, extra: &[&str]) -> Service {
-    let bin = demo_bin();
-    let port_s = port.to_string();
-    let mut cmd = vec![
-        bin.to_str().unwrap(),
-        "--name",
-        short,
-        "--http-port",
-        &port_s,
-    ];
-    cmd.extend_from_slice(extra);
-    let mut s = service(short, &cmd);
-    s.http_port = Some(port);
-    s.health_check.probe = Probe::Http {
-        url: format!("http://127.0.0.1:{port}/health"),
-        expect_body: None,
-    };
-    s
-}
-
-/// An external with a TCP check.
-pub fn external(short: &str, addr: &str, optional: bool) -> External {
-    External {
-        name: short.to_uppercase(),
-        short_name: short.into(),
-        description: String::new(),
-        optional,
-        health_check: HealthCheck {
-            probe: Probe::Tcp { addr: addr.into() },
-            interval: Duration::from_millis(200),
-            timeout: Duration::from_millis(300),
-            failure_threshold: 3,
-            success_threshold: 1,
-            start_timeout: Duration::from_millis(800),
-        },
-    }
-}
-
-pub fn config(dir: &Path, services: Vec<Service>, externals: Vec<External>) -> Config {
-    Config {
-        source: dir.join("services.toml"),
-        russell: RussellSettings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            state_dir: dir.join("state"),
-            token_file: None,
-            autostart: true,
-        },
-        logs: LogSettings {
-            dir: None,
-            max_file_size: 1 << 20,
-            max_files: 2,
-            tail_lines: 1000,
-        },
-        services,
-        externals,
-        paths: Default::default(),
-    }
-}
+use crate::kill::kill_marked;
 
 /// One orchestrator under test: records every event; on drop SIGKILLs every process
 /// group it ever saw and every process marked with its state directory (a safety net —
@@ -253,28 +150,6 @@ pub fn recorded_pid(state_dir: &Path, short: &str) -> Option<u32> {
     u32::try_from(state["services"][short]["process"]["pid"].as_u64()?).ok()
 }
 
-/// SIGKILLs every process (and the group of every group leader) marked as a service of
-/// the Russell with this state directory (`RUSSELL_STATE_DIR`, which every descendant of
-/// a service inherits).
-pub fn kill_marked(state_dir: &Path) {
-    let Ok(dir) = std::fs::canonicalize(state_dir) else {
-        return;
-    };
-    let Ok(all) = procfs::process::all_processes() else {
-        return;
-    };
-    for process in all.flatten() {
-        let marked = process.environ().is_ok_and(|env| {
-            env.get(std::ffi::OsStr::new("RUSSELL_STATE_DIR"))
-                .is_some_and(|v| v.as_os_str() == dir.as_os_str())
-        });
-        if let (true, Some(p)) = (marked, Pid::from_raw(process.pid())) {
-            let _ = rustix::process::kill_process_group(p, Signal::KILL);
-            let _ = rustix::process::kill_process(p, Signal::KILL);
-        }
-    }
-}
-
 /// Waits (bounded) until none of `pids` has a /proc entry: not running, not a zombie.
 pub async fn assert_gone(pids: &BTreeSet<u32>) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -295,18 +170,4 @@ pub async fn assert_gone(pids: &BTreeSet<u32>) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-pub fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        !s.rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z')
-    })
-}
-
-pub fn signal(pid: u32, sig: Signal) {
-    rustix::process::kill_process(Pid::from_raw(pid as i32).unwrap(), sig).unwrap();
 }

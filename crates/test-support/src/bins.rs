@@ -1,74 +1,46 @@
-//! Shared test fixtures: free ports, `wait_for`, and the stand-in service (`mdw-demo`) run as
-//! a real process in its own process group, SIGKILLed as a group when its guard drops.
-//!
-//! Use with `mod common;` from any test file of this crate.
-#![allow(dead_code)]
+//! The binaries under test (`mdw`, `mdw-demo`) and the stand-in service run as a real
+//! process in its own process group, SIGKILLed as a group when its guard drops.
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, kill_process, kill_process_group};
 
-/// Generous bound for things that should happen "soon" (startup, exit, signal delivery).
-pub const WAIT: Duration = Duration::from_secs(10);
+use crate::wait::{WAIT, wait_until};
 
-/// A loopback port that was free a moment ago (bind port 0, read it, drop the listener).
-pub fn free_port() -> u16 {
-    static TAKEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
-        std::sync::Mutex::new(std::collections::BTreeSet::new());
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("bind 127.0.0.1:0")
-            .local_addr()
-            .expect("local addr")
-            .port();
-        // Never hand out the same port twice in one test binary.
-        if TAKEN.lock().expect("port set").insert(port) {
-            return port;
-        }
-    }
-}
-
-/// Polls `cond` every 20 ms until it holds; panics naming `what` after `timeout`.
-pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Async [`wait_for`]: polls `cond` every 20 ms without blocking the runtime.
-pub async fn wait_for_async(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Path of the `mdw-demo` binary next to this test's target dir (target/debug/mdw-demo).
-/// `cargo test -p russell-core` does not build other packages' binaries, so the first call
-/// runs `cargo build -p mdw-demo --bin mdw-demo` (a no-op when it is up to date).
-pub fn demo_bin() -> PathBuf {
+/// target/<profile>/, the folder of the running test binary's `deps/`.
+fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    // target/<profile>/deps/<test> -> target/<profile>/mdw-demo
-    let profile_dir = exe
-        .parent()
+    exe.parent()
         .and_then(|deps| deps.parent())
         .expect("target dir")
-        .to_path_buf();
+        .to_path_buf()
+}
+
+/// The `mdw` binary under test (target/<profile>/mdw), the one `cargo test -p mdw` builds
+/// before it runs mdw's test binaries (the path `CARGO_BIN_EXE_mdw` names there).
+pub fn mdw_bin() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let path = profile_dir().join("mdw");
+        assert!(
+            path.is_file(),
+            "{} is missing: run these tests with `cargo test -p mdw`, which builds it",
+            path.display()
+        );
+        path.display().to_string()
+    })
+}
+
+/// Path of the `mdw-demo` binary (target/<profile>/mdw-demo). `cargo test -p <crate>` does
+/// not build other packages' binaries, so the first call runs
+/// `cargo build -p mdw-demo --bin mdw-demo` (a no-op when it is up to date).
+pub fn demo_bin() -> PathBuf {
+    let profile_dir = profile_dir();
     static BUILD: Once = Once::new();
     BUILD.call_once(|| {
         let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
@@ -87,6 +59,11 @@ pub fn demo_bin() -> PathBuf {
         assert!(status.success(), "cargo build -p mdw-demo failed");
     });
     profile_dir.join("mdw-demo")
+}
+
+/// A path as a string for command lines.
+pub fn s(p: &Path) -> String {
+    p.display().to_string()
 }
 
 /// A running stand-in in its own process group; the group is SIGKILLed on drop.
@@ -109,9 +86,15 @@ fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
 }
 
 impl Demo {
-    /// Starts `mdw-demo args…` with stdout/stderr captured line by line.
+    /// Starts `mdw-demo args…` ([`demo_bin`]) with stdout/stderr captured line by line.
     pub fn start(args: &[&str]) -> Demo {
-        let mut child = Command::new(demo_bin())
+        Demo::start_bin(&demo_bin(), args)
+    }
+
+    /// Starts the stand-in binary `bin` (`mdw-demo`, or `mdw demo` with "demo" first in
+    /// `args`) with stdout/stderr captured line by line.
+    pub fn start_bin(bin: &Path, args: &[&str]) -> Demo {
+        let mut child = Command::new(bin)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -158,7 +141,7 @@ impl Demo {
 
     /// Waits until stdout has exactly `line`.
     pub fn wait_line(&self, line: &str) {
-        wait_for(&format!("mdw-demo to print {line:?}"), WAIT, || {
+        wait_until(&format!("mdw-demo to print {line:?}"), WAIT, || {
             self.stdout().iter().any(|l| l == line)
         });
     }
@@ -166,7 +149,7 @@ impl Demo {
     /// The PID printed by `--spawn-grandchild` (`grandchild <pid>`).
     pub fn grandchild(&self) -> u32 {
         let mut pid = None;
-        wait_for("the grandchild line", WAIT, || {
+        wait_until("the grandchild line", WAIT, || {
             pid = self
                 .stdout()
                 .iter()
