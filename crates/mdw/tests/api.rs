@@ -3,12 +3,10 @@
 //! and the registry.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Fixture, Svc, alive, wait_for};
 use russell_api::pb;
+use test_support::{Fixture, Svc, alive, wait_for};
 use tonic::Code;
 
 fn req(name: &str) -> pb::ServiceRequest {
@@ -39,7 +37,7 @@ fn svc<'a>(s: &'a pb::OrchestratorStatus, short: &str) -> &'a pb::ServiceStatus 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orchestrator_rpcs_and_error_codes() {
-    let closed = common::free_port();
+    let closed = test_support::free_port();
     let f = Fixture::new(
         &[Svc::demo("alpha"), Svc::demo("beta").deps(&["alpha"])],
         &format!(
@@ -192,7 +190,7 @@ async fn watch_events_crash_then_restart_in_order() {
         .await
         .unwrap()
         .into_inner();
-    common::signal(pid, rustix::process::Signal::KILL);
+    test_support::signal(pid, rustix::process::Signal::KILL);
 
     let want = ["exited", "restarting", "started", "healthy"];
     let mut seen = Vec::new();
@@ -335,7 +333,7 @@ async fn token_auth_on() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("MDW_RUSSELL_TOKEN"), "{err}");
-    let out = std::process::Command::new(common::MDW)
+    let out = std::process::Command::new(test_support::mdw_bin())
         .args(["--russell", &f.addr, "status", "--json"])
         .env("MDW_RUSSELL_TOKEN_FILE", &token_file)
         .env_remove("MDW_RUSSELL_TOKEN")

@@ -5,8 +5,6 @@
 //! off and on; `q` exits 0, leaves the alternate screen and restores the terminal modes.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -15,8 +13,8 @@ use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Fixture, MDW, Svc, wait_for};
 use rustix::termios::{LocalModes, Winsize, tcgetattr, tcsetwinsize};
+use test_support::{Fixture, Svc, mdw_bin, wait_for};
 
 const ROWS: u16 = 30;
 const COLS: u16 = 100;
@@ -66,7 +64,7 @@ impl Cc {
     /// `mdw cc` with extra arguments (e.g. `--config` for the `u` key).
     fn start_with(addr: &str, extra: &[&str]) -> Self {
         let (master, slave) = open_pty();
-        let child = Command::new(MDW)
+        let child = Command::new(mdw_bin())
             .args(["--russell", addr, "cc"])
             .args(extra)
             .env("TERM", "xterm-256color")
@@ -139,7 +137,7 @@ impl Cc {
 impl Drop for Cc {
     fn drop(&mut self) {
         if self.child.try_wait().ok().flatten().is_none() {
-            common::kill_group(self.child.id());
+            test_support::kill_group(self.child.id());
             let _ = self.child.wait();
         }
     }
@@ -261,10 +259,10 @@ impl StartedRussell {
 
 impl Drop for StartedRussell {
     fn drop(&mut self) {
-        if let Some(pid) = self.pid().filter(|p| common::alive(*p)) {
-            common::signal(pid, rustix::process::Signal::TERM);
-            if !wait_for(Duration::from_secs(20), || !common::alive(pid)) {
-                common::kill_group(pid);
+        if let Some(pid) = self.pid().filter(|p| test_support::alive(*p)) {
+            test_support::signal(pid, rustix::process::Signal::TERM);
+            if !wait_for(Duration::from_secs(20), || !test_support::alive(pid)) {
+                test_support::kill_group(pid);
             }
         }
     }
@@ -275,7 +273,7 @@ impl Drop for StartedRussell {
 #[test]
 fn cc_starts_russell_with_u_and_never_a_second_one() {
     let fixture = Fixture::new(&[Svc::demo("alpha")], "");
-    let config = common::s(&fixture.config);
+    let config = test_support::s(&fixture.config);
     let mut cc = Cc::start_with(&fixture.addr, &["--config", &config]);
     let started = StartedRussell(fixture.state_dir.clone());
     assert!(
@@ -286,7 +284,7 @@ fn cc_starts_russell_with_u_and_never_a_second_one() {
     cc.press(b"u");
     cc.wait_rows(&["Alpha"], "● running", "after u (start Russell)");
     let pid = started.pid().expect("Russell's PID file");
-    assert!(common::alive(pid));
+    assert!(test_support::alive(pid));
     fixture.status(); // records the service PIDs for cleanup
     assert!(
         wait_for(LONG, || cc.text().contains("started Russell (PID")),
@@ -317,7 +315,7 @@ fn cc_starts_russell_with_u_and_never_a_second_one() {
     assert_eq!(russells, 1, "exactly one Russell for this services file");
     quit(&mut cc);
     // Quitting ControlCenter leaves Russell running.
-    assert!(common::alive(pid));
+    assert!(test_support::alive(pid));
 }
 
 /// `q` → exit 0, normal screen, cooked terminal modes again.

@@ -2,12 +2,10 @@
 //! `up -d` / `down` cycle.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Fixture, MDW, Svc, alive, free_port};
+use test_support::{Fixture, Svc, alive, free_port, mdw_bin};
 
 fn text(out: &std::process::Output) -> (String, String) {
     (
@@ -30,7 +28,7 @@ fn client_verbs_without_russell_say_so_in_one_line() {
         vec!["events"],
         vec!["wait", "--timeout", "1s"],
     ] {
-        let out = Command::new(MDW)
+        let out = Command::new(mdw_bin())
             .args(["--russell", &addr])
             .args(&verb)
             .output()
@@ -45,19 +43,19 @@ fn client_verbs_without_russell_say_so_in_one_line() {
         assert!(stdout.is_empty(), "{verb:?}: {stdout}");
     }
     // The address also comes from the environment, and the flag may follow the verb.
-    let out = Command::new(MDW)
+    let out = Command::new(mdw_bin())
         .args(["status"])
         .env("MDW_RUSSELL_ADDR", &addr)
         .output()
         .unwrap();
     assert!(text(&out).1.contains(&addr));
-    let out = Command::new(MDW)
+    let out = Command::new(mdw_bin())
         .args(["status", "--russell", &addr])
         .output()
         .unwrap();
     assert!(text(&out).1.contains(&addr));
     // down is idempotent.
-    let out = Command::new(MDW)
+    let out = Command::new(mdw_bin())
         .args(["--russell", &addr, "down"])
         .output()
         .unwrap();
@@ -206,7 +204,7 @@ fn status_control_logs_and_wait() {
 fn events_follow_prints_lines() {
     let f = Fixture::new(&[Svc::demo("solo")], "autostart = false");
     let _d = f.start();
-    let events = Command::new(MDW)
+    let events = Command::new(mdw_bin())
         .args(["--russell", &f.addr, "events", "--json"])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -215,7 +213,7 @@ fn events_follow_prints_lines() {
     let out = f.mdw(&["start", "solo"]);
     assert!(out.status.success(), "{:?}", text(&out));
     f.status();
-    common::signal(events.id(), rustix::process::Signal::KILL);
+    test_support::signal(events.id(), rustix::process::Signal::KILL);
     let out = events.wait_with_output().unwrap();
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -232,7 +230,7 @@ fn events_follow_prints_lines() {
 #[test]
 fn up_detached_then_down() {
     let f = Fixture::new(&[Svc::demo("kant")], "");
-    let out = Command::new(MDW)
+    let out = Command::new(mdw_bin())
         .args(["--russell", &f.addr, "up", "-d", "--config"])
         .arg(&f.config)
         .env("XDG_RUNTIME_DIR", f.dir.path())
@@ -240,7 +238,7 @@ fn up_detached_then_down() {
         .unwrap();
     let (stdout, stderr) = text(&out);
     // Whatever happens next, remember Russell for cleanup.
-    let pid = common::wait_for(Duration::from_secs(1), || {
+    let pid = test_support::wait_for(Duration::from_secs(1), || {
         f.state_dir.join("russell.pid").exists()
     })
     .then(|| {
@@ -285,9 +283,9 @@ struct KillOnDrop(u32);
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         if alive(self.0) {
-            common::signal(self.0, rustix::process::Signal::TERM);
-            if !common::wait_for(Duration::from_secs(15), || !alive(self.0)) {
-                common::kill_group(self.0);
+            test_support::signal(self.0, rustix::process::Signal::TERM);
+            if !test_support::wait_for(Duration::from_secs(15), || !alive(self.0)) {
+                test_support::kill_group(self.0);
             }
         }
     }
@@ -299,7 +297,7 @@ fn logs_follow_streams_new_lines() {
     let f = Fixture::new(&[Svc::demo("chatty").args(&["--log-rate", "20"])], "");
     let _d = f.start();
     f.wait_all_healthy(Duration::from_secs(20));
-    let mut logs = Command::new(MDW)
+    let mut logs = Command::new(mdw_bin())
         .args(["--russell", &f.addr, "logs", "-f", "-n", "0"])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -313,8 +311,8 @@ fn logs_follow_streams_new_lines() {
             .map(|l| l.unwrap())
             .collect::<Vec<_>>()
     });
-    let ok = common::wait_for(Duration::from_secs(15), || reader.is_finished());
-    common::signal(pid, rustix::process::Signal::KILL);
+    let ok = test_support::wait_for(Duration::from_secs(15), || reader.is_finished());
+    test_support::signal(pid, rustix::process::Signal::KILL);
     let _ = logs.wait();
     assert!(ok, "fewer than 10 lines followed in 15s");
     let lines = reader.join().unwrap();
@@ -329,7 +327,7 @@ fn logs_follow_streams_new_lines() {
 #[test]
 fn bash_completes_verbs_and_service_names_from_the_services_file() {
     let f = Fixture::new(&[Svc::demo("alpha"), Svc::demo("beta")], "");
-    let script = Command::new(MDW)
+    let script = Command::new(mdw_bin())
         .args(["completions", "bash"])
         .output()
         .unwrap();
@@ -341,7 +339,7 @@ fn bash_completes_verbs_and_service_names_from_the_services_file() {
             "source {script}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
              COMP_TYPE=9; _clap_complete_mdw mdw \"${{COMP_WORDS[COMP_CWORD]}}\"; \
              printf '%s\\n' \"${{COMPREPLY[@]}}\"",
-            script = common::s(&script_path)
+            script = test_support::s(&script_path)
         );
         let out = Command::new("bash")
             .args(["--norc", "-c", &program])
@@ -362,7 +360,7 @@ fn bash_completes_verbs_and_service_names_from_the_services_file() {
         assert!(verbs.contains(&verb.to_string()), "{verbs:?}");
     }
     // No services file: verbs still complete, service names are simply absent.
-    let out = Command::new(MDW)
+    let out = Command::new(mdw_bin())
         .args(["--", "mdw", "restart", ""])
         .env("COMPLETE", "fish")
         .env("MDW_CONFIG", f.path("missing.toml"))
@@ -375,7 +373,7 @@ fn bash_completes_verbs_and_service_names_from_the_services_file() {
 #[test]
 fn completions_for_every_shell_and_a_man_page_that_man_reads() {
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
-        let out = Command::new(MDW)
+        let out = Command::new(mdw_bin())
             .args(["completions", shell])
             .output()
             .unwrap();
@@ -386,7 +384,7 @@ fn completions_for_every_shell_and_a_man_page_that_man_reads() {
             "{shell}: {stdout}"
         );
     }
-    let bad = Command::new(MDW)
+    let bad = Command::new(mdw_bin())
         .args(["completions", "tcsh"])
         .output()
         .unwrap();
@@ -395,7 +393,7 @@ fn completions_for_every_shell_and_a_man_page_that_man_reads() {
 
     // The page, rendered by groff (what `man` uses), names the verbs.
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(MDW)
+    let out = Command::new(mdw_bin())
         .args(["man", "--out"])
         .arg(dir.path())
         .output()
@@ -431,7 +429,7 @@ fn graph_prints_levels_and_dot_that_graphviz_reads() {
         ],
         "",
     );
-    let out = Command::new(MDW)
+    let out = Command::new(mdw_bin())
         .arg("graph")
         .arg(&f.config)
         .output()
@@ -457,7 +455,7 @@ fn graph_prints_levels_and_dot_that_graphviz_reads() {
     );
     assert!(tree.contains("← needs alpha, beta"), "{tree}");
 
-    let out = Command::new(MDW)
+    let out = Command::new(mdw_bin())
         .args(["graph", "--dot"])
         .arg(&f.config)
         .output()

@@ -4,8 +4,7 @@
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
-
-const MDW: &str = env!("CARGO_BIN_EXE_mdw");
+use test_support::mdw_bin;
 
 #[test]
 fn closed_stdout_ends_quietly() {
@@ -20,7 +19,7 @@ fn closed_stdout_ends_quietly() {
     }
     std::fs::write(&path, toml).expect("write config");
 
-    let mut child = Command::new(MDW)
+    let mut child = Command::new(mdw_bin())
         .args(["config", "check"])
         .arg(&path)
         .stdout(Stdio::piped())

@@ -4,16 +4,13 @@
 //! Bad input: `compat_input.rs`; the token rules: `compat_access.rs`.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-mod compat_common;
-
 use std::time::{Duration, Instant};
 
-use common::{Fixture, Svc, alive};
-use compat_common::{Mdw, mdw, mdw_status, v1, v1_status};
 use russell_api::mdw::common as c;
 use russell_api::mdw::russell as m;
 use russell_api::pb;
+use test_support::compat::{Mdw, mdw, mdw_status, v1, v1_status};
+use test_support::{Fixture, Svc, alive};
 use tonic::Code;
 
 /// The v1 state string that goes with an mDW status (the mapping of docs/API.md).
@@ -326,7 +323,7 @@ async fn every_method_on_real_state_matches_v1() {
 
     // A crash is in GetErrors with service, time and message.
     let gamma_pid = mdw_status(&mut c).await.services[2].pid;
-    common::signal(gamma_pid as u32, rustix::process::Signal::KILL);
+    test_support::signal(gamma_pid as u32, rustix::process::Signal::KILL);
     let deadline = Instant::now() + Duration::from_secs(10);
     let errors = loop {
         let errors = c

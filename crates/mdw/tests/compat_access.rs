@@ -3,18 +3,15 @@
 //! host; without a token everything is open.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-mod compat_common;
-
 use std::time::Duration;
 
-use common::{Fixture, Svc};
-use compat_common::{Mdw, mdw, mdw_status, v1};
 use russell_api::client::BearerAuth;
 use russell_api::mdw::common as c;
 use russell_api::mdw::russell as m;
 use russell_api::mdw::russell::russell_service_client::RussellServiceClient;
 use russell_api::pb;
+use test_support::compat::{Mdw, mdw, mdw_status, v1};
+use test_support::{Fixture, Svc};
 use tonic::Code;
 
 /// Calls every method once; the code of each (None = OK).
@@ -287,7 +284,7 @@ async fn with_a_token_reads_from_another_host_need_it() {
     let listen = format!("0.0.0.0:{}", f.port);
     let d = f.spawn(&["--listen", &listen, "--allow-remote"]);
     assert!(
-        common::wait_for(Duration::from_secs(20), || f.serving()),
+        test_support::wait_for(Duration::from_secs(20), || f.serving()),
         "{}",
         d.log()
     );

@@ -3,15 +3,12 @@
 //! pipelines).
 #![allow(clippy::unwrap_used)]
 
-mod common;
-mod compat_common;
-
 use std::time::Duration;
 
-use common::{Fixture, Svc};
-use compat_common::{mdw, v1, v1_status};
 use russell_api::mdw::common as c;
 use russell_api::mdw::russell as m;
+use test_support::compat::{mdw, v1, v1_status};
+use test_support::{Fixture, Svc};
 use tonic::Code;
 
 /// Every method that takes input, with bad input: the code, a message, and no change.

@@ -4,16 +4,14 @@
 //! one is linked to its managed entry and keeps its PID across the restart.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Fixture, MDW, Svc, alive, free_port};
 use russell_api::mdw::common as c;
 use russell_api::mdw::russell as m;
 use russell_api::mdw::russell::russell_service_client::RussellServiceClient;
+use test_support::{Fixture, Svc, alive, free_port, mdw_bin};
 
 /// A stand-in started by the test itself; its group is killed in Drop.
 struct Standalone {
@@ -29,7 +27,7 @@ impl Standalone {
 
 impl Drop for Standalone {
     fn drop(&mut self) {
-        common::kill_group(self.child.id());
+        test_support::kill_group(self.child.id());
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -90,7 +88,7 @@ async fn stand_ins_register_heartbeat_reregister_after_a_russell_crash_and_dereg
     let log = f.path("ext.log");
     let out = std::fs::File::create(&log).unwrap();
     let mut ext = Standalone {
-        child: Command::new(MDW)
+        child: Command::new(mdw_bin())
             .args(["demo", "--name", "ext", "--http-port", &port.to_string()])
             .args(["--register", &f.addr, "--version", "2.0.0"])
             .args(every)
@@ -162,7 +160,7 @@ async fn stand_ins_register_heartbeat_reregister_after_a_russell_crash_and_dereg
     );
 
     // SIGTERM: the stand-in deregisters before it exits; no TTL to wait out.
-    common::signal(ext.child.id(), rustix::process::Signal::TERM);
+    test_support::signal(ext.child.id(), rustix::process::Signal::TERM);
     let t = Instant::now();
     while ext.child.try_wait().unwrap().is_none() {
         assert!(t.elapsed() < Duration::from_secs(10), "ext did not exit");

@@ -5,16 +5,14 @@
 //! `cargo test --release -p mdw --test compat_storm -- --ignored --nocapture`.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Fixture, Svc};
 use russell_api::mdw::common as c;
 use russell_api::mdw::russell as m;
 use russell_api::mdw::russell::russell_service_client::RussellServiceClient;
+use test_support::{Fixture, Svc};
 
 const MANAGED: [&str; 4] = ["alpha", "beta", "gamma", "delta"];
 

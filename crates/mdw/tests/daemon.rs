@@ -2,11 +2,9 @@
 //! remote listen refused.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Fixture, Svc, alive, group_alive, wait_for};
+use test_support::{Fixture, Svc, alive, group_alive, wait_for};
 
 fn pids(st: &serde_json::Value) -> Vec<(String, u32)> {
     st["services"]
@@ -26,7 +24,10 @@ fn pids(st: &serde_json::Value) -> Vec<(String, u32)> {
 fn second_instance_is_refused_naming_the_pid() {
     let f = Fixture::new(&[], "");
     let first = f.start();
-    let mut second = f.spawn(&["--listen", &format!("127.0.0.1:{}", common::free_port())]);
+    let mut second = f.spawn(&[
+        "--listen",
+        &format!("127.0.0.1:{}", test_support::free_port()),
+    ]);
     let exit = second
         .wait_exit(Duration::from_secs(10))
         .expect("second Russell kept running");
@@ -52,7 +53,7 @@ fn sigterm_stops_every_service_then_exits_0() {
     let mut d = f.start();
     let st = f.wait_all_healthy(Duration::from_secs(30));
     let pids = pids(&st);
-    common::signal(d.pid(), rustix::process::Signal::TERM);
+    test_support::signal(d.pid(), rustix::process::Signal::TERM);
     let exit = d
         .wait_exit(Duration::from_secs(30))
         .expect("Russell did not exit on SIGTERM");
@@ -113,7 +114,7 @@ fn notify_socket_gets_ready() {
     sock.set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     let log = f.path("notify-russell.log");
-    let mut child = std::process::Command::new(common::MDW)
+    let mut child = std::process::Command::new(test_support::mdw_bin())
         .args(["serve", "russell", "--config"])
         .arg(&f.config)
         .env("NOTIFY_SOCKET", &sock_path)
@@ -124,7 +125,7 @@ fn notify_socket_gets_ready() {
         .unwrap();
     let mut buf = [0u8; 64];
     let n = sock.recv(&mut buf);
-    common::signal(child.id(), rustix::process::Signal::TERM);
+    test_support::signal(child.id(), rustix::process::Signal::TERM);
     let exit = child.wait().unwrap();
     let n = n.expect("no READY from Russell");
     assert_eq!(&buf[..n], b"READY=1");
@@ -134,7 +135,10 @@ fn notify_socket_gets_ready() {
 #[test]
 fn remote_listen_needs_allow_remote() {
     let f = Fixture::new(&[], "");
-    let mut d = f.spawn(&["--listen", &format!("0.0.0.0:{}", common::free_port())]);
+    let mut d = f.spawn(&[
+        "--listen",
+        &format!("0.0.0.0:{}", test_support::free_port()),
+    ]);
     let exit = d
         .wait_exit(Duration::from_secs(10))
         .expect("Russell listened on 0.0.0.0");

@@ -10,8 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, kill_process, kill_process_group};
-
-const MDW: &str = env!("CARGO_BIN_EXE_mdw");
+use test_support::mdw_bin;
 
 /// SIGKILLs the child's process group on drop.
 struct Guard(Child);
@@ -27,7 +26,10 @@ impl Drop for Guard {
 
 #[test]
 fn help_lists_every_contract_flag() {
-    let output = Command::new(MDW).args(["demo", "--help"]).output().unwrap();
+    let output = Command::new(mdw_bin())
+        .args(["demo", "--help"])
+        .output()
+        .unwrap();
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
     for flag in [
@@ -55,7 +57,7 @@ fn mdw_demo_serves_http_and_exits_0_on_sigterm() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = Command::new(MDW)
+    let mut child = Command::new(mdw_bin())
         .args(["demo", "--name", "viamdw", "--http-port", &port.to_string()])
         .stdout(Stdio::piped())
         .process_group(0)

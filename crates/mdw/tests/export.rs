@@ -7,8 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-const MDW: &str = env!("CARGO_BIN_EXE_mdw");
+use test_support::mdw_bin;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -68,7 +67,7 @@ fn text(out: &Output) -> String {
 
 /// `mdw export TARGET --config CONFIG --out DIR EXTRA…`, which must succeed.
 fn export(target: &str, config: &Path, dir: &Path, extra: &[&str]) -> Output {
-    let out = Command::new(MDW)
+    let out = Command::new(mdw_bin())
         .args(["export", target, "--config"])
         .arg(config)
         .arg("--out")
@@ -218,7 +217,10 @@ fn systemd_units_of_the_default_lineup_and_of_every_key_verify() {
     export("systemd", &config, user.path(), &["--user"]);
     check_systemd(&validator, user.path(), true);
     let unit = std::fs::read_to_string(out.path().join("mdw-gateway.service")).unwrap();
-    assert!(unit.contains(&format!("ExecStart={MDW} demo")), "{unit}");
+    assert!(
+        unit.contains(&format!("ExecStart={} demo", mdw_bin())),
+        "{unit}"
+    );
 }
 
 /// The validators are real judges: each one rejects a broken file.
@@ -282,7 +284,7 @@ fn the_validators_reject_broken_output() {
 fn strict_turns_warnings_into_exit_1_and_writes_nothing() {
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("k8s");
-    let res = Command::new(MDW)
+    let res = Command::new(mdw_bin())
         .args(["export", "kubernetes", "--strict", "--config"])
         .arg(default_lineup())
         .arg("--out")
@@ -321,7 +323,7 @@ fn one_warning_per_key_and_service() {
 
 #[test]
 fn standard_output_by_default_and_a_clear_error_for_a_bad_file() {
-    let res = Command::new(MDW)
+    let res = Command::new(mdw_bin())
         .args(["export", "compose", "--config"])
         .arg(default_lineup())
         .output()
@@ -334,7 +336,7 @@ fn standard_output_by_default_and_a_clear_error_for_a_bad_file() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[[services]]\nname = \"x\"\n").unwrap();
-    let res = Command::new(MDW)
+    let res = Command::new(mdw_bin())
         .args(["export", "systemd", "--config"])
         .arg(&bad)
         .output()
@@ -366,7 +368,7 @@ fn exported_probe_commands_are_valid_mdw_probe_calls() {
             let mut words: Vec<&str> = cmd.trim_start_matches('-').split(' ').collect();
             let wait = words.iter().position(|w| *w == "--wait").unwrap();
             words[wait + 1] = "0s";
-            assert_eq!(words[0], MDW);
+            assert_eq!(words[0], mdw_bin());
             let res = Command::new(words[0]).args(&words[1..]).output().unwrap();
             assert_ne!(res.status.code(), Some(2), "{cmd}: {}", text(&res));
             checked += 1;
@@ -392,7 +394,7 @@ fn mdws_own_file_exports_valid_files_for_every_target() {
     std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let run = |target: &str| {
         let out_dir = root.path().join(format!("out-{target}"));
-        let out = Command::new(MDW)
+        let out = Command::new(mdw_bin())
             .current_dir(root.path())
             .args(["export", target, "--config", "services.toml", "--out"])
             .arg(&out_dir)

@@ -2,8 +2,6 @@
 //! health, plain sockets for tcp and timeouts. Exit status 0 healthy, 1 unhealthy, 2 usage.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
@@ -11,8 +9,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{MDW, free_port};
 use rustix::process::{Pid, Signal, kill_process, kill_process_group};
+use test_support::{free_port, mdw_bin};
 
 /// A running `mdw demo`, killed with its process group on drop.
 struct Demo(Child);
@@ -20,7 +18,7 @@ struct Demo(Child);
 impl Demo {
     /// Starts `mdw demo ARGS` and waits until it prints "ready".
     fn start(args: &[&str]) -> Demo {
-        let mut child = Command::new(MDW)
+        let mut child = Command::new(mdw_bin())
             .arg("demo")
             .args(args)
             .stdout(Stdio::piped())
@@ -58,7 +56,11 @@ impl Drop for Demo {
 }
 
 fn probe(args: &[&str]) -> Output {
-    Command::new(MDW).arg("probe").args(args).output().unwrap()
+    Command::new(mdw_bin())
+        .arg("probe")
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 /// Exit code and the stderr line.
@@ -96,7 +98,7 @@ fn http_unhealthy_after_sigusr1() {
     let url = format!("http://127.0.0.1:{port}/health");
     assert_eq!(run(&["http", &url]).0, 0);
     demo.signal(Signal::USR1);
-    assert!(common::wait_for(Duration::from_secs(5), || run(&[
+    assert!(test_support::wait_for(Duration::from_secs(5), || run(&[
         "http", &url
     ])
     .0 == 1));
@@ -117,7 +119,7 @@ fn grpc_serving_not_serving_and_unknown_service() {
     assert!(err.contains("NotFound"), "{err}");
 
     demo.signal(Signal::USR1);
-    assert!(common::wait_for(Duration::from_secs(5), || run(&[
+    assert!(test_support::wait_for(Duration::from_secs(5), || run(&[
         "grpc", &addr
     ])
     .0 == 1));
@@ -158,7 +160,7 @@ fn a_silent_listener_times_out_within_the_timeout() {
 fn wait_retries_until_the_service_comes_up() {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let waiter = Command::new(MDW)
+    let waiter = Command::new(mdw_bin())
         .args(["probe", "--wait", "10s", "tcp", &addr])
         .stderr(Stdio::piped())
         .spawn()

@@ -9,14 +9,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod reliability_common;
-
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use reliability_common::*;
 use russell_api::pb;
+use test_support::prelude::*;
 use tonic::Code;
 
 /// Names no service has, with what a correct server answers.
@@ -43,7 +41,7 @@ fn bad_names() -> Vec<(String, &'static str, &'static [Code])> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_bad_input_gets_proper_codes_and_no_crash() {
     let mut env = Env::new();
-    let svc = Svc::demo("good");
+    let svc = Svc::quick("good");
     env.write_services(std::slice::from_ref(&svc));
     let mut c = env.start_russell().await;
     let _ = c
@@ -275,7 +273,7 @@ async fn grpc_bad_input_gets_proper_codes_and_no_crash() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_rejects_out_of_range_duration_nanos() {
     let mut env = Env::new();
-    env.write_services(&[Svc::demo("good")]);
+    env.write_services(&[Svc::quick("good")]);
     let mut c = env.start_russell().await;
     let mut r = pb::RegisterRequest {
         name: "ranged".into(),

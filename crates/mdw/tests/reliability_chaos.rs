@@ -9,14 +9,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod reliability_common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reliability_common::*;
 use russell_api::pb;
+use test_support::prelude::*;
 
 /// Services with this many retries are killed one time more than that, to see `failed`.
 const LIMITED_RETRIES: u32 = 2;
@@ -33,7 +31,7 @@ async fn chaos(n_services: usize, kills: usize, min_duration: Duration) {
     let mut env = Env::new();
     let mut services = Vec::new();
     for i in 0..n_services {
-        let mut s = Svc::demo(&format!("c{i:02}"));
+        let mut s = Svc::quick(&format!("c{i:02}"));
         s.max_retries = 1000;
         if i % 5 == 1 {
             // Some services fork a grandchild: a crash of the leader must not orphan it.
@@ -320,10 +318,10 @@ async fn chaos_hundred_kills_twenty_services() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_retries_obeyed_exactly() {
     let mut env = Env::new();
-    let mut s = Svc::demo("limited");
+    let mut s = Svc::quick("limited");
     s.max_retries = LIMITED_RETRIES;
     s.demo_args.push("--spawn-grandchild".into());
-    let steady = Svc::demo("steady");
+    let steady = Svc::quick("steady");
     env.write_services(&[s, steady]);
     let mut c = env.start_russell().await;
     let _ = c
@@ -383,9 +381,9 @@ async fn max_retries_obeyed_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hung_service_is_replaced() {
     let mut env = Env::new();
-    let mut hung = Svc::demo("hung");
+    let mut hung = Svc::quick("hung");
     hung.stop_timeout = "1s";
-    env.write_services(&[hung, Svc::demo("fine")]);
+    env.write_services(&[hung, Svc::quick("fine")]);
     let mut c = env.start_russell().await;
     let _ = c
         .start_all_services(env.req(pb::StartAllRequest { force: false }))
@@ -419,14 +417,14 @@ async fn hung_service_is_replaced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_attempts_and_no_restart_obey_max_retries() {
     let mut env = Env::new();
-    let mut dud = Svc::demo("dud");
+    let mut dud = Svc::quick("dud");
     dud.command = Some(vec![
         "sh".into(),
         "-c".into(),
         "echo dying >&2; exit 3".into(),
     ]);
     dud.max_retries = 3;
-    let mut once = Svc::demo("once");
+    let mut once = Svc::quick("once");
     once.max_retries = 0;
     let mut toml = env.header("autostart = false", "");
     toml.push_str(&dud.toml());

@@ -7,13 +7,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod reliability_common;
-
 use std::time::Duration;
 
-use reliability_common::*;
 use russell_api::pb;
 use rustix::process::Signal;
+use test_support::prelude::*;
 
 /// Asserts the state file, when present, is valid JSON with a `services` object.
 fn assert_state_file_parses(env: &Env, when: &str) {
@@ -81,7 +79,7 @@ async fn russell_crash_loop() {
     let mut env = Env::new();
     let mut services = Vec::new();
     for i in 0..5 {
-        let mut s = Svc::demo(&format!("k{i}"));
+        let mut s = Svc::quick(&format!("k{i}"));
         if i > 0 {
             // A chain, so that a start-all takes a while and can be cut in the middle.
             s.deps.push(format!("k{}", i - 1));
@@ -180,9 +178,9 @@ async fn russell_crash_loop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adopted_services_are_watched_and_stopped() {
     let mut env = Env::new();
-    let mut a = Svc::demo("a");
+    let mut a = Svc::quick("a");
     a.demo_args.push("--spawn-grandchild".into());
-    let mut b = Svc::demo("b");
+    let mut b = Svc::quick("b");
     b.demo_args.push("--spawn-grandchild".into());
     env.write_services(&[a, b]);
     let mut c = env.start_russell().await;
@@ -253,7 +251,7 @@ async fn adopted_services_are_watched_and_stopped() {
 async fn russell_killed_under_a_storm() {
     let mut rng = Rng::from_env();
     let mut env = Env::new();
-    let services: Vec<Svc> = (0..4).map(|i| Svc::demo(&format!("m{i}"))).collect();
+    let services: Vec<Svc> = (0..4).map(|i| Svc::quick(&format!("m{i}"))).collect();
     env.write_services(&services);
     for round in 0..3 {
         let c = env.start_russell().await;
@@ -316,7 +314,7 @@ async fn russell_killed_under_a_storm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn russell_survives_a_closed_terminal() {
     let env = Env::new();
-    env.write_services(&[Svc::demo("t0"), Svc::demo("t1")]);
+    env.write_services(&[Svc::quick("t0"), Svc::quick("t1")]);
     let mut child = env
         .russell_command()
         .stdout(std::process::Stdio::piped())

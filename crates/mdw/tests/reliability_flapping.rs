@@ -5,21 +5,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod reliability_common;
-
 use std::time::{Duration, Instant};
 
-use reliability_common::*;
 use russell_api::pb;
 use rustix::process::Signal;
+use test_support::prelude::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flapping_is_not_restarted_but_staying_unhealthy_is() {
     let mut env = Env::new();
     // Probe every 200 ms, restart after 6 consecutive failures: a window of 1.2 s.
-    let mut flap = Svc::demo("flap");
+    let mut flap = Svc::quick("flap");
     flap.failure_threshold = 6;
-    let mut sick = Svc::demo("sick");
+    let mut sick = Svc::quick("sick");
     sick.failure_threshold = 6;
     env.write_services(&[flap.clone(), sick.clone()]);
     let mut c = env.start_russell().await;

@@ -9,15 +9,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod reliability_common;
-
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reliability_common::*;
 use russell_api::pb;
 use russell_api::pb::russell_service_client::RussellServiceClient;
+use test_support::prelude::*;
 
 /// Codes a storm may legitimately see: success, or "the state forbids it right now".
 const ALLOWED: &[tonic::Code] = &[tonic::Code::Ok, tonic::Code::FailedPrecondition];
@@ -41,7 +39,7 @@ fn code_of<T>(r: &Result<tonic::Response<T>, tonic::Status>) -> tonic::Code {
 
 async fn load(total: Duration, rounds: u32) {
     let mut env = Env::new();
-    let services: Vec<Svc> = (0..4).map(|i| Svc::demo(&format!("l{i}"))).collect();
+    let services: Vec<Svc> = (0..4).map(|i| Svc::quick(&format!("l{i}"))).collect();
     env.write_services(&services);
     let mut c = env.start_russell().await;
     let _ = c

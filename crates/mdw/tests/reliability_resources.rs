@@ -7,12 +7,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod reliability_common;
-
 use std::time::{Duration, Instant};
 
-use reliability_common::*;
 use russell_api::pb;
+use test_support::prelude::*;
 
 const MAX_FILE_SIZE: u64 = 1 << 20;
 const MAX_FILES: usize = 2;
@@ -23,17 +21,18 @@ const MAX_LINE: u64 = 64 * 1024;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_flood_keeps_memory_bounded_and_rotates() {
     let mut env = Env::new();
-    let mut flood = Svc::demo("flood");
+    let mut flood = Svc::quick("flood");
     let line = "F".repeat(200);
     flood.command = Some(vec![
         "sh".into(),
         "-c".into(),
         format!(
-            "yes {line} >&2 & exec {MDW} demo --name flood --http-port {} --log-rate 100000",
-            flood.http_port
+            "yes {line} >&2 & exec {mdw} demo --name flood --http-port {} --log-rate 100000",
+            flood.http_port,
+            mdw = mdw_bin(),
         ),
     ]);
-    let quiet = Svc::demo("quiet");
+    let quiet = Svc::quick("quiet");
     let mut toml = env.header(
         "autostart = false",
         &format!("max_file_size = {MAX_FILE_SIZE}\nmax_files = {MAX_FILES}\ntail_lines = 200"),
@@ -211,17 +210,18 @@ async fn log_flood_keeps_memory_bounded_and_rotates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forking_service_is_fully_gone_after_stop() {
     let mut env = Env::new();
-    let mut forker = Svc::demo("forker");
+    let mut forker = Svc::quick("forker");
     forker.command = Some(vec![
         "sh".into(),
         "-c".into(),
         format!(
             "i=0; while [ $i -lt 200 ]; do sleep 100000 & i=$((i+1)); done; \
-             exec {MDW} demo --name forker --http-port {}",
-            forker.http_port
+             exec {mdw} demo --name forker --http-port {}",
+            forker.http_port,
+            mdw = mdw_bin(),
         ),
     ]);
-    let other = Svc::demo("other");
+    let other = Svc::quick("other");
     env.write_services(&[forker, other]);
     let mut c = env.start_russell().await;
     let russell = env.russell_pid().unwrap();
@@ -282,7 +282,7 @@ async fn registry_memory_is_bounded() {
     const ENTRIES: u64 = 400;
     const BOUND: u64 = 64 << 20;
     let mut env = Env::new();
-    env.write_services(&[Svc::demo("r")]);
+    env.write_services(&[Svc::quick("r")]);
     let mut c = env.start_russell().await;
     let russell = env.russell_pid().unwrap();
     let entry = |i: u64, key_len: usize, value_len: usize| {
@@ -350,14 +350,15 @@ async fn stalled_log_followers_stay_bounded() {
     const PER_CONNECTION: u64 = 64;
     const BOUND: u64 = 512 << 20;
     let mut env = Env::new();
-    let mut loud = Svc::demo("loud");
+    let mut loud = Svc::quick("loud");
     loud.command = Some(vec![
         "sh".into(),
         "-c".into(),
         format!(
-            "yes {} & exec {MDW} demo --name loud --http-port {}",
+            "yes {} & exec {mdw} demo --name loud --http-port {}",
             "L".repeat(60_000),
-            loud.http_port
+            loud.http_port,
+            mdw = mdw_bin(),
         ),
     ]);
     env.write_services(&[loud]);

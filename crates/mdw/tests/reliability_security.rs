@@ -9,17 +9,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod reliability_common;
-
 use std::collections::HashMap;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use reliability_common::*;
 use russell_api::pb;
 use russell_config::Probe;
+use test_support::prelude::*;
 use tonic::Code;
 
 /// A stand-in started by the test itself (not by Russell), killed by group in Drop.
@@ -31,7 +29,7 @@ struct Stranger {
 impl Stranger {
     fn start(marker: &str) -> Self {
         let port = free_port();
-        let child = Command::new(MDW)
+        let child = Command::new(mdw_bin())
             .args([
                 "demo",
                 "--name",
@@ -56,7 +54,7 @@ impl Stranger {
 
 impl Drop for Stranger {
     fn drop(&mut self) {
-        kill9_group(self.child.id());
+        kill_group(self.child.id());
         let _ = self.child.wait();
     }
 }
@@ -70,7 +68,7 @@ async fn default_bind_is_loopback_and_remote_needs_a_flag() {
         q(env.state_dir.to_str().unwrap())
     ));
     if std::net::TcpListener::bind("127.0.0.1:9100").is_ok() {
-        let mut child = Command::new(MDW)
+        let mut child = Command::new(mdw_bin())
             .args(["serve", "russell", "--config"])
             .arg(&env.config_path)
             .env(MARKER_VAR, &env.marker)
@@ -105,7 +103,7 @@ async fn default_bind_is_loopback_and_remote_needs_a_flag() {
     // 0.0.0.0 without --allow-remote is refused, from the flag and from the file.
     let port = free_port();
     let out = refused_run(
-        Command::new(MDW)
+        Command::new(mdw_bin())
             .args(["serve", "russell", "--config"])
             .arg(&env.config_path)
             .args(["--listen", &format!("0.0.0.0:{port}"), "--state-dir"])
@@ -126,7 +124,7 @@ async fn default_bind_is_loopback_and_remote_needs_a_flag() {
         q(env.dir.path().join("s3").to_str().unwrap())
     ));
     let out = refused_run(
-        Command::new(MDW)
+        Command::new(mdw_bin())
             .args(["serve", "russell", "--config"])
             .arg(&env.config_path)
             .env(MARKER_VAR, &env.marker),
@@ -276,7 +274,7 @@ async fn token_guards_every_call_but_health() {
     let token_file = env.dir.path().join("russell.token");
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
     std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let svc = Svc::demo("guarded");
+    let svc = Svc::quick("guarded");
     let mut toml = env.header(
         &format!("token_file = {}", q(token_file.to_str().unwrap())),
         "",
@@ -367,7 +365,7 @@ async fn token_guards_every_call_but_health() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_entries_are_never_signalled() {
     let mut env = Env::new();
-    let svc = Svc::demo("managed");
+    let svc = Svc::quick("managed");
     env.write_services(std::slice::from_ref(&svc));
     let stranger = Stranger::start(&env.marker);
     let spid = stranger.child.id();
@@ -481,7 +479,7 @@ async fn state_dir_and_files_are_private() {
             std::fs::set_permissions(&env.state_dir, std::fs::Permissions::from_mode(0o755))
                 .unwrap();
         }
-        let svc = Svc::demo("private");
+        let svc = Svc::quick("private");
         env.write_services(std::slice::from_ref(&svc));
         let mut c = env.start_russell().await;
         let _ = c
@@ -518,7 +516,7 @@ fn short_name_cannot_escape_the_log_folder() {
         "../x", "..", "a/b", "/tmp/x", ".hidden", "x\\..\\y", "a b", "Kant",
     ] {
         let mut env = Env::new();
-        let mut s = Svc::demo("placeholder");
+        let mut s = Svc::quick("placeholder");
         s.short = bad.into();
         let mut toml = env.header("", "");
         toml.push_str(&s.toml());
@@ -576,7 +574,7 @@ fn unusable_token_files_are_refused() {
             &format!("token_file = {}", q(token_file.to_str().unwrap())),
             "",
         );
-        toml.push_str(&Svc::demo("t").toml());
+        toml.push_str(&Svc::quick("t").toml());
         env.write_config(&toml);
         env.spawn_russell();
         let code = env.wait_russell_exit(Duration::from_secs(20));
@@ -600,7 +598,7 @@ fn unusable_token_files_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reused_pid_in_state_file_is_not_touched() {
     let mut env = Env::new();
-    let svc = Svc::demo("svc");
+    let svc = Svc::quick("svc");
     env.write_services(std::slice::from_ref(&svc));
     let mut c = env.start_russell().await;
     let _ = c
@@ -609,7 +607,7 @@ async fn reused_pid_in_state_file_is_not_touched() {
     let st = env.wait_all_running(&mut c, Duration::from_secs(30)).await;
     let old = by_name(&st)["svc"].pid;
     env.kill_russell();
-    kill9_group(proc_stat(old).unwrap().pgrp);
+    kill_group(proc_stat(old).unwrap().pgrp);
     assert!(wait_for(Duration::from_secs(5), || !alive(old)));
 
     let stranger = Stranger::start(&env.marker);
@@ -650,7 +648,7 @@ async fn reused_pid_in_state_file_is_not_touched() {
 #[test]
 fn truncated_state_file_is_handled() {
     let mut env = Env::new();
-    env.write_services(&[Svc::demo("t")]);
+    env.write_services(&[Svc::quick("t")]);
     std::fs::create_dir_all(&env.state_dir).unwrap();
     std::fs::set_permissions(&env.state_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::write(

@@ -27,3 +27,13 @@ pub use ports::{free_port, http_get};
 pub use procs::{alive, group_alive};
 pub use svc::{Svc, q};
 pub use wait::{WAIT, wait_for, wait_until, wait_until_async};
+
+/// Everything the black-box suites use, for `use test_support::prelude::*;`.
+pub mod prelude {
+    pub use crate::env::*;
+    pub use crate::procs::*;
+    pub use crate::{
+        Daemon, Demo, Fixture, Svc, WAIT, free_port, group_alive, http_get, kill_group, kill9,
+        mdw_bin, q, s, signal, wait_for, wait_until,
+    };
+}
