@@ -5,7 +5,7 @@
 //! `crates/russell-config/tests/bad/` (written by the config suite) is refused by
 //! `mdw config check` and `mdw serve russell` with a message and without a panic.
 //!
-//! `cargo test -p mdw --test reliability_bad_input`.
+//! `cargo test -p mdw --test reliability bad_input::`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

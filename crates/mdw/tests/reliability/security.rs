@@ -5,7 +5,7 @@
 //! FIFOs) is private; a short_name that is a path is rejected by config validation and no
 //! file lands outside the log folder.
 //!
-//! `cargo test -p mdw --test reliability_security`.
+//! `cargo test -p mdw --test reliability security::`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

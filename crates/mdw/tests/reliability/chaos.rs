@@ -4,7 +4,7 @@
 //! orphan is left.
 //!
 //! Fast (default): 5 services, 5 kills. Long (ignored):
-//! `cargo test -p mdw --test reliability_chaos -- --ignored --nocapture` (20 services,
+//! `cargo test -p mdw --test reliability -- chaos:: --ignored --nocapture` (20 services,
 //! 100 kills over ≥ 30 s; bounded to a few minutes). `RELIABILITY_SEED=N` replays a run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -3,7 +3,7 @@
 //! running set equals the config, each service runs exactly once (one process, one listener
 //! per port) and `state.json` always parses.
 //!
-//! `cargo test -p mdw --test reliability_crash -- --nocapture` (about a minute).
+//! `cargo test -p mdw --test reliability -- crash:: --nocapture` (about a minute).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -2,7 +2,7 @@
 //! register again every 20th beat, half of them under managed names. Russell's RSS stays
 //! flat, no live registration is lost (every heartbeat acknowledged), no managed PID
 //! changes. The short run is part of the suite; the long one (docs/RELIABILITY.md) is
-//! `cargo test --release -p mdw --test compat_storm -- --ignored --nocapture`.
+//! `cargo test --release -p mdw --test compat -- storm:: --ignored --nocapture`.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;

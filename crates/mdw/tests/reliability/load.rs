@@ -4,7 +4,7 @@
 //! and Russell's RSS stays flat across rounds.
 //!
 //! Fast (default): 3 s. Long (ignored): 20 s —
-//! `cargo test -p mdw --test reliability_load -- --ignored --nocapture`
+//! `cargo test -p mdw --test reliability -- load:: --ignored --nocapture`
 //! (`RELIABILITY_LOAD_SECS=120` for a longer soak).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -1,7 +1,7 @@
 //! Reliability 3 — flapping: a service toggled unhealthy/healthy (SIGUSR1 to the stand-in)
 //! faster than failure_threshold × interval is never restarted; one that stays unhealthy is.
 //!
-//! `cargo test -p mdw --test reliability_flapping` (about 15 s).
+//! `cargo test -p mdw --test reliability flapping::` (about 15 s).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -3,7 +3,7 @@
 //! log file rotates at `[logs] max_file_size`, keeping `max_files` old files. A service
 //! that forks 200 processes into its group is fully gone after StopService.
 //!
-//! `cargo test -p mdw --test reliability_resources -- --nocapture` (about 20 s).
+//! `cargo test -p mdw --test reliability -- resources:: --nocapture` (about 20 s).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -1,0 +1,9 @@
+//! mDW's `mdw.russell.RussellService` against a real `mdw serve russell`: every method
+//! beside v1, the token rules, bad input, stand-ins that register like mDW's services, and
+//! a registration storm. Fixtures: crates/test-support.
+
+mod access;
+mod input;
+mod methods;
+mod registration;
+mod storm;
