@@ -9,51 +9,17 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use russell_api::daemon::{ServeOptions, serve};
 use russell_api::mdw::common as c;
 use russell_api::mdw::russell as m;
 use russell_api::mdw::russell::russell_service_client::RussellServiceClient;
 use rustix::process::{Pid, Signal, kill_process, kill_process_group};
+use test_support::inproc::InProcess;
 use tokio::net::TcpListener;
 
-/// A Russell in this process; `stop` ends it as SIGTERM would.
-struct Russell {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), russell_api::daemon::DaemonError>>,
-}
-
-async fn russell(listener: TcpListener, state: &Path) -> Russell {
+/// A Russell in this process with no services, its state in `state`.
+async fn russell(listener: TcpListener, state: &Path) -> InProcess {
     let text = format!("[russell]\nstate_dir = {:?}\n", state.display().to_string());
-    let config =
-        russell_config::parse(&text, &state.join("services.toml"), Path::new("/bin/false"))
-            .unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(serve(
-        config,
-        ServeOptions::default(),
-        Some(listener),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !matches!(russell_api::client::serving(&addr).await, Ok(true)) {
-        assert!(
-            Instant::now() < deadline,
-            "Russell did not come up at {addr}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Russell { stop, task }
-}
-
-impl Russell {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        let r = tokio::time::timeout(Duration::from_secs(10), self.task).await;
-        assert!(matches!(r, Ok(Ok(Ok(())))), "{r:?}");
-    }
+    InProcess::serve(&text, &state.join("services.toml"), listener).await
 }
 
 /// The stand-in; its group is killed on drop.

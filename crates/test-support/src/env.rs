@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use russell_api::pb;
@@ -72,6 +73,11 @@ impl Rng {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// The cases of one test binary share the machine: an ordinary [`Env`] holds this lock for
+/// reading, a long case ([`Env::alone`]) for writing, so a long case (100 kills, 20 s of
+/// load) never runs beside the timing-sensitive ones.
+static MACHINE: RwLock<()> = RwLock::new(());
+
 /// One Russell with its config, state dir and services, all under one TempDir.
 /// Dropping it kills Russell and every process it (transitively) started.
 pub struct Env {
@@ -87,11 +93,30 @@ pub struct Env {
     pub russell_pids: Vec<u32>,
     /// Number of Russell starts, for distinct log file names.
     starts: u32,
+    /// This environment's turn on the machine, released after Drop killed everything.
+    _shared: Option<RwLockReadGuard<'static, ()>>,
+    _alone: Option<RwLockWriteGuard<'static, ()>>,
 }
 
 impl Env {
     /// A fresh directory, a free port, a unique marker; no config yet.
     pub fn new() -> Self {
+        let shared = MACHINE.read().unwrap_or_else(|e| e.into_inner());
+        let mut env = Self::unlocked();
+        env._shared = Some(shared);
+        env
+    }
+
+    /// [`Env::new`] for a long case: waits until no other environment of this test binary
+    /// exists and keeps the machine to itself until it is dropped.
+    pub fn alone() -> Self {
+        let alone = MACHINE.write().unwrap_or_else(|e| e.into_inner());
+        let mut env = Self::unlocked();
+        env._alone = Some(alone);
+        env
+    }
+
+    fn unlocked() -> Self {
         let dir = tempfile::Builder::new()
             .prefix("mdw-reliability-")
             .tempdir()
@@ -115,6 +140,8 @@ impl Env {
             russell: None,
             russell_pids: Vec::new(),
             starts: 0,
+            _shared: None,
+            _alone: None,
         }
     }
 

@@ -14,6 +14,7 @@ pub mod config;
 pub mod env;
 pub mod fixture;
 pub mod harness;
+pub mod inproc;
 pub mod kill;
 pub mod ports;
 pub mod procs;

@@ -37,8 +37,9 @@ fn code_of<T>(r: &Result<tonic::Response<T>, tonic::Status>) -> tonic::Code {
     }
 }
 
-async fn load(total: Duration, rounds: u32) {
-    let mut env = Env::new();
+/// `alone`: a long case, run with no other case of this binary beside it.
+async fn load(total: Duration, rounds: u32, alone: bool) {
+    let mut env = if alone { Env::alone() } else { Env::new() };
     let services: Vec<Svc> = (0..4).map(|i| Svc::quick(&format!("l{i}"))).collect();
     env.write_services(&services);
     let mut c = env.start_russell().await;
@@ -235,7 +236,7 @@ async fn load(total: Duration, rounds: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_three_seconds() {
-    load(Duration::from_secs(3), 3).await;
+    load(Duration::from_secs(3), 3, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,5 +248,5 @@ async fn load_twenty_seconds() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20)
         .max(4);
-    load(Duration::from_secs(secs), (secs / 2) as u32).await;
+    load(Duration::from_secs(secs), (secs / 2) as u32, true).await;
 }
