@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the real validators that the `mdw export` tests (crates/mdw/tests/export.rs)
+# Installs the real validators that the `mdw export` tests (crates/mdw/tests/cli/export.rs)
 # check their output with, so CI does not trust our own reading of the formats:
 #   - kubernetes-validate (PyPI; carries the Kubernetes JSON schemas) in .ci/.venv
 #   - docker-compose 1.29 (Debian), whose `config` validates a Compose file offline
