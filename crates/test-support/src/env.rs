@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub use crate::rng::Rng;
+
 use russell_api::pb;
 use russell_api::pb::russell_service_client::RussellServiceClient;
 use tempfile::TempDir;
@@ -32,44 +34,6 @@ pub const MARKER_VAR: &str = "MDW_RELIABILITY_MARKER";
 
 /// A generated gRPC client of Russell.
 pub type Client = RussellServiceClient<Channel>;
-
-/// A small xorshift generator: reproducible with `RELIABILITY_SEED`, else seeded by time.
-#[derive(Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// Seeds from `RELIABILITY_SEED` or the clock, and prints the seed for reruns.
-    pub fn from_env() -> Self {
-        let seed = std::env::var("RELIABILITY_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
-            })
-            | 1;
-        eprintln!("reliability: RELIABILITY_SEED={seed}");
-        Self(seed)
-    }
-
-    /// Next pseudo-random number.
-    #[allow(clippy::should_implement_trait)]
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// A number in `0..n`.
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 

@@ -18,6 +18,7 @@ pub mod inproc;
 pub mod kill;
 pub mod ports;
 pub mod procs;
+pub mod rng;
 pub mod svc;
 pub mod wait;
 
@@ -26,6 +27,7 @@ pub use fixture::{Daemon, Fixture};
 pub use kill::{kill_group, kill_marked, kill9, signal};
 pub use ports::{free_port, http_get};
 pub use procs::{alive, group_alive};
+pub use rng::Rng;
 pub use svc::{Svc, q};
 pub use wait::{WAIT, wait_for, wait_until, wait_until_async};
 

@@ -127,7 +127,7 @@ async fn chaos(n_services: usize, kills: usize, min_duration: Duration, alone: b
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         }
-        let victim = killable[rng.below(killable.len())];
+        let victim = killable[rng.pick(killable.len())];
         kill9(victim.pid);
         *killed.entry(victim.short_name.clone()).or_default() += 1;
         pending.insert(victim.short_name.clone(), victim.pid);

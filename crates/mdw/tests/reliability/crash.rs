@@ -99,7 +99,7 @@ async fn russell_crash_loop() {
             // below lands inside it); the others by chance.
             for (i, s) in services.iter().enumerate() {
                 for pid in leaders_on(&env, s.http_port) {
-                    if i < 2 || rng.below(2) == 0 {
+                    if i < 2 || rng.pick(2) == 0 {
                         kill9(pid);
                     }
                 }
@@ -108,7 +108,7 @@ async fn russell_crash_loop() {
             let mut c = env.connect().await;
             let req = env.req(pb::StartAllRequest { force: false });
             let call = tokio::spawn(async move { c.start_all_services(req).await });
-            let delay = Duration::from_millis(20 + rng.below(150) as u64);
+            let delay = Duration::from_millis(20 + rng.pick(150) as u64);
             tokio::time::sleep(delay).await;
             let in_flight = !call.is_finished();
             env.kill_russell();
@@ -284,7 +284,7 @@ async fn russell_killed_under_a_storm() {
                 }
             }));
         }
-        let delay = Duration::from_millis(300 + rng.below(1200) as u64);
+        let delay = Duration::from_millis(300 + rng.pick(1200) as u64);
         tokio::time::sleep(delay).await;
         env.kill_russell();
         for t in storm {
