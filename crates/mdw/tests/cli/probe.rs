@@ -2,57 +2,22 @@
 //! health, plain sockets for tcp and timeouts. Exit status 0 healthy, 1 unhealthy, 2 usage.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Signal, kill_process, kill_process_group};
-use test_support::{free_port, mdw_bin};
+use rustix::process::Signal;
+use std::path::Path;
+use test_support::{Demo, free_port, mdw_bin};
 
-/// A running `mdw demo`, killed with its process group on drop.
-struct Demo(Child);
-
-impl Demo {
-    /// Starts `mdw demo ARGS` and waits until it prints "ready".
-    fn start(args: &[&str]) -> Demo {
-        let mut child = Command::new(mdw_bin())
-            .arg("demo")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let demo = Demo(child);
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line == "ready" {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        rx.recv_timeout(Duration::from_secs(10))
-            .expect("mdw demo ready");
-        demo
-    }
-
-    fn signal(&self, sig: Signal) {
-        kill_process(Pid::from_raw(self.0.id() as i32).unwrap(), sig).unwrap();
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        if let Some(pgid) = Pid::from_raw(self.0.id() as i32) {
-            let _ = kill_process_group(pgid, Signal::KILL);
-        }
-        let _ = self.0.wait();
-    }
+/// Starts `mdw demo ARGS` (killed with its process group on drop) and waits until it
+/// prints "ready".
+fn start_demo(args: &[&str]) -> Demo {
+    let mut argv = vec!["demo"];
+    argv.extend_from_slice(args);
+    let demo = Demo::start_bin(Path::new(mdw_bin()), &argv);
+    demo.wait_line("ready");
+    demo
 }
 
 fn probe(args: &[&str]) -> Output {
@@ -73,7 +38,7 @@ fn run(args: &[&str]) -> (i32, String) {
 #[test]
 fn http_healthy_unhealthy_and_body() {
     let port = free_port().to_string();
-    let _demo = Demo::start(&["--name", "web", "--http-port", &port, "--body", "all good"]);
+    let _demo = start_demo(&["--name", "web", "--http-port", &port, "--body", "all good"]);
     let url = format!("http://127.0.0.1:{port}/health");
     let (code, err) = run(&["http", &url]);
     assert_eq!(code, 0, "{err}");
@@ -94,7 +59,7 @@ fn http_healthy_unhealthy_and_body() {
 #[test]
 fn http_unhealthy_after_sigusr1() {
     let port = free_port().to_string();
-    let demo = Demo::start(&["--name", "web", "--http-port", &port]);
+    let demo = start_demo(&["--name", "web", "--http-port", &port]);
     let url = format!("http://127.0.0.1:{port}/health");
     assert_eq!(run(&["http", &url]).0, 0);
     demo.signal(Signal::USR1);
@@ -109,7 +74,7 @@ fn http_unhealthy_after_sigusr1() {
 #[test]
 fn grpc_serving_not_serving_and_unknown_service() {
     let port = free_port().to_string();
-    let demo = Demo::start(&["--name", "rpc", "--grpc-port", &port]);
+    let demo = start_demo(&["--name", "rpc", "--grpc-port", &port]);
     let addr = format!("127.0.0.1:{port}");
     let (code, err) = run(&["grpc", &addr]);
     assert_eq!(code, 0, "{err}");
