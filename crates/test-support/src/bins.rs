@@ -180,3 +180,55 @@ impl Drop for Demo {
         let _ = self.child.wait();
     }
 }
+
+/// A process started by the test with stdout and stderr in a log file, in its own process
+/// group; the group is SIGKILLed and the process reaped in Drop.
+pub struct Logged {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Logged {
+    /// Spawns `cmd` (stdin null, output to `log`) in a new process group.
+    pub fn spawn(cmd: &mut Command, log: PathBuf) -> Logged {
+        let out =
+            std::fs::File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("clone the log file"))
+            .stderr(out)
+            .process_group(0)
+            .spawn()
+            .expect("spawn a logged process");
+        Logged { child, log }
+    }
+
+    /// What the process wrote so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits (up to 10 s, without blocking the runtime) until the log holds `text` at
+    /// least `count` times.
+    pub async fn wait_log(&self, count: usize, text: &str) {
+        let deadline = Instant::now() + WAIT;
+        while self.log().matches(text).count() < count {
+            assert!(
+                Instant::now() < deadline,
+                "no {count}× {text:?} in:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        if let Some(pgid) = Pid::from_raw(self.child.id() as i32) {
+            let _ = kill_process_group(pgid, Signal::KILL);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -42,3 +42,14 @@ pub async fn mdw_status(c: &mut Mdw) -> m::OrchestratorStatusResponse {
         .unwrap()
         .into_inner()
 }
+
+/// mDW's ListServices at `addr`, without a token.
+pub async fn list_services(addr: &str) -> Vec<m::ServiceInfo> {
+    let ch = russell_api::client::channel(addr).await.unwrap();
+    RussellServiceClient::new(ch)
+        .list_services(c::Empty {})
+        .await
+        .unwrap()
+        .into_inner()
+        .services
+}

@@ -4,44 +4,13 @@
 //! one is linked to its managed entry and keeps its PID across the restart.
 #![allow(clippy::unwrap_used)]
 
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use russell_api::mdw::common as c;
 use russell_api::mdw::russell as m;
 use russell_api::mdw::russell::russell_service_client::RussellServiceClient;
-use test_support::{Fixture, Svc, alive, free_port, mdw_bin};
-
-/// A stand-in started by the test itself; its group is killed in Drop.
-struct Standalone {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Standalone {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Standalone {
-    fn drop(&mut self) {
-        test_support::kill_group(self.child.id());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn list(addr: &str) -> Vec<m::ServiceInfo> {
-    let ch = russell_api::client::channel(addr).await.unwrap();
-    RussellServiceClient::new(ch)
-        .list_services(c::Empty {})
-        .await
-        .unwrap()
-        .into_inner()
-        .services
-}
+use test_support::compat::list_services;
+use test_support::{Fixture, Logged, Svc, alive, free_port, mdw_bin};
 
 /// Lists until `cond` holds (20 s at most).
 async fn wait_list(
@@ -51,7 +20,7 @@ async fn wait_list(
 ) -> Vec<m::ServiceInfo> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let l = list(addr).await;
+        let l = list_services(addr).await;
         if cond(&l) {
             return l;
         }
@@ -86,20 +55,13 @@ async fn stand_ins_register_heartbeat_reregister_after_a_russell_crash_and_dereg
 
     let port = free_port();
     let log = f.path("ext.log");
-    let out = std::fs::File::create(&log).unwrap();
-    let mut ext = Standalone {
-        child: Command::new(mdw_bin())
+    let mut ext = Logged::spawn(
+        Command::new(mdw_bin())
             .args(["demo", "--name", "ext", "--http-port", &port.to_string()])
             .args(["--register", &f.addr, "--version", "2.0.0"])
-            .args(every)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .process_group(0)
-            .spawn()
-            .unwrap(),
+            .args(every),
         log,
-    };
+    );
 
     let registered = |l: &[m::ServiceInfo]| {
         find(l, "ext").is_some_and(|e| e.status == m::ServiceStatus::Healthy as i32)
@@ -125,7 +87,7 @@ async fn stand_ins_register_heartbeat_reregister_after_a_russell_crash_and_dereg
 
     // Heartbeats keep the same ids.
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let l = list(&f.addr).await;
+    let l = list_services(&f.addr).await;
     assert_eq!(find(&l, "ext").unwrap().id, ext_id);
     assert_eq!(find(&l, "alpha").unwrap().id, alpha_id);
 
@@ -167,7 +129,7 @@ async fn stand_ins_register_heartbeat_reregister_after_a_russell_crash_and_dereg
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(ext.log().contains("ext: deregistered"), "{}", ext.log());
-    let l = list(&f.addr).await;
+    let l = list_services(&f.addr).await;
     assert!(find(&l, "ext").is_none(), "{l:#?}");
 
     // Russell stops alpha: it deregisters too, and alpha is managed-only again.
@@ -179,7 +141,7 @@ async fn stand_ins_register_heartbeat_reregister_after_a_russell_crash_and_dereg
         .await
         .unwrap();
     assert!(!alive(alpha_pid as u32));
-    let l = list(&f.addr).await;
+    let l = list_services(&f.addr).await;
     assert_eq!(find(&l, "alpha").unwrap().id, "managed/alpha", "{l:#?}");
     assert_eq!(
         find(&l, "alpha").unwrap().status,
