@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Checks Russell's HTTP answers with real, independent parsers (run by
-crates/mdw/tests/http.rs with the interpreter of .ci/.venv, made by .ci/validators.sh):
+crates/mdw/tests/cli/http.rs with the interpreter of .ci/.venv, made by .ci/validators.sh):
 
   http_check.py metrics FILE
       parses FILE with prometheus_client's text-format parser and prints one JSON object:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the real validators that the `mdw export` tests (crates/mdw/tests/export.rs)
+# Installs the real validators that the `mdw export` tests (crates/mdw/tests/cli/export.rs)
 # check their output with, so CI does not trust our own reading of the formats:
 #   - kubernetes-validate (PyPI; carries the Kubernetes JSON schemas) in .ci/.venv
 #   - docker-compose 1.29 (Debian), whose `config` validates a Compose file offline
@@ -31,7 +31,7 @@ if ! "$venv/bin/kubernetes-validate" --version 2>/dev/null | grep -q "$KUBERNETE
         "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
 fi
 
-# --- HTTP view (crates/mdw/tests/http.rs, via .ci/http_check.py) ---------------------
+# --- HTTP view (crates/mdw/tests/cli/http.rs, via .ci/http_check.py) ---------------------
 # prometheus_client's text-format parser reads /metrics; openapi-core checks the JSON
 # answers against docs/openapi.yaml. Same venv, own pins.
 PROMETHEUS_CLIENT_VERSION=0.21.1

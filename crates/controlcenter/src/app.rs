@@ -122,7 +122,7 @@ fn toggle_selected(state: &mut State, api: &mut dyn Api) {
     };
     let name = api_name(service);
     match service.service_state() {
-        ServiceState::Stopped | ServiceState::Failed | ServiceState::Completed => {
+        ServiceState::Stopped | ServiceState::Failed => {
             let id = state.begin(ActionKind::Start(name.clone()));
             api.send(Command::Start { id, name });
         }

@@ -399,9 +399,7 @@ pub fn reason(service: &pb::ServiceStatus, services: &[pb::ServiceStatus]) -> St
         }
         ServiceState::Stopped => "not started".into(),
         ServiceState::Completed if service.kind == "task" => "completed (ran to the end)".into(),
-        ServiceState::Completed => {
-            "completed: exited with a success code, not restarted".into()
-        }
+        ServiceState::Completed => "completed: exited with a success code, not restarted".into(),
         ServiceState::Waiting => {
             let blocking: Vec<&str> = service
                 .dependencies
@@ -425,7 +423,7 @@ pub fn reason(service: &pb::ServiceStatus, services: &[pb::ServiceStatus]) -> St
         ServiceState::Restarting => format!("restarting after: {error}"),
         ServiceState::Stopping => "stopping".into(),
         ServiceState::Failed => format!("gave up: {error}"),
-        other @ (ServiceState::Completed | ServiceState::Unspecified) => other.to_string(),
+        ServiceState::Unspecified => ServiceState::Unspecified.to_string(),
     }
 }
 
@@ -606,12 +604,12 @@ mod tests {
 
     #[test]
     fn a_task_reads_as_running_then_done() {
-        let mut t = svc("prep", "running", &[], None);
+        let mut t = svc("prep", Running, &[], None);
         t.kind = "task".into();
         assert_eq!(reason(&t, &[]), "running (a task: done when it exits)");
-        t.state = "completed".into();
+        t.service_state = ServiceState::Completed.into();
         assert_eq!(reason(&t, &[]), "completed (ran to the end)");
-        let style = crate::view::state_style("completed");
+        let style = crate::view::state_style(ServiceState::Completed);
         assert_eq!(style.fg, Some(ratatui::style::Color::Cyan));
     }
 }

@@ -3,123 +3,13 @@
 //! SIGKILLed when its guard drops.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rustix::process::{Pid, Signal, kill_process, kill_process_group};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-
-const WAIT: Duration = Duration::from_secs(10);
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Polls `cond` every 20 ms until it holds; panics with `what` after `timeout`.
-fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A running stand-in; its process group is killed on drop.
-struct Demo {
-    child: Child,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
-}
-
-fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = lines.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            sink.lock().unwrap().push(line);
-        }
-    });
-    lines
-}
-
-impl Demo {
-    fn start(args: &[&str]) -> Demo {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mdw-demo"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
-        Demo {
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    fn start_ready(args: &[&str]) -> Demo {
-        let demo = Demo::start(args);
-        demo.wait_line("ready");
-        demo
-    }
-
-    fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.id() as i32).unwrap()
-    }
-
-    fn signal(&self, sig: Signal) {
-        kill_process(self.pid(), sig).unwrap();
-    }
-
-    fn stdout(&self) -> Vec<String> {
-        self.stdout.lock().unwrap().clone()
-    }
-
-    fn stderr(&self) -> Vec<String> {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn wait_line(&self, line: &str) {
-        wait_for(&format!("stdout line {line:?}"), WAIT, || {
-            self.stdout().iter().any(|l| l == line)
-        });
-    }
-
-    fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "mdw-demo did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = kill_process_group(self.pid(), Signal::KILL);
-        let _ = self.child.wait();
-    }
-}
+use rustix::process::{Pid, Signal};
+use std::os::unix::process::ExitStatusExt;
+use test_support::{Demo, WAIT, free_port, wait_until};
 
 /// GET `path` on 127.0.0.1:`port` over HTTP/1.0; returns (status, body).
 fn http_get(port: u16, path: &str) -> (u16, String) {
@@ -196,12 +86,12 @@ fn sigusr1_toggles_http_and_grpc_health() {
     assert_eq!(grpc_status(gp), ServingStatus::Serving);
 
     demo.signal(Signal::USR1);
-    wait_for("http 503", WAIT, || http_get(hp, "/health").0 == 503);
+    wait_until("http 503", WAIT, || http_get(hp, "/health").0 == 503);
     assert_eq!(grpc_status(gp), ServingStatus::NotServing);
     assert!(http_get(hp, "/health").1.starts_with("unhealthy demo"));
 
     demo.signal(Signal::USR1);
-    wait_for("http 200", WAIT, || http_get(hp, "/health").0 == 200);
+    wait_until("http 200", WAIT, || http_get(hp, "/health").0 == 200);
     assert_eq!(grpc_status(gp), ServingStatus::Serving);
 }
 
@@ -243,7 +133,7 @@ fn unhealthy_after_turns_http_503() {
         "--unhealthy-after",
         "500ms",
     ]);
-    wait_for("http 503", WAIT, || http_get(port, "/health").0 == 503);
+    wait_until("http 503", WAIT, || http_get(port, "/health").0 == 503);
 }
 
 #[test]
@@ -260,10 +150,10 @@ fn sigterm_and_sigint_exit_0() {
 fn ignore_sigterm_needs_sigkill() {
     let mut demo = Demo::start_ready(&["--ignore-sigterm"]);
     demo.signal(Signal::TERM);
-    wait_for("the ignoring line", WAIT, || {
+    wait_until("the ignoring line", WAIT, || {
         demo.stdout().iter().any(|l| l.contains("ignoring SIGTERM"))
     });
-    assert!(demo.running());
+    assert!(demo.child.try_wait().unwrap().is_none());
     demo.signal(Signal::KILL);
     assert_eq!(demo.wait_exit().signal(), Some(9));
 }
@@ -280,12 +170,12 @@ fn spawn_grandchild_shares_the_group() {
     let pgid = rustix::process::getpgid(Pid::from_raw(pid)).unwrap();
     assert_eq!(
         pgid,
-        demo.pid(),
+        Pid::from_raw(demo.pid() as i32).unwrap(),
         "grandchild must stay in the stand-in's group"
     );
     drop(demo);
     // The guard killed the group, so the grandchild is gone (or a zombie awaiting init).
-    wait_for("the grandchild to die", WAIT, || {
+    wait_until("the grandchild to die", WAIT, || {
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .map(|s| s.contains(") Z "))
             .unwrap_or(true)
@@ -295,7 +185,7 @@ fn spawn_grandchild_shares_the_group() {
 #[test]
 fn log_rate_alternates_stdout_and_stderr() {
     let demo = Demo::start_ready(&["--name", "chatty", "--log-rate", "50"]);
-    wait_for("10 log lines", WAIT, || {
+    wait_until("10 log lines", WAIT, || {
         demo.stdout()
             .iter()
             .filter(|l| l.contains(" line "))
@@ -317,7 +207,7 @@ fn taken_port_is_a_readable_error() {
     let port = holder.local_addr().unwrap().port();
     let mut demo = Demo::start(&["--http-port", &port.to_string()]);
     assert_eq!(demo.wait_exit().code(), Some(1));
-    wait_for("the error on stderr", WAIT, || {
+    wait_until("the error on stderr", WAIT, || {
         demo.stderr()
             .iter()
             .any(|l| l.contains(&format!("127.0.0.1:{port}")))

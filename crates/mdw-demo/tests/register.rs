@@ -4,99 +4,20 @@
 //! and deregisters on SIGTERM before it exits 0.
 #![allow(clippy::unwrap_used)]
 
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use russell_api::daemon::{ServeOptions, serve};
-use russell_api::mdw::common as c;
-use russell_api::mdw::russell as m;
-use russell_api::mdw::russell::russell_service_client::RussellServiceClient;
-use rustix::process::{Pid, Signal, kill_process, kill_process_group};
+use rustix::process::{Pid, Signal, kill_process};
+use test_support::Logged;
+use test_support::compat::list_services;
+use test_support::inproc::InProcess;
 use tokio::net::TcpListener;
 
-/// A Russell in this process; `stop` ends it as SIGTERM would.
-struct Russell {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), russell_api::daemon::DaemonError>>,
-}
-
-async fn russell(listener: TcpListener, state: &Path) -> Russell {
+/// A Russell in this process with no services, its state in `state`.
+async fn russell(listener: TcpListener, state: &Path) -> InProcess {
     let text = format!("[russell]\nstate_dir = {:?}\n", state.display().to_string());
-    let config =
-        russell_config::parse(&text, &state.join("services.toml"), Path::new("/bin/false"))
-            .unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(serve(
-        config,
-        ServeOptions::default(),
-        Some(listener),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !matches!(russell_api::client::serving(&addr).await, Ok(true)) {
-        assert!(
-            Instant::now() < deadline,
-            "Russell did not come up at {addr}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Russell { stop, task }
-}
-
-impl Russell {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        let r = tokio::time::timeout(Duration::from_secs(10), self.task).await;
-        assert!(matches!(r, Ok(Ok(Ok(())))), "{r:?}");
-    }
-}
-
-/// The stand-in; its group is killed on drop.
-struct Demo {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Demo {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn wait_log(&self, count: usize, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.log().matches(text).count() < count {
-            assert!(
-                Instant::now() < deadline,
-                "no {count}× {text:?} in:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        if let Some(p) = Pid::from_raw(self.child.id() as i32) {
-            let _ = kill_process_group(p, Signal::KILL);
-        }
-        let _ = self.child.wait();
-    }
-}
-
-async fn services(addr: &str) -> Vec<m::ServiceInfo> {
-    let ch = russell_api::client::channel(addr).await.unwrap();
-    RussellServiceClient::new(ch)
-        .list_services(c::Empty {})
-        .await
-        .unwrap()
-        .into_inner()
-        .services
+    InProcess::serve(&text, &state.join("services.toml"), listener).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,22 +33,15 @@ async fn registers_reregisters_with_a_new_russell_and_deregisters_on_sigterm() {
         .unwrap()
         .port();
     let log = dir.path().join("demo.log");
-    let out = std::fs::File::create(&log).unwrap();
-    let mut demo = Demo {
-        child: Command::new(env!("CARGO_BIN_EXE_mdw-demo"))
+    let mut demo = Logged::spawn(
+        Command::new(env!("CARGO_BIN_EXE_mdw-demo"))
             .args(["--name", "ext", "--http-port", &port.to_string()])
             .args(["--register", &addr.to_string(), "--version", "3.1.4"])
-            .args(["--heartbeat-every", "100ms"])
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .process_group(0)
-            .spawn()
-            .unwrap(),
+            .args(["--heartbeat-every", "100ms"]),
         log,
-    };
+    );
     demo.wait_log(1, "ext: registered with Russell").await;
-    let l = services(&addr.to_string()).await;
+    let l = list_services(&addr.to_string()).await;
     assert_eq!(l.len(), 1, "{l:?}");
     assert_eq!(
         (l[0].name.as_str(), l[0].version.as_str(), l[0].port),
@@ -143,7 +57,7 @@ async fn registers_reregisters_with_a_new_russell_and_deregisters_on_sigterm() {
     demo.wait_log(1, "not acknowledged; registering again")
         .await;
     demo.wait_log(2, "ext: registered with Russell").await;
-    let l = services(&addr.to_string()).await;
+    let l = list_services(&addr.to_string()).await;
     assert_eq!(l.len(), 1, "{l:?}");
     assert_ne!(l[0].id, old_id);
 
@@ -158,6 +72,6 @@ async fn registers_reregisters_with_a_new_russell_and_deregisters_on_sigterm() {
     };
     assert!(status.success(), "{status:?}");
     assert!(demo.log().contains("ext: deregistered"), "{}", demo.log());
-    assert!(services(&addr.to_string()).await.is_empty());
+    assert!(list_services(&addr.to_string()).await.is_empty());
     second.stop().await;
 }

@@ -9,25 +9,8 @@ use std::time::Duration;
 
 use mdw_export::{Export, Options, Target, duration};
 use russell_config::{Config, Probe};
+use test_support::Rng;
 use yaml_serde::Value;
-
-/// xorshift64*: small, deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
 
 /// A random valid services file: services depend only on earlier ones (no cycles).
 fn generate(rng: &mut Rng) -> String {

@@ -89,6 +89,7 @@ impl From<core::ServiceState> for pb::ServiceState {
             core::ServiceState::Restarting => Self::Restarting,
             core::ServiceState::Stopping => Self::Stopping,
             core::ServiceState::Failed => Self::Failed,
+            core::ServiceState::Completed => Self::Completed,
         }
     }
 }

@@ -3,68 +3,27 @@
 //! needs a token, and the Shutdown RPC ending `serve`.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
 use std::time::Duration;
 
-use russell_api::daemon::{ServeOptions, serve};
 use russell_api::pb;
+use test_support::inproc::InProcess;
 use tokio::net::TcpListener;
 use tonic_reflection::pb::v1::ServerReflectionRequest;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
-struct Running {
-    addr: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), russell_api::daemon::DaemonError>>,
-    _dir: tempfile::TempDir,
-}
-
-async fn start(russell_extra: &str) -> Running {
+/// A Russell in this process with an empty services file in a temp dir.
+async fn start(russell_extra: &str) -> InProcess {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[russell]\nstate_dir = {:?}\n{russell_extra}\n",
         dir.path().join("state").display().to_string()
     );
-    let source = dir.path().join("services.toml");
-    let config = russell_config::parse(&text, &source, Path::new("/bin/false")).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(serve(
-        config,
-        ServeOptions::default(),
-        Some(listener),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let mut up = false;
-    for _ in 0..100 {
-        if matches!(russell_api::client::serving(&addr).await, Ok(true)) {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "Russell did not come up at {addr}");
-    Running {
-        addr,
-        stop: Some(stop),
-        task,
-        _dir: dir,
-    }
-}
-
-impl Running {
-    async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        let r = tokio::time::timeout(Duration::from_secs(20), &mut self.task).await;
-        assert!(matches!(r, Ok(Ok(Ok(())))), "{r:?}");
-    }
+    let mut r = InProcess::serve(&text, &dir.path().join("services.toml"), listener).await;
+    r.dir = Some(dir);
+    r
 }
 
 async fn list_by_reflection(addr: &str, token: Option<&str>) -> Result<Vec<String>, tonic::Status> {

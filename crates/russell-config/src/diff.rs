@@ -178,6 +178,7 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
     russell(r.0.listen != r.1.listen, "[russell] listen");
     russell(r.0.state_dir != r.1.state_dir, "[russell] state_dir");
     russell(r.0.token_file != r.1.token_file, "[russell] token_file");
+    russell(r.0.http_listen != r.1.http_listen, "[russell] http_listen");
     russell(old.logs != new.logs, "[logs]");
     out
 }
@@ -209,6 +210,9 @@ pub fn service_keys(old: &Service, new: &Service) -> Vec<(&'static str, Effect)>
         version,
         enabled,
         health_check,
+        kind,
+        restart,
+        success_exit_codes,
         watch,
         watch_debounce,
     } = new;
@@ -259,6 +263,13 @@ pub fn service_keys(old: &Service, new: &Service) -> Vec<(&'static str, Effect)>
     );
     key(old.version != *version, "version", Live);
     key(old.enabled != *enabled, "enabled", Restart);
+    key(old.kind != *kind, "kind", Restart);
+    key(old.restart != *restart, "restart", Live);
+    key(
+        old.success_exit_codes != *success_exit_codes,
+        "success_exit_codes",
+        Live,
+    );
     key(old.watch != *watch, "watch", Live);
     key(
         old.watch_debounce != *watch_debounce,

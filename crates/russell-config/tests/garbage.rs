@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
+use test_support::Rng;
 
 const SHIPPED: &str = include_str!("../../../configs/services.toml");
 
@@ -93,21 +94,6 @@ const TOKENS: &[&str] = &[
     "1979-05-27T07:32:00Z",
 ];
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % (n.max(1) as u64)) as usize
-    }
-}
-
 fn char_boundary(text: &str, mut i: usize) -> usize {
     i = i.min(text.len());
     while !text.is_char_boundary(i) {
@@ -118,33 +104,33 @@ fn char_boundary(text: &str, mut i: usize) -> usize {
 
 fn mutate(text: &str, rng: &mut Rng) -> String {
     let mut out = text.to_owned();
-    for _ in 0..1 + rng.below(4) {
-        let at = char_boundary(&out, rng.below(out.len() + 1));
-        match rng.below(6) {
-            0 => out.insert_str(at, TOKENS[rng.below(TOKENS.len())]),
+    for _ in 0..1 + rng.pick(4) {
+        let at = char_boundary(&out, rng.pick(out.len() + 1));
+        match rng.pick(6) {
+            0 => out.insert_str(at, TOKENS[rng.pick(TOKENS.len())]),
             1 => {
-                let end = char_boundary(&out, at + rng.below(12));
+                let end = char_boundary(&out, at + rng.pick(12));
                 out.replace_range(at..end, "");
             }
             2 => {
-                let end = char_boundary(&out, at + rng.below(30));
+                let end = char_boundary(&out, at + rng.pick(30));
                 let copy = out[at..end].to_owned();
-                let to = char_boundary(&out, rng.below(out.len() + 1));
+                let to = char_boundary(&out, rng.pick(out.len() + 1));
                 out.insert_str(to, &copy);
             }
             3 => {
                 let mut lines: Vec<&str> = out.lines().collect();
                 if lines.len() > 1 {
-                    let a = rng.below(lines.len());
-                    let b = rng.below(lines.len());
+                    let a = rng.pick(lines.len());
+                    let b = rng.pick(lines.len());
                     lines.swap(a, b);
                 }
                 out = lines.join("\n");
             }
             4 => out.truncate(at),
             _ => {
-                let end = char_boundary(&out, at + rng.below(8));
-                out.replace_range(at..end, TOKENS[rng.below(TOKENS.len())]);
+                let end = char_boundary(&out, at + rng.pick(8));
+                out.replace_range(at..end, TOKENS[rng.pick(TOKENS.len())]);
             }
         }
     }
@@ -203,13 +189,13 @@ fn mutated_files_never_panic() {
 fn random_text_never_panics() {
     for seed in 1..=1000u64 {
         let mut rng = Rng(seed | 1);
-        let len = rng.below(300);
+        let len = rng.pick(300);
         let text: String = (0..len)
             .map(|_| {
-                if rng.below(3) == 0 {
-                    TOKENS[rng.below(TOKENS.len())].to_owned()
+                if rng.pick(3) == 0 {
+                    TOKENS[rng.pick(TOKENS.len())].to_owned()
                 } else {
-                    char::from_u32(rng.below(0x3000) as u32)
+                    char::from_u32(rng.pick(0x3000) as u32)
                         .unwrap_or('?')
                         .to_string()
                 }

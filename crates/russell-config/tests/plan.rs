@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use russell_config::{Config, parse};
+use test_support::Rng;
 
 fn config(text: &str) -> Config {
     parse(text, Path::new("/tmp/services.toml"), Path::new("/bin/mdw"))
@@ -92,22 +93,6 @@ fn externals_do_not_make_levels() {
 #[test]
 fn empty_file_has_an_empty_plan() {
     assert!(config("").plan().levels.is_empty());
-}
-
-/// xorshift64*: small, deterministic, good enough to vary graphs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
 }
 
 #[test]

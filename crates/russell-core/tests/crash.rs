@@ -7,9 +7,6 @@
 //! it (not to a PID 1 that may never reap) and it reaps them at the end.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-mod support;
-
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -19,7 +16,9 @@ use std::time::Duration;
 use russell_config::Config;
 use russell_core::{EventKind, Orchestrator, ServiceState, SpawnOptions};
 use rustix::process::{Pid, Signal, WaitOptions};
-use support::{Harness, alive, assert_gone, config, demo, service, signal};
+use test_support::config::{config, demo, service};
+use test_support::harness::{Harness, assert_gone};
+use test_support::{alive, signal};
 
 const HOST_ENV: &str = "RUSSELL_CORE_CRASH_HOST";
 
@@ -64,7 +63,7 @@ impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-        support::kill_marked(&self.1);
+        test_support::kill_marked(&self.1);
     }
 }
 
@@ -72,8 +71,8 @@ impl Drop for Killed {
 async fn kill_9_of_russell_costs_the_services_nothing() {
     rustix::process::set_child_subreaper(Some(rustix::process::getpid())).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
-    common::demo_bin(); // built before the host needs it
+    let port = test_support::free_port();
+    test_support::demo_bin(); // built before the host needs it
 
     let mut host = Killed(
         Command::new(std::env::current_exe().unwrap())
@@ -92,8 +91,8 @@ async fn kill_9_of_russell_costs_the_services_nothing() {
         "the host did not come up"
     );
     // The state file is written right after each change, by its own task.
-    let pid_of = |s: &str| support::recorded_pid(&dir.path().join("state"), s);
-    common::wait_for("both PIDs in the state file", common::WAIT, || {
+    let pid_of = |s: &str| test_support::harness::recorded_pid(&dir.path().join("state"), s);
+    test_support::wait_until("both PIDs in the state file", test_support::WAIT, || {
         pid_of("ticker").is_some() && pid_of("web").is_some()
     });
     let (ticker, web) = (pid_of("ticker").unwrap(), pid_of("web").unwrap());

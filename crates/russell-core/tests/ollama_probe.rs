@@ -2,9 +2,6 @@
 //! `GET /api/tags` the way Ollama does (or does not).
 #![allow(clippy::unwrap_used)]
 
-mod common;
-mod support;
-
 use std::time::Duration;
 
 use russell_config::Probe;
@@ -118,11 +115,15 @@ async fn missing_models_are_named_with_the_pull_command() {
 async fn an_external_status_names_its_missing_models() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve("200 OK", tags(&["mistral:7b"])).await;
-    let mut models = support::external("models", "127.0.0.1:1", false);
+    let mut models = test_support::config::external("models", "127.0.0.1:1", false);
     models.health_check.probe = needs(server.port, MDW_MODELS);
-    let h = support::Harness::new(support::config(dir.path(), vec![], vec![models]), false).await;
+    let h = test_support::harness::Harness::new(
+        test_support::config::config(dir.path(), vec![], vec![models]),
+        false,
+    )
+    .await;
     let missing = || h.orch.snapshot().externals[0].missing_models.clone();
-    common::wait_for_async("the models external probed", common::WAIT, || {
+    test_support::wait_until_async("the models external probed", test_support::WAIT, || {
         !missing().is_empty()
     })
     .await;

@@ -3,18 +3,18 @@
 //! stops everything and checks /proc that no process (and no zombie) is left.
 #![allow(clippy::unwrap_used)]
 
-mod common;
 mod compat;
-mod support;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{Demo, free_port};
 use russell_config::{PortConflictPolicy, Probe};
 use russell_core::{EventKind, LogStream, ServiceState};
 use rustix::process::Signal;
-use support::{Harness, alive, assert_gone, config, demo, external, service, signal};
+use test_support::config::{config, demo, external, service};
+use test_support::harness::{Harness, assert_gone};
+use test_support::{Demo, free_port};
+use test_support::{alive, signal};
 
 const LONG: Duration = Duration::from_secs(20);
 
@@ -545,7 +545,7 @@ async fn detach_then_a_new_orchestrator_adopts_the_same_processes() {
     let pids: Vec<Option<u32>> = ["a", "b"].iter().map(|s| first.status(s).pid).collect();
     first.orch.detach().await.unwrap();
     assert_eq!(
-        support::recorded_pid(&dir.path().join("state"), "a"),
+        test_support::harness::recorded_pid(&dir.path().join("state"), "a"),
         pids[0]
     );
     let mut first = first;
@@ -789,7 +789,7 @@ impl Unrecorded {
         // spawn returns once the exec began; the new program's arguments and environment
         // show in /proc a moment later.
         let environ = format!("/proc/{pid}/environ");
-        common::wait_for("the marks in /proc", LONG, || {
+        test_support::wait_until("the marks in /proc", LONG, || {
             std::fs::read(&environ).is_ok_and(|e| {
                 e.starts_with(b"RUSSELL_") || e.windows(9).any(|w| w == b"\0RUSSELL_")
             })
@@ -826,7 +826,7 @@ async fn a_service_spawned_but_never_recorded_is_adopted_not_started_twice() {
     std::fs::create_dir_all(&cfg.russell.state_dir).unwrap();
     let stray = Unrecorded::spawn(&a, &cfg.russell.state_dir);
     // It answers on its port before the new Russell looks.
-    common::wait_for("the stray on its port", LONG, || {
+    test_support::wait_until("the stray on its port", LONG, || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
 
@@ -846,7 +846,7 @@ async fn a_service_spawned_but_never_recorded_is_adopted_not_started_twice() {
     // The next Russell finds it in the state file (written by its own task, soon).
     let state_dir = dir.path().join("state");
     h.wait_until("the state file naming the stray", LONG, |_| {
-        support::recorded_pid(&state_dir, "a") == Some(stray.pid)
+        test_support::harness::recorded_pid(&state_dir, "a") == Some(stray.pid)
     })
     .await;
     h.finish().await;

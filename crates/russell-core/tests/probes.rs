@@ -2,19 +2,17 @@
 //! (the `mdw-demo` stand-in and small shell commands) on free loopback ports.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::io::ErrorKind;
 use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
-use common::{Demo, WAIT, free_port, wait_for, wait_for_async};
 use russell_config::Probe;
 use russell_core::health::{ProbeError, probe};
 use russell_core::proc::groups::{GroupSampler, group_members};
 use russell_core::proc::ports::{is_listening, listening_holders};
 use russell_core::proc::{command_line, process_start_time};
 use rustix::process::Signal;
+use test_support::{Demo, WAIT, free_port, wait_until, wait_until_async};
 
 const TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -344,7 +342,7 @@ async fn exec_that_hangs_times_out_and_leaves_nothing() {
         .trim()
         .parse()
         .unwrap();
-    wait_for_async("the probe's group to be gone", WAIT, || {
+    wait_until_async("the probe's group to be gone", WAIT, || {
         group_members(pgid).is_empty()
     })
     .await;
@@ -371,7 +369,7 @@ fn port_holder_is_the_stand_in_with_its_command_line() {
     );
 
     drop(demo);
-    wait_for("the port to be free", WAIT, || !is_listening(port));
+    wait_until("the port to be free", WAIT, || !is_listening(port));
     assert!(listening_holders(port).is_empty());
 }
 
@@ -390,7 +388,7 @@ fn group_sampler_and_members_cover_the_grandchild() {
     assert_eq!(usage[&pgid].processes, 2, "{usage:?}");
 
     drop(demo);
-    wait_for("the whole group to be gone", WAIT, || {
+    wait_until("the whole group to be gone", WAIT, || {
         group_members(pgid).is_empty()
     });
     assert!(sampler.sample(&[pgid]).is_empty());

@@ -3,14 +3,12 @@
 //! without a restart; enabled flips start and stop; adds and removes are refused whole.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-mod support;
-
 use std::time::Duration;
 
 use russell_config::{Action, Config};
 use russell_core::{EventKind, ReloadError, ServiceState};
-use support::{Harness, config, service};
+use test_support::config::{config, service};
+use test_support::harness::Harness;
 
 const T: Duration = Duration::from_secs(15);
 

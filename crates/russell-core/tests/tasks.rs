@@ -3,14 +3,12 @@
 //! completed task run again.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-mod support;
-
 use std::time::Duration;
 
 use russell_config::{RestartPolicy, Service, ServiceKind};
 use russell_core::{EventKind, ServiceState};
-use support::{Harness, config, service};
+use test_support::config::{config, service};
+use test_support::harness::Harness;
 
 const LONG: Duration = Duration::from_secs(20);
 

@@ -3,13 +3,11 @@
 //! names the file. A file nobody watches restarts nothing.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-mod support;
-
 use std::time::Duration;
 
 use russell_core::EventKind;
-use support::{Harness, config, service};
+use test_support::config::{config, service};
+use test_support::harness::Harness;
 
 const T: Duration = Duration::from_secs(15);
 

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 // "1h 23m", "45m", "12s", "2d 3h": the same style as ControlCenter's table.
 use controlcenter::view::uptime as short_duration;
-use russell_api::pb::ServiceState;
+use russell_api::pb::{ExternalState, ServiceState};
 use russell_api::{Client, pb};
 
 use super::control::{block_on, call_error, connect};
@@ -20,7 +20,6 @@ pub struct Args {
     pub json: bool,
 }
 
-use russell_api::pb::ServiceState;
 use russell_api::json::StatusJson;
 /// A wire timestamp as a SystemTime.
 pub use russell_api::json::to_system_time;

@@ -4,8 +4,9 @@
 
 use russell_core::{EventKind, ExternalState, ServiceState};
 
-use crate::common::free_port;
-use crate::support::{Harness, config, external, service};
+use test_support::config::{config, external, service};
+use test_support::free_port;
+use test_support::harness::Harness;
 
 /// a; off (disabled); needs-off → off; top → needs-off.
 fn line_up(dir: &std::path::Path) -> russell_config::Config {
@@ -169,7 +170,7 @@ async fn a_process_left_running_for_a_service_disabled_since_is_stopped_not_adop
         .wait_until(
             "the old process is gone",
             std::time::Duration::from_secs(10),
-            |_| !crate::support::alive(pid),
+            |_| !test_support::alive(pid),
         )
         .await;
     assert_eq!(second.status("off").pid, None);

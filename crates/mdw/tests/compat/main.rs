@@ -1,0 +1,12 @@
+//! mDW's `mdw.russell.RussellService` against a real `mdw serve russell`: every method
+//! beside v1, the token rules, bad input, stand-ins that register like mDW's services, and
+//! a registration storm; and mDW's own services file end to end in a private network
+//! namespace (`platform`). Fixtures: crates/test-support.
+
+mod access;
+mod input;
+mod methods;
+mod platform;
+mod platform_fixture;
+mod registration;
+mod storm;
