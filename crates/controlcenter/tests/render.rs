@@ -256,6 +256,7 @@ fn missing_models_named_in_dependencies_line() {
     let mut status = plan_status();
     let models = &mut status.externals[2];
     models.state = "unhealthy".into();
+    models.external_state = pb::ExternalState::Unhealthy.into();
     models.last_error = "http://127.0.0.1:11434/api/tags: model not pulled into Ollama: \
                          mistral:7b; get it with `ollama pull mistral:7b`"
         .into();
