@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,27 @@ pub fn mdw_bin() -> &'static str {
         );
         path.display().to_string()
     })
+}
+
+/// `mdw` with `XDG_RUNTIME_DIR` in `runtime_dir`, no token from the caller's environment
+/// and stdin closed: how every black-box test runs the CLI.
+pub fn mdw_command(runtime_dir: &Path) -> Command {
+    let mut cmd = Command::new(mdw_bin());
+    cmd.env("XDG_RUNTIME_DIR", runtime_dir)
+        .env_remove("MDW_RUSSELL_TOKEN")
+        .env_remove("MDW_RUSSELL_TOKEN_FILE")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// The JSON that a successful `mdw status --json` printed.
+pub fn status_json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "mdw status failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("mdw status --json prints JSON")
 }
 
 /// Path of the `mdw-demo` binary (target/<profile>/mdw-demo). `cargo test -p <crate>` does

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::bins::mdw_bin;
+use crate::bins::{mdw_bin, mdw_command, status_json};
 use crate::kill::{kill_group, signal};
 use crate::ports::free_port;
 use crate::svc::Svc;
@@ -106,27 +106,17 @@ impl Fixture {
 
     /// Runs the CLI against this Russell.
     pub fn mdw(&self, args: &[&str]) -> Output {
-        Command::new(mdw_bin())
+        mdw_command(self.dir.path())
             .arg("--russell")
             .arg(&self.addr)
             .args(args)
-            .env("XDG_RUNTIME_DIR", self.dir.path())
-            .env_remove("MDW_RUSSELL_TOKEN")
-            .env_remove("MDW_RUSSELL_TOKEN_FILE")
-            .stdin(Stdio::null())
             .output()
             .unwrap()
     }
 
     /// `mdw status --json`, parsed; records the PIDs for cleanup.
     pub fn status(&self) -> serde_json::Value {
-        let out = self.mdw(&["status", "--json"]);
-        assert!(
-            out.status.success(),
-            "mdw status failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = status_json(&self.mdw(&["status", "--json"]));
         self.record(&v);
         v
     }

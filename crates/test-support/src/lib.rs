@@ -22,7 +22,7 @@ pub mod rng;
 pub mod svc;
 pub mod wait;
 
-pub use bins::{Demo, Logged, demo_bin, mdw_bin, s};
+pub use bins::{Demo, Logged, demo_bin, mdw_bin, mdw_command, s, status_json};
 pub use fixture::{Daemon, Fixture};
 pub use kill::{kill_group, kill_marked, kill9, signal};
 pub use ports::{free_port, http_get};

@@ -23,8 +23,19 @@ use tonic::transport::Channel;
 
 /// Set inside the namespaces: run the scenario instead of re-executing.
 const INSIDE: &str = "MDW_PLATFORM_INSIDE";
-/// This test's name, for re-executing exactly it.
+/// This test's function name; [`test_path`] gives the name libtest filters by.
 const TEST: &str = "mdw_own_file_runs_end_to_end";
+
+/// `platform::mdw_own_file_runs_end_to_end`: the test's path inside this test binary, for
+/// re-executing exactly it (the module path without the binary's crate name).
+fn test_path() -> String {
+    let module = module_path!().split_once("::").map_or("", |(_, rest)| rest);
+    if module.is_empty() {
+        TEST.to_string()
+    } else {
+        format!("{module}::{TEST}")
+    }
+}
 
 #[test]
 fn mdw_own_file_runs_end_to_end() {
@@ -48,7 +59,7 @@ fn mdw_own_file_runs_end_to_end() {
     }
     // PID 1 of the new namespace is a shell: it brings loopback up, runs the scenario and
     // reaps whatever is reparented to it.
-    let status = Command::new("unshare")
+    let out = Command::new("unshare")
         .args(["--net", "--pid", "--fork", "--mount-proc", "--"])
         .args([
             "sh",
@@ -57,13 +68,23 @@ fn mdw_own_file_runs_end_to_end() {
             "sh",
         ])
         .arg(std::env::current_exe().unwrap())
-        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+        .args(["--exact", &test_path(), "--nocapture", "--test-threads=1"])
         .env(INSIDE, "1")
-        .status()
+        .stderr(Stdio::inherit())
+        .output()
         .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
     assert!(
-        status.success(),
-        "the scenario failed in its namespaces: {status}"
+        out.status.success(),
+        "the scenario failed in its namespaces: {}",
+        out.status
+    );
+    // A filter that matches nothing passes too: make sure the scenario really ran.
+    assert!(
+        stdout.contains("test result: ok. 1 passed"),
+        "the scenario did not run in its namespaces (filter {:?} matched no test)",
+        test_path()
     );
 }
 

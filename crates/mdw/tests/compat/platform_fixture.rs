@@ -16,7 +16,7 @@ use russell_api::mdw::russell::russell_service_client::RussellServiceClient;
 use russell_api::pb;
 use tonic::transport::Channel;
 
-use test_support::{kill_group, mdw_bin, wait_for};
+use test_support::{kill_group, mdw_bin, mdw_command, status_json, wait_for};
 
 /// The stand-in executable, for the fixture's `bin/mdw`.
 pub const STANDIN: &str = "MDW_PLATFORM_STANDIN";
@@ -116,26 +116,16 @@ impl Checkout {
 
     /// The CLI, run from the checkout's root against Russell's default address.
     pub fn mdw(&self, args: &[&str]) -> std::process::Output {
-        Command::new(mdw_bin())
+        mdw_command(self.root())
             .args(args)
             .current_dir(self.root())
-            .env("XDG_RUNTIME_DIR", self.root())
-            .env_remove("MDW_RUSSELL_TOKEN")
-            .env_remove("MDW_RUSSELL_TOKEN_FILE")
-            .stdin(Stdio::null())
             .output()
             .unwrap()
     }
 
     /// `mdw status --json`, parsed; remembers the PIDs for cleanup.
     pub fn status(&self) -> serde_json::Value {
-        let out = self.mdw(&["status", "--json"]);
-        assert!(
-            out.status.success(),
-            "mdw status failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = status_json(&self.mdw(&["status", "--json"]));
         let mut seen = self.seen.lock().unwrap();
         seen.extend(pids(&v).values().copied());
         v

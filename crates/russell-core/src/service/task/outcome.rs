@@ -94,13 +94,7 @@ impl ServiceTask {
         self.set_state(ServiceState::Completed);
         self.status.healthy = task;
         self.status.last_error.clear();
-        let took = self
-            .status
-            .timing
-            .spawned_at
-            .and_then(|s| s.elapsed().ok())
-            .map(|d| format!(" after {}", humantime::format_duration(round_ms(d))))
-            .unwrap_or_default();
+        let took = self.since_spawn();
         let what = if task {
             format!("completed: {info}{took}")
         } else {
@@ -190,13 +184,7 @@ impl ServiceTask {
         self.next_probe = self.running_since + self.svc.health_check.interval;
         self.failures = 0;
         self.successes = 0;
-        let took = self
-            .status
-            .timing
-            .spawned_at
-            .and_then(|s| s.elapsed().ok())
-            .map(|d| format!(" after {}", humantime::format_duration(round_ms(d))))
-            .unwrap_or_default();
+        let took = self.since_spawn();
         self.emit(EventKind::Healthy, format!("healthy{took}"));
         let result = self.result(true, "");
         for r in std::mem::take(&mut self.pending) {
@@ -353,6 +341,17 @@ impl ServiceTask {
         }
         self.status.pid = None;
         Some(format!("PID {} {}", proc.pid, outcome.exit))
+    }
+
+    /// " after 1.2s": the time since the process was spawned, for an event's message
+    /// (empty when it was not spawned by this task).
+    fn since_spawn(&self) -> String {
+        self.status
+            .timing
+            .spawned_at
+            .and_then(|s| s.elapsed().ok())
+            .map(|d| format!(" after {}", humantime::format_duration(round_ms(d))))
+            .unwrap_or_default()
     }
 }
 
