@@ -5,6 +5,7 @@
 #   - docker-compose 1.29 (Debian), whose `config` validates a Compose file offline
 #   - systemd-analyze (Debian's systemd), for `systemd-analyze verify` of the units
 #   - prometheus-client and openapi-core (PyPI) in .ci/.venv, for the HTTP view's tests
+#   - grpcio-tools (PyPI) in .ci/.venv: protoc's Python client of mDW's RussellService
 # The tests find them through MDW_KUBERNETES_VALIDATE / MDW_DOCKER_COMPOSE or .ci/.venv
 # and PATH, and fail (not skip) when one is missing and CI=true.
 set -euo pipefail
@@ -46,6 +47,19 @@ if ! "$venv/bin/python" -c "import prometheus_client, openapi_core, sys; \
 fi
 # --- end HTTP view ---------------------------------------------------------------------
 
+# --- mDW's RussellService (crates/mdw/tests/compat/python_client.rs) ---------------------
+# grpcio-tools runs protoc on proto/mdw/russell/russell.proto and generates a Python client
+# (.ci/grpc_compat_check.py), a client of the same generator family as mDW's Go one.
+GRPCIO_TOOLS_VERSION=1.85.1
+if ! "$venv/bin/python" -c "import grpc, grpc_tools, sys; \
+    from importlib.metadata import version as v; \
+    sys.exit(v('grpcio-tools') != '$GRPCIO_TOOLS_VERSION')" 2>/dev/null; then
+    echo "== pip install grpcio-tools==$GRPCIO_TOOLS_VERSION into $venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "grpcio-tools==$GRPCIO_TOOLS_VERSION"
+fi
+# --- end RussellService -------------------------------------------------------------------
+
 docker-compose version --short
 systemd-analyze --version | head -n 1
 "$venv/bin/kubernetes-validate" --version
+"$venv/bin/python" -c "from importlib.metadata import version as v; print('grpcio-tools', v('grpcio-tools'))"

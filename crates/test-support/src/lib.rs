@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod bins;
+pub mod ci;
 pub mod compat;
 pub mod config;
 pub mod env;

@@ -8,13 +8,10 @@ use std::process::Command;
 use assert_cmd::prelude::*;
 use predicates::prelude::*;
 use serde_json::Value;
+use test_support::ci::repo;
 
 fn mdw() -> Command {
     Command::new(assert_cmd::cargo::cargo_bin!("mdw"))
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// `mdw config check --json PATH`, run in `cwd`: the exit code and the parsed document.
@@ -55,7 +52,7 @@ command = []
 #[test]
 fn default_path_is_the_shipped_line_up_and_valid() {
     mdw()
-        .current_dir(repo_root())
+        .current_dir(repo())
         .args(["config", "check"])
         .assert()
         .success()
@@ -72,7 +69,7 @@ fn default_path_is_the_shipped_line_up_and_valid() {
 fn mdw_placeholder_becomes_this_executable() {
     let exe = assert_cmd::cargo::cargo_bin!("mdw");
     mdw()
-        .current_dir(repo_root())
+        .current_dir(repo())
         .args(["config", "check"])
         .assert()
         .success()
@@ -84,7 +81,7 @@ fn mdw_placeholder_becomes_this_executable() {
 
 #[test]
 fn valid_file_as_json() {
-    let (code, v) = check_json(&repo_root(), &repo_root().join("configs/services.toml"));
+    let (code, v) = check_json(&repo(), &repo().join("configs/services.toml"));
     assert_eq!(code, Some(0));
     assert_eq!(v["valid"], true);
     assert_eq!(v["levels"][0], serde_json::json!(["turing", "bayes"]));
@@ -275,7 +272,7 @@ fn json_carries_every_key_of_the_model() {
 
 #[test]
 fn mdws_own_file_is_accepted_unchanged_and_says_its_base() {
-    let file = repo_root().join("crates/russell-config/tests/mdw/services.toml");
+    let file = repo().join("crates/russell-config/tests/mdw/services.toml");
     let cwd = tempfile::tempdir().unwrap();
     let base = cwd.path().display().to_string();
     mdw()

@@ -7,11 +7,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use test_support::ci::{missing, repo};
 use test_support::mdw_bin;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// A validator: from `var`, else the given candidates (a path under the repository, or a
 /// name in PATH). `None` (skip) outside CI; a panic in CI.
@@ -33,13 +30,9 @@ fn tool(var: &str, candidates: &[&str]) -> Option<PathBuf> {
             return found;
         }
     }
-    let msg =
-        format!("validator missing: none of {candidates:?} (or ${var}); run .ci/validators.sh");
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}");
-    }
-    eprintln!("skipped: {msg}");
-    None
+    missing(&format!(
+        "validator missing: none of {candidates:?} (or ${var}); run .ci/validators.sh"
+    ))
 }
 
 fn kubernetes_validate() -> Option<PathBuf> {

@@ -15,45 +15,17 @@ use hyper::Request;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
+use test_support::ci::{repo, run_script, venv_python};
 use test_support::{Fixture, Svc, wait_for};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// The Python of .ci/.venv with the checkers; `None` (skip) outside CI, a panic in CI.
 fn checker() -> Option<PathBuf> {
-    let py = repo().join(".ci/.venv/bin/python");
-    let ok = py.is_file()
-        && std::process::Command::new(&py)
-            .args(["-c", "import prometheus_client, openapi_core"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if ok {
-        return Some(py);
-    }
-    let msg = "prometheus_client/openapi-core missing in .ci/.venv; run .ci/validators.sh";
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}");
-    }
-    eprintln!("skipped: {msg}");
-    None
+    venv_python(&["prometheus_client", "openapi_core"])
 }
 
 /// Runs .ci/http_check.py with `args`; its stdout.
 fn check(py: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new(py)
-        .arg(repo().join(".ci/http_check.py"))
-        .args(args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "http_check.py {args:?} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    run_script(py, "http_check.py", args)
 }
 
 /// One answer, as the OpenAPI check wants it.
