@@ -606,13 +606,25 @@ async fn reused_pid_in_state_file_is_not_touched() {
         .await;
     let st = env.wait_all_running(&mut c, Duration::from_secs(30)).await;
     let old = by_name(&st)["svc"].pid;
+    // The state file is written by its own task just after the change: wait for the
+    // record of this PID before the crash, or the crash may come first.
+    let path = env.state_dir.join("state.json");
+    let recorded = || {
+        std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v["services"]["svc"]["process"]["pid"] == old)
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), recorded),
+        "state.json never recorded PID {old}"
+    );
     env.kill_russell();
     kill_group(proc_stat(old).unwrap().pgrp);
     assert!(wait_for(Duration::from_secs(5), || !alive(old)));
 
     let stranger = Stranger::start(&env.marker);
     let spid = stranger.child.id();
-    let path = env.state_dir.join("state.json");
     let mut state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let rec = &mut state["services"]["svc"]["process"];
