@@ -134,15 +134,30 @@ impl Kept {
         }
     }
 
+    /// Merges another set, both in time order (a service's file is written in order), in
+    /// one pass; on equal times `self`'s line goes first.
     fn merge(&mut self, other: Kept) {
         if other.lines.is_empty() {
             return;
         }
-        let mut all: Vec<LogLine> = std::mem::take(&mut self.lines).into();
-        all.extend(other.lines);
-        // Stable: lines of one service with the same time keep their order.
-        all.sort_by_key(|l| l.timestamp);
-        self.lines = all.into();
+        let mut mine = std::mem::take(&mut self.lines).into_iter().peekable();
+        let mut theirs = other.lines.into_iter().peekable();
+        let mut all = VecDeque::with_capacity(mine.len() + theirs.len());
+        loop {
+            let take_mine = match (mine.peek(), theirs.peek()) {
+                (Some(a), Some(b)) => a.timestamp <= b.timestamp,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            let next = if take_mine {
+                mine.next()
+            } else {
+                theirs.next()
+            };
+            all.extend(next);
+        }
+        self.lines = all;
         self.bytes += other.bytes;
         self.trim();
     }

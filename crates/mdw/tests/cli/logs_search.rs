@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::process::Command;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use test_support::{Fixture, Logged, Svc, mdw_bin, wait_until};
 
@@ -250,6 +250,21 @@ fn follow_with_grep_delivers_matching_live_lines_only() {
         "every match once, in order, nothing else"
     );
     assert!(seen.iter().all(|l| l.stream == "stdout"));
+
+    // -f with --until ends by itself once that time has passed, with live lines up to it.
+    let until = humantime::format_rfc3339_millis(SystemTime::now() + Duration::from_secs(1));
+    let until = until.to_string();
+    let asked = Instant::now();
+    let args = ["kant", "-f", "-n", "0", "--until", &until, "--json"];
+    let live = parse(&logs(&f, &args));
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        asked.elapsed()
+    );
+    let end = humantime::parse_rfc3339(&until).unwrap();
+    assert!(live.len() >= 10, "{live:?}");
+    assert!(live.iter().all(|l| l.time <= end), "{live:?}");
 }
 
 /// The complete lines of a growing output (a last line still being written is left out).
