@@ -15,6 +15,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
@@ -163,16 +164,43 @@ impl Kept {
     }
 }
 
-/// `<short>.log.<k>` … `<short>.log.1`, `<short>.log`: the files that exist, oldest first.
-fn files_of(dir: &Path, short: &str) -> Vec<PathBuf> {
-    let current = dir.join(format!("{short}.log"));
-    let mut files: Vec<PathBuf> = (1..=MAX_ROTATED)
-        .map(|k| dir.join(format!("{short}.log.{k}")))
-        .take_while(|p| p.exists())
+/// File `k` of a service: `<short>.log` for 0, else `<short>.log.<k>`.
+fn path_of(dir: &Path, short: &str, k: u32) -> PathBuf {
+    match k {
+        0 => dir.join(format!("{short}.log")),
+        k => dir.join(format!("{short}.log.{k}")),
+    }
+}
+
+/// The files of a service that exist now, oldest first, each as its number and inode.
+fn files_of(dir: &Path, short: &str) -> Vec<(u32, u64)> {
+    let mut files: Vec<(u32, u64)> = (0..=MAX_ROTATED)
+        .map_while(|k| {
+            let meta = std::fs::metadata(path_of(dir, short, k));
+            // The current file may be missing (a service that never printed).
+            match meta {
+                Ok(m) => Some((k, m.ino())),
+                Err(_) if k == 0 => Some((0, 0)),
+                Err(_) => None,
+            }
+        })
+        .filter(|&(_, ino)| ino != 0)
         .collect();
     files.reverse();
-    files.push(current);
     files
+}
+
+/// Rotations looked past when a file moved on while the search ran.
+const MOVED_AT_MOST: u32 = 4;
+
+/// Opens the file listed as number `k` with inode `ino`: a rotation since the listing
+/// renamed it to a higher number (or deleted it: `None`, its lines are past keeping).
+fn open_listed(dir: &Path, short: &str, k: u32, ino: u64) -> Option<File> {
+    (k..=k.saturating_add(MOVED_AT_MOST)).find_map(|k| {
+        let file = File::open(path_of(dir, short, k)).ok()?;
+        let same = file.metadata().is_ok_and(|m| m.ino() == ino);
+        same.then_some(file)
+    })
 }
 
 fn search_service(
@@ -182,8 +210,10 @@ fn search_service(
     kept: &mut Kept,
     cancel: &AtomicBool,
 ) {
-    for path in files_of(dir, short) {
-        let Ok(file) = File::open(&path) else {
+    // Listed first, then followed by inode: a rotation during the search neither skips a
+    // file nor reads one twice.
+    for (k, ino) in files_of(dir, short) {
+        let Some(file) = open_listed(dir, short, k, ino) else {
             continue;
         };
         let modified = file
@@ -327,6 +357,29 @@ mod tests {
         };
         let newest = files.search(&grep, bytes, &AtomicBool::new(false));
         assert_eq!(newest.len(), 1);
+    }
+
+    #[test]
+    fn a_file_renamed_by_a_rotation_is_still_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(d, "a.log.1", &[("2026-12-03T01:00:00Z", "old")]);
+        write(d, "a.log", &[("2026-12-03T02:00:00Z", "new")]);
+        let listed = files_of(d, "a");
+        assert_eq!(listed.iter().map(|f| f.0).collect::<Vec<_>>(), [1, 0]);
+        // A rotation: a.log.1 → a.log.2, a.log → a.log.1, a fresh a.log.
+        std::fs::rename(d.join("a.log.1"), d.join("a.log.2")).unwrap();
+        std::fs::rename(d.join("a.log"), d.join("a.log.1")).unwrap();
+        write(d, "a.log", &[("2026-12-03T03:00:00Z", "newest")]);
+        let read = |(k, ino): (u32, u64)| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut open_listed(d, "a", k, ino).unwrap(), &mut text)
+                .unwrap();
+            text
+        };
+        assert!(read(listed[0]).ends_with(" old\n"));
+        assert!(read(listed[1]).ends_with(" new\n"));
+        assert!(files_of(d, "missing").is_empty());
     }
 
     #[test]
