@@ -43,9 +43,14 @@ impl LogFilter {
 
     /// True when `line` passes.
     pub fn matches(&self, line: &LogLine) -> bool {
-        self.since.is_none_or(|t| line.timestamp >= t)
-            && self.until.is_none_or(|t| line.timestamp <= t)
-            && self.grep.as_ref().is_none_or(|re| re.is_match(&line.line))
+        self.passes(line.timestamp, &line.line)
+    }
+
+    /// True when a line of this time and text passes.
+    fn passes(&self, time: SystemTime, text: &str) -> bool {
+        self.since.is_none_or(|t| time >= t)
+            && self.until.is_none_or(|t| time <= t)
+            && self.grep.as_ref().is_none_or(|re| re.is_match(text))
     }
 }
 
@@ -226,7 +231,7 @@ fn search_service(
         }
         let mut reader = BufReader::new(file);
         let mut buf = Vec::new();
-        let mut previous = None;
+        let mut previous = modified;
         let mut count = 0usize;
         loop {
             buf.clear();
@@ -239,10 +244,16 @@ fn search_service(
                 return;
             }
             let text = String::from_utf8_lossy(&buf);
-            let line = parse_line(short, &text, previous.unwrap_or(modified));
-            previous = Some(line.timestamp);
-            if filter.matches(&line) {
-                kept.push(line);
+            // Nothing is allocated for a line that does not pass: most of them, in a search.
+            let (time, stream, line) = split_line(&text, previous);
+            previous = time;
+            if filter.passes(time, line) {
+                kept.push(LogLine {
+                    service: short.to_string(),
+                    stream,
+                    timestamp: time,
+                    line: line.to_string(),
+                });
             }
         }
     }
@@ -251,6 +262,17 @@ fn search_service(
 /// One line of a log file (newline included or not), as written by `RotatingFile`; a line
 /// without the `<time> <out|err> ` prefix is stdout at `fallback`.
 pub fn parse_line(service: &str, text: &str, fallback: SystemTime) -> LogLine {
+    let (timestamp, stream, line) = split_line(text, fallback);
+    LogLine {
+        service: service.to_string(),
+        stream,
+        timestamp,
+        line: line.to_string(),
+    }
+}
+
+/// [`parse_line`] without copying: the time, the stream and the text.
+fn split_line(text: &str, fallback: SystemTime) -> (SystemTime, LogStream, &str) {
     let text = text.strip_suffix('\n').unwrap_or(text);
     let parsed = text.split_once(' ').and_then(|(time, rest)| {
         let time = humantime::parse_rfc3339(time).ok()?;
@@ -263,13 +285,7 @@ pub fn parse_line(service: &str, text: &str, fallback: SystemTime) -> LogLine {
         };
         Some((time, stream, line))
     });
-    let (timestamp, stream, line) = parsed.unwrap_or((fallback, LogStream::Stdout, text));
-    LogLine {
-        service: service.to_string(),
-        stream,
-        timestamp,
-        line: line.to_string(),
-    }
+    parsed.unwrap_or((fallback, LogStream::Stdout, text))
 }
 
 /// `t` cut to whole milliseconds, the precision the files keep.
