@@ -7,6 +7,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
+use russell_api::pb;
 use test_support::{Fixture, Logged, Svc, mdw_bin, wait_until};
 
 /// Small files, many of them: every few lines rotate, and nothing is lost in the test.
@@ -150,6 +151,16 @@ fn grep_and_json_reach_the_rotated_files_and_the_current_one() {
         err.contains("\"panic(\" is not a valid regular expression"),
         "{err}"
     );
+    let code = grpc_code(
+        &f,
+        pb::StreamLogsRequest {
+            name: "kant".into(),
+            tail: 10,
+            grep: "panic(".into(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(code, tonic::Code::InvalidArgument);
     let bad = f.mdw(&["logs", "kant", "--since", "yesterday"]);
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success());
@@ -265,6 +276,19 @@ fn follow_with_grep_delivers_matching_live_lines_only() {
     let end = humantime::parse_rfc3339(&until).unwrap();
     assert!(live.len() >= 10, "{live:?}");
     assert!(live.iter().all(|l| l.time <= end), "{live:?}");
+}
+
+/// The code StreamLogs answers `req` with (Ok when it opens a stream).
+fn grpc_code(f: &Fixture, req: pb::StreamLogsRequest) -> tonic::Code {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ch = russell_api::client::channel(&f.addr).await.unwrap();
+        let mut c = pb::russell_service_client::RussellServiceClient::new(ch);
+        match c.stream_logs(req).await {
+            Ok(_) => tonic::Code::Ok,
+            Err(s) => s.code(),
+        }
+    })
 }
 
 /// The complete lines of a growing output (a last line still being written is left out).
