@@ -76,6 +76,19 @@ const CANCEL_EVERY: usize = 4096;
 const MAX_ROTATED: u32 = 10_000;
 
 impl LogFiles {
+    /// The files of one of these services (a short_name), or of all; `None` for another.
+    pub(crate) fn of(&self, service: Option<&str>) -> Option<LogFiles> {
+        let shorts = match service {
+            Some(s) if self.shorts.iter().any(|x| x == s) => vec![s.to_string()],
+            Some(_) => return None,
+            None => self.shorts.clone(),
+        };
+        Some(LogFiles {
+            dir: self.dir.clone(),
+            shorts,
+        })
+    }
+
     /// The newest lines of these services' files that pass `filter`, oldest first (all
     /// services merged by time). Stops early, with what it has, once `cancel` is set.
     /// Unreadable files are skipped (a service that never printed has none).

@@ -116,15 +116,7 @@ impl LogStore {
 
     /// The files of one service (a short_name), or of all; `None` for an unknown service.
     pub(crate) fn files(&self, service: Option<&str>) -> Option<LogFiles> {
-        let shorts = match service {
-            Some(s) if self.files.shorts.iter().any(|x| x == s) => vec![s.to_string()],
-            Some(_) => return None,
-            None => self.files.shorts.clone(),
-        };
-        Some(LogFiles {
-            dir: self.files.dir.clone(),
-            shorts,
-        })
+        self.files.of(service)
     }
 
     /// Hands one line to the disk writer, waiting while its queue is full (flow control).
