@@ -1,8 +1,8 @@
 //! Server streams: WatchEvents (from the core's event broadcast, filtered by name) and
 //! StreamLogs (a tail of N lines, then follow; with a filter — since, until, grep — the
 //! tail is searched in the log files, see log_search.rs, and the follow filtered alike).
-//! Each stream is one task that pumps into a
-//! channel; it ends when the client goes away or the server closes.
+//! Each stream is one task that pumps into a channel; it ends when the client goes away or
+//! the server closes.
 //!
 //! Memory is bounded whatever clients do:
 //! - at most [`MAX_STREAMS`] StreamLogs and [`MAX_STREAMS`] WatchEvents streams are open at
