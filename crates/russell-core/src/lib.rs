@@ -4,6 +4,7 @@
 pub mod error;
 mod events;
 pub mod health;
+pub mod log_search;
 mod logs;
 pub mod orchestrator;
 pub mod probe_stats;

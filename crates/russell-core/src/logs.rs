@@ -33,6 +33,7 @@ use tokio::net::unix::pipe;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::events::LazyBroadcast;
+use crate::log_search::LogFiles;
 use crate::{LogLine, LogStream};
 
 /// Longest line kept as one line; longer output is split.
@@ -59,6 +60,8 @@ pub(crate) struct LogStore {
     /// Pumps send every line here; the disk-writer thread receives, writes the file, then
     /// records the line in `tails`. Dropping the store ends the thread.
     disk: mpsc::Sender<LogLine>,
+    /// Where the files are, and whose: what a search reads (see log_search.rs).
+    files: LogFiles,
 }
 
 /// What clients read: the in-memory tails and the follower broadcast. Written only by the
@@ -104,7 +107,16 @@ impl LogStore {
             // the services keep running, only their output is lost. Say so once.
             tracing::error!(error = %e, "cannot start the log writer thread; service output is not kept");
         }
-        Self { tails, disk }
+        let files = LogFiles {
+            dir: dir.to_path_buf(),
+            shorts: shorts.to_vec(),
+        };
+        Self { tails, disk, files }
+    }
+
+    /// The files of one service (a short_name), or of all; `None` for an unknown service.
+    pub(crate) fn files(&self, service: Option<&str>) -> Option<LogFiles> {
+        self.files.of(service)
     }
 
     /// Hands one line to the disk writer, waiting while its queue is full (flow control).

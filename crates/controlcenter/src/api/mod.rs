@@ -379,6 +379,7 @@ async fn stream_logs(
         name,
         tail: LOG_TAIL,
         follow: true,
+        ..Default::default()
     };
     let _ = ui.send(Update::LogReset { generation });
     let mut stream = match client.stream_logs(request).await {

@@ -18,6 +18,7 @@ pub mod serve;
 pub mod status;
 pub mod up;
 pub mod wait;
+pub mod when;
 
 use std::process::ExitCode;
 

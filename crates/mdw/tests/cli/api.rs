@@ -125,6 +125,7 @@ async fn orchestrator_rpcs_and_error_codes() {
             name: String::new(),
             tail: u32::MAX,
             follow: false,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -134,6 +135,7 @@ async fn orchestrator_rpcs_and_error_codes() {
             name: "nope".into(),
             tail: 1,
             follow: false,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -144,6 +146,7 @@ async fn orchestrator_rpcs_and_error_codes() {
             name: "Ollama".into(),
             tail: 1,
             follow: true,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -243,6 +246,7 @@ async fn stream_logs_tail_then_follow() {
                 name: "chatty".into(),
                 tail: 5,
                 follow: false,
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -268,6 +272,7 @@ async fn stream_logs_tail_then_follow() {
             name: "chatty".into(),
             tail: 3,
             follow: true,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -632,6 +637,7 @@ async fn slow_log_reader_gets_a_notice_not_a_crash() {
             name: String::new(),
             tail: 0,
             follow: true,
+            ..Default::default()
         })
         .await
         .unwrap()

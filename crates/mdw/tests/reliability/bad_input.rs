@@ -106,6 +106,7 @@ async fn grpc_bad_input_gets_proper_codes_and_no_crash() {
                     name: name.clone(),
                     tail: 1,
                     follow: false,
+                    ..Default::default()
                 }))
                 .await;
             check(format!("StreamLogs({label})"), code(r), want);
@@ -216,6 +217,7 @@ async fn grpc_bad_input_gets_proper_codes_and_no_crash() {
             name: "good".into(),
             tail: u32::MAX,
             follow: false,
+            ..Default::default()
         }))
         .await;
     check("StreamLogs(tail u32::MAX)".into(), code(r), inv);

@@ -376,6 +376,7 @@ async fn stalled_log_followers_stay_bounded() {
         name: "loud".into(),
         tail: 0,
         follow: true,
+        ..Default::default()
     };
     let mut held = Vec::new();
     let mut clients = Vec::new();

@@ -198,6 +198,7 @@ async fn call_all(c: &mut Client, token: Option<&str>) -> Vec<(&'static str, Cod
                         name: String::new(),
                         tail: 1,
                         follow: false,
+                        ..Default::default()
                     },
                     token,
                 ))

@@ -9,6 +9,7 @@
 pub mod compat;
 mod encoded_status;
 pub mod gate;
+mod log_search;
 mod orchestrator;
 pub(crate) mod registry;
 pub(crate) mod streams;
@@ -323,7 +324,9 @@ impl RussellService for RussellApi {
         &self,
         request: Request<pb::StreamLogsRequest>,
     ) -> Result<Response<Self::StreamLogsStream>, Status> {
-        streams::stream_logs(self, request.into_inner()).map(Response::new)
+        streams::stream_logs(self, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn shutdown(&self, _request: Request<pb::Empty>) -> Result<Response<pb::Empty>, Status> {

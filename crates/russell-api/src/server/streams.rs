@@ -1,6 +1,8 @@
 //! Server streams: WatchEvents (from the core's event broadcast, filtered by name) and
-//! StreamLogs (a tail of N lines, then follow). Each stream is one task that pumps into a
-//! channel; it ends when the client goes away or the server closes.
+//! StreamLogs (a tail of N lines, then follow; with a filter — since, until, grep — the
+//! tail is searched in the log files, see log_search.rs, and the follow filtered alike).
+//! Each stream is one task that pumps into a channel; it ends when the client goes away or
+//! the server closes.
 //!
 //! Memory is bounded whatever clients do:
 //! - at most [`MAX_STREAMS`] StreamLogs and [`MAX_STREAMS`] WatchEvents streams are open at
@@ -23,7 +25,9 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit, broadcast, mpsc};
 use tonic::Status;
 
-use super::{MAX_NAMES, MAX_TAIL, RussellApi, resolve, resolve_service};
+use russell_core::log_search::to_millis;
+
+use super::{MAX_NAMES, MAX_TAIL, RussellApi, log_search, resolve, resolve_service};
 use crate::convert::timestamp;
 use crate::pb;
 
@@ -284,7 +288,7 @@ fn line_bytes(l: &LogLine) -> usize {
     l.service.len() + l.line.len()
 }
 
-pub(super) fn stream_logs(
+pub(super) async fn stream_logs(
     api: &RussellApi,
     req: pb::StreamLogsRequest,
 ) -> Result<Stream<pb::LogLine>, Status> {
@@ -301,13 +305,30 @@ pub(super) fn stream_logs(
             req.tail
         )));
     }
+    let filter = log_search::filter(&req)?;
     let slot = take_slot(&LOG_STREAMS, "StreamLogs")?;
     // Subscribe before reading the tail, so no line falls between the two.
     let mut live = req.follow.then(|| api.orch.log_subscribe());
     let mut tail = if req.tail == 0 {
         Vec::new()
-    } else {
+    } else if filter.is_empty() {
         api.orch.log_tail(service.as_deref(), req.tail as usize)
+    } else {
+        // Half the guard below: a search over several services holds two such sets while
+        // it merges them, and the guard counts bookkeeping on top of the text.
+        let bytes = TAIL_BYTES / 2;
+        log_search::history(api, service.as_deref(), &filter, req.tail as usize, bytes).await?
+    };
+    // A window that ended before now has no live lines to follow.
+    let follow_until = match filter.until {
+        Some(u) => match u.duration_since(SystemTime::now()) {
+            Ok(left) => Some(tokio::time::Instant::now() + left),
+            Err(_) => {
+                live = None;
+                None
+            }
+        },
+        None => None,
     };
     let tail_bytes = tail.iter().map(|l| line_bytes(l) + MESSAGE_OVERHEAD).sum();
     let tail_room = TAILS
@@ -339,20 +360,32 @@ pub(super) fn stream_logs(
         let Some(live) = live.as_mut() else {
             return;
         };
-        let last_tail = recent.last().map(|l| l.timestamp);
+        // Compared in milliseconds: lines read back from the files keep no more.
+        let last_tail = recent.last().map(|l| to_millis(l.timestamp));
+        let ends = async {
+            match follow_until {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(ends);
         loop {
             let item = tokio::select! {
                 () = feed.tx.closed() => break,
                 _ = closing.wait_for(|c| *c) => break,
+                () = &mut ends => break,
                 r = live.recv() => r,
             };
             let sent = match item {
                 Ok(l) if service.as_ref().is_some_and(|s| *s != l.service) => continue,
+                Ok(l) if !filter.matches(&l) => continue,
                 // Already sent with the tail (it arrived between subscribe and tail).
                 Ok(l)
-                    if last_tail.is_some_and(|t| l.timestamp <= t)
+                    if last_tail.is_some_and(|t| to_millis(l.timestamp) <= t)
                         && recent.iter().any(|x| {
-                            x.timestamp == l.timestamp && x.service == l.service && x.line == l.line
+                            to_millis(x.timestamp) == to_millis(l.timestamp)
+                                && x.service == l.service
+                                && x.line == l.line
                         }) =>
                 {
                     continue;

@@ -48,6 +48,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::events::LazyBroadcast;
+use crate::log_search::LogFiles;
 use crate::logs::LogStore;
 use crate::service::disabled_error;
 use crate::{CoreError, Event, LogLine, Snapshot, StartResult};
@@ -254,6 +255,18 @@ impl Orchestrator {
                 Err(_) => Vec::new(),
             },
             None => self.inner.logs.tail(None, n),
+        }
+    }
+
+    /// The log files of `service` (name or short_name, any case; None = all services), to
+    /// search on a blocking thread (see log_search.rs); `None` for an unknown service.
+    pub fn log_files(&self, service: Option<&str>) -> Option<LogFiles> {
+        match service {
+            Some(name) => {
+                let short = self.resolve(name).ok()?;
+                self.inner.logs.files(Some(&short))
+            }
+            None => self.inner.logs.files(None),
         }
     }
 
