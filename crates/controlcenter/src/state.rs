@@ -386,6 +386,9 @@ pub fn reason(service: &pb::ServiceStatus, services: &[pb::ServiceStatus]) -> St
         service.last_error.clone()
     };
     match service.service_state() {
+        ServiceState::Stopped if service.disabled => {
+            "disabled (enabled = false in the services file)".into()
+        }
         ServiceState::Running if service.kind == "task" => {
             "running (a task: done when it exits)".into()
         }
@@ -600,6 +603,16 @@ mod tests {
             svc("api", Waiting, &["db", "cache"], None),
         ];
         assert_eq!(reason(&services[2], &services), "waiting for db");
+    }
+
+    #[test]
+    fn a_disabled_service_says_so() {
+        let mut off = svc("off", Stopped, &[], None);
+        off.disabled = true;
+        assert_eq!(
+            reason(&off, &[]),
+            "disabled (enabled = false in the services file)"
+        );
     }
 
     #[test]

@@ -48,6 +48,8 @@ impl From<&core::ServiceStatus> for pb::ServiceStatus {
             stopped_by_user: s.stopped_by_user,
             max_retries: s.max_retries,
             kind: s.kind.as_str().to_string(),
+            version: s.version.clone(),
+            disabled: !s.enabled,
         }
     }
 }

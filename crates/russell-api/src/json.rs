@@ -48,6 +48,10 @@ pub struct ServiceJson {
     pub dependencies: Vec<String>,
     /// "service" or "task".
     pub kind: String,
+    /// `version` in the services file (empty when not set).
+    pub version: String,
+    /// `enabled` in the services file.
+    pub enabled: bool,
     pub cpu_percent: f32,
     pub rss_bytes: u64,
 }
@@ -134,6 +138,8 @@ impl From<&pb::ServiceStatus> for ServiceJson {
             last_health_check: rfc3339(x.last_health_check.as_ref()),
             dependencies: x.dependencies.clone(),
             kind: x.kind.clone(),
+            version: x.version.clone(),
+            enabled: !x.disabled,
             cpu_percent: x.cpu_percent,
             rss_bytes: x.rss_bytes,
         }

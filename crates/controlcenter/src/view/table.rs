@@ -187,7 +187,11 @@ fn cell(state: &State, service: &pb::ServiceStatus, col: Col) -> (String, Style)
                 ServiceState::Completed => "✓",
                 _ => "●",
             };
-            (format!("{dot} {now}"), state_style(now))
+            if service.disabled && now == ServiceState::Stopped {
+                (format!("{dot} disabled"), state_style(now))
+            } else {
+                (format!("{dot} {now}"), state_style(now))
+            }
         }
         Col::Health => health(service),
         Col::Uptime => (

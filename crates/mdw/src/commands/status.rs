@@ -97,7 +97,11 @@ pub fn render(addr: &str, s: &pb::OrchestratorStatus) -> String {
             x.pid.to_string()
         };
         let now = x.service_state();
-        let state = format!("{} {now}", state_symbol(now));
+        let state = if x.disabled && now == ServiceState::Stopped {
+            format!("{} disabled", state_symbol(now))
+        } else {
+            format!("{} {now}", state_symbol(now))
+        };
         out.push_str(&format!(
             "{:<width$}  {port:<6}  {state:<12}  {health:<6}  {uptime:<8}  {restarts:<8}  {pid}\n",
             x.name

@@ -488,3 +488,36 @@ fn graph_prints_levels_and_dot_that_graphviz_reads() {
     let nodes = plain.lines().filter(|l| l.starts_with("node ")).count();
     assert_eq!(nodes, 3, "{plain}");
 }
+
+/// `version` and `enabled = false` reach `mdw status`: the table says `disabled`, the JSON
+/// carries both, and start-all leaves the disabled service alone.
+#[test]
+fn status_shows_version_and_disabled_services() {
+    let web = Svc::demo("web").extra("version = \"1.2.3\"");
+    let off = Svc::demo("off").extra("enabled = false\nversion = \"0.9.0\"");
+    let f = Fixture::new(&[web, off], "");
+    let _d = f.start();
+    assert!(
+        test_support::wait_for(Duration::from_secs(30), || {
+            Fixture::service(&f.status(), "web")["healthy"] == true
+        }),
+        "web never became healthy: {:#}",
+        f.status()
+    );
+    let status = f.status();
+    let web = Fixture::service(&status, "web");
+    let off = Fixture::service(&status, "off");
+    assert_eq!(
+        (web["version"].as_str(), web["enabled"].as_bool()),
+        (Some("1.2.3"), Some(true))
+    );
+    assert_eq!(
+        (off["version"].as_str(), off["enabled"].as_bool()),
+        (Some("0.9.0"), Some(false))
+    );
+    assert_eq!(off["state"], "stopped");
+    assert!(off["pid"].is_null());
+    let (table, _) = text(&f.mdw(&["status"]));
+    let line = table.lines().find(|l| l.starts_with("Off")).unwrap();
+    assert!(line.contains("○ disabled"), "{table}");
+}
