@@ -1,10 +1,11 @@
 //! A pseudo-terminal for a TUI under measurement (rustix's pty calls): the bench keeps the
 //! master side, the child gets the slave side as its terminal. A reader thread drains the
 //! child's output (a full pty would block its writes), answers cursor-position requests as
-//! a terminal does, and keeps the last few KiB so a caller can see what is on the screen.
+//! a terminal does, and keeps the screen (vt100's parser) so a caller can see what is on it.
 
 use std::fs::File;
 use std::io::{Read, Write};
+use std::num::NonZeroU16;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::{Arc, Mutex};
@@ -13,22 +14,27 @@ use anyhow::Context;
 use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
 use rustix::termios::{Winsize, tcsetwinsize};
 
-/// Bytes of output kept for [`Pty::recent`].
-const KEEP: usize = 64 * 1024;
-
 /// The master side and the child's terminal (the slave side) of one pseudo-terminal.
 pub struct Pty {
+    rows: NonZeroU16,
+    cols: NonZeroU16,
     /// Write keys here.
     pub master: File,
     /// Give this to the child as stdin/stdout/stderr, then drop it.
     pub slave: File,
 }
 
-/// The output a [`Pty`]'s reader thread has seen: total bytes and the last [`KEEP`].
-#[derive(Debug, Default)]
+/// What a [`Pty`]'s reader thread has seen: the bytes written and the screen they drew.
 pub struct Output {
     pub total: usize,
-    pub recent: Vec<u8>,
+    pub screen: vt100::Parser,
+}
+
+impl Output {
+    /// The screen's text, row by row.
+    pub fn text(&self) -> String {
+        self.screen.screen().contents()
+    }
 }
 
 impl Pty {
@@ -57,6 +63,8 @@ impl Pty {
         )
         .context("cannot set the terminal size")?;
         Ok(Pty {
+            rows: NonZeroU16::new(rows).context("a terminal needs at least one row")?,
+            cols: NonZeroU16::new(cols).context("a terminal needs at least one column")?,
             master: File::from(master),
             slave,
         })
@@ -67,7 +75,10 @@ impl Pty {
     pub fn drain(&self) -> anyhow::Result<Arc<Mutex<Output>>> {
         let mut reader = self.master.try_clone()?;
         let mut answer = self.master.try_clone()?;
-        let seen = Arc::new(Mutex::new(Output::default()));
+        let seen = Arc::new(Mutex::new(Output {
+            total: 0,
+            screen: vt100::Parser::new(self.rows, self.cols, 0),
+        }));
         let out = seen.clone();
         std::thread::Builder::new()
             .name("pty-reader".into())
@@ -82,19 +93,12 @@ impl Pty {
                     }
                     let Ok(mut o) = out.lock() else { break };
                     o.total += n;
-                    o.recent.extend_from_slice(&buf[..n]);
-                    let extra = o.recent.len().saturating_sub(KEEP);
-                    o.recent.drain(..extra);
+                    o.screen.process(&buf[..n]);
                 }
             })
             .context("cannot start the pty reader thread")?;
         Ok(seen)
     }
-}
-
-/// True when `hay` contains `needle`.
-pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]
@@ -119,8 +123,8 @@ mod tests {
         let t = Instant::now();
         loop {
             let o = seen.lock().unwrap();
-            if contains(&o.recent, b"hello-pty") {
-                assert!(contains(&o.recent, b"24 80"), "{:?}", o.recent);
+            if o.text().contains("hello-pty") {
+                assert!(o.text().contains("24 80"), "{}", o.text());
                 break;
             }
             drop(o);

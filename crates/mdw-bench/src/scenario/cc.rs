@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 
 use crate::lineup::Spec;
 use crate::procs::{CpuSample, ProcId};
-use crate::pty::{Pty, contains};
+use crate::pty::Pty;
 use crate::report::{Goal, Row, Unit};
 use crate::scenario::footprint::{Footprint, sample};
 use crate::scenario::{Deployment, Env};
@@ -85,7 +85,9 @@ async fn measure(env: &Env, d: &mut Deployment, window: Duration) -> anyhow::Res
         child,
         id: ProcId::of(pid).unwrap_or(ProcId { pid, start_time: 0 }),
     };
-    let Pty { mut master, slave } = pty;
+    let Pty {
+        mut master, slave, ..
+    } = pty;
     drop(slave);
 
     let all_running = format!("Services: {n}/{n} running");
@@ -93,7 +95,7 @@ async fn measure(env: &Env, d: &mut Deployment, window: Duration) -> anyhow::Res
     loop {
         let shown = output
             .lock()
-            .map(|o| contains(&o.recent, all_running.as_bytes()))
+            .map(|o| o.text().contains(&all_running))
             .unwrap_or(false);
         if shown {
             break;
@@ -102,14 +104,8 @@ async fn measure(env: &Env, d: &mut Deployment, window: Duration) -> anyhow::Res
             bail!("mdw cc exited with {status} before its screen showed {all_running:?}");
         }
         if Instant::now() >= deadline {
-            let tail = output
-                .lock()
-                .map(|o| {
-                    String::from_utf8_lossy(&o.recent[o.recent.len().saturating_sub(400)..])
-                        .into_owned()
-                })
-                .unwrap_or_default();
-            bail!("mdw cc did not show {all_running:?} within 30 s; its last output: {tail:?}");
+            let screen = output.lock().map(|o| o.text()).unwrap_or_default();
+            bail!("mdw cc did not show {all_running:?} within 30 s; its screen:\n{screen}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
