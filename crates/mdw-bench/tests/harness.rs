@@ -105,6 +105,7 @@ async fn reload_watch_http_and_controlcenter_parts_measure_the_real_daemon() {
 
     let r = reload::run(&env, 5, 2, 3).await.unwrap();
     assert_eq!((r.to_healthy.n, r.dry_run.n, r.own_work.n), (2, 3, 3));
+    assert_eq!(r.cli_dry_run.n, 2);
     assert_eq!(r.others_kept, 4);
 
     let w = watch::run(&env, 5, 2, Duration::from_secs(1))

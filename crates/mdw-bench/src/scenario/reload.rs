@@ -41,6 +41,8 @@ pub struct ReloadResult {
     pub own_work: Summary,
     /// Dry-run ReloadConfig round trip, ms.
     pub dry_run: Summary,
+    /// `mdw reload --dry-run` from process start to exit, ms.
+    pub cli_dry_run: Summary,
 }
 
 /// `reloads` live reloads of one changed service each and `work_reps` timings of the
@@ -90,6 +92,10 @@ async fn measure(
             "a dry run of a file with only {first} changed reported {:?}",
             r.services
         );
+    }
+    let mut cli = Vec::new();
+    for _ in 0..(work_reps / 5).max(2) {
+        cli.push(ms(cli_dry_run(&env.mdw, d.russell.addr).await?));
     }
 
     let mut to_healthy = Vec::with_capacity(reloads);
@@ -157,6 +163,7 @@ async fn measure(
         others_kept: n - 1,
         own_work: Summary::of(&time_ms_of(&own_work)).context("no timings")?,
         dry_run: Summary::of(&dry).context("no dry runs")?,
+        cli_dry_run: Summary::of(&cli).context("no CLI dry runs")?,
     })
 }
 
@@ -193,7 +200,38 @@ pub fn rows(r: ReloadResult) -> Vec<Row> {
             Unit::Ms,
             Goal::AtMost(20.0),
         ),
+        Row::median(
+            format!("`mdw reload --dry-run` at {n}, CLI process start to exit"),
+            &r.cli_dry_run,
+            Unit::Ms,
+            Goal::Info,
+        ),
     ]
+}
+
+/// One `mdw reload --dry-run` against `addr`, from spawn to exit (output discarded).
+async fn cli_dry_run(mdw: &std::path::Path, addr: SocketAddr) -> anyhow::Result<Duration> {
+    let t0 = Instant::now();
+    let out = tokio::process::Command::new(mdw)
+        .arg("--russell")
+        .arg(addr.to_string())
+        .args(["reload", "--dry-run"])
+        .env_remove("MDW_RUSSELL_TOKEN")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .with_context(|| format!("cannot run {} reload --dry-run", mdw.display()))?;
+    let took = t0.elapsed();
+    ensure!(
+        out.status.success(),
+        "mdw reload --dry-run exited with {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(took)
 }
 
 /// Each service's process and restart count, by short name.
