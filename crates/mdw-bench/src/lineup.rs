@@ -1,12 +1,13 @@
 //! Generates services.toml files for the benchmarks: N stand-in services, flat or as a
-//! layered DAG, with optional readiness delay, http checks and restart settings.
+//! layered DAG, with optional readiness delay, http checks, restart settings, a watched
+//! file per service and Russell's HTTP listener.
 //!
 //! The file follows the loader's format (README.md, "Configuration reference"): a `[russell]` table and
 //! one `[[services]]` entry per service. Serialisation goes through `toml`, so quoting of
 //! paths is never hand-rolled.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -28,6 +29,11 @@ pub struct Spec {
     pub restart_backoff: Option<Duration>,
     /// `max_retries`; `None` = the loader's default.
     pub max_retries: Option<u32>,
+    /// Each service watches a file of its own (`watch = [<watch dir>/<short name>]`,
+    /// default debounce); [`Env::deploy`](crate::scenario::Env::deploy) creates the files.
+    pub watch: bool,
+    /// Russell's HTTP listener (`[russell] http_listen`) on a free loopback port.
+    pub http: bool,
 }
 
 impl Spec {
@@ -41,6 +47,8 @@ impl Spec {
             http_check: None,
             restart_backoff: None,
             max_retries: None,
+            watch: false,
+            http: false,
         }
     }
 
@@ -58,6 +66,8 @@ pub struct GenService {
     pub http_port: u16,
     pub level: usize,
     pub dependencies: Vec<String>,
+    /// The file it watches, if the line-up watches files.
+    pub watch_file: Option<PathBuf>,
 }
 
 /// A generated file and what it contains.
@@ -67,12 +77,36 @@ pub struct Generated {
     pub toml: String,
     /// The services, in file order.
     pub services: Vec<GenService>,
+    /// Russell's HTTP listener, if the file sets one.
+    pub http_listen: Option<SocketAddr>,
 }
 
 impl Generated {
     /// Every service's http port.
     pub fn ports(&self) -> Vec<u16> {
         self.services.iter().map(|s| s.http_port).collect()
+    }
+}
+
+/// Where the generated Russell lives: its API address and state dir, and optionally its
+/// HTTP listener and the folder of the services' watched files.
+#[derive(Debug, Clone, Copy)]
+pub struct Site<'a> {
+    pub listen: SocketAddr,
+    pub state_dir: &'a Path,
+    pub http_listen: Option<SocketAddr>,
+    pub watch_dir: Option<&'a Path>,
+}
+
+impl<'a> Site<'a> {
+    /// API address and state dir only (no HTTP listener, no watched files).
+    pub fn new(listen: SocketAddr, state_dir: &'a Path) -> Site<'a> {
+        Site {
+            listen,
+            state_dir,
+            http_listen: None,
+            watch_dir: None,
+        }
     }
 }
 
@@ -101,6 +135,8 @@ struct RussellToml {
     listen: String,
     state_dir: String,
     autostart: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_listen: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -116,6 +152,8 @@ struct ServiceToml<'a> {
     max_retries: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     health_check: Option<HealthToml>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    watch: Option<[String; 1]>,
 }
 
 #[derive(Serialize)]
@@ -139,13 +177,12 @@ pub fn fmt_duration(d: Duration) -> String {
 
 /// Builds the services file for `spec`. `standin` is the stand-in's program and leading
 /// arguments (e.g. `["/…/mdw-demo"]` or `["/…/mdw", "demo"]`); `ports[i]` becomes service
-/// i's http port.
+/// i's http port. With `site.watch_dir`, service i watches `<watch_dir>/<short name>`.
 pub fn generate(
     spec: &Spec,
     standin: &[String],
     ports: &[u16],
-    listen: SocketAddr,
-    state_dir: &Path,
+    site: &Site<'_>,
 ) -> Result<Generated, GenError> {
     if ports.len() < spec.count {
         return Err(GenError::Ports {
@@ -178,17 +215,19 @@ pub fn generate(
         by_level[level].push(short_name.clone());
         services.push(GenService {
             name: format!("Bench {i:04}"),
-            short_name,
             http_port: port,
             level,
             dependencies,
+            watch_file: site.watch_dir.map(|d| d.join(&short_name)),
+            short_name,
         });
     }
     let file = FileToml {
         russell: RussellToml {
-            listen: listen.to_string(),
-            state_dir: state_dir.display().to_string(),
+            listen: site.listen.to_string(),
+            state_dir: site.state_dir.display().to_string(),
             autostart: true,
+            http_listen: site.http_listen.map(|a| a.to_string()),
         },
         services: services
             .iter()
@@ -217,12 +256,17 @@ pub fn generate(
                         interval: fmt_duration(interval),
                         timeout: fmt_duration(Duration::from_secs(3).min(interval / 2)),
                     }),
+                    watch: s.watch_file.as_ref().map(|f| [f.display().to_string()]),
                 }
             })
             .collect(),
     };
     let toml = toml::to_string(&file).map_err(GenError::Toml)?;
-    Ok(Generated { toml, services })
+    Ok(Generated {
+        toml,
+        services,
+        http_listen: site.http_listen,
+    })
 }
 
 #[cfg(test)]
@@ -250,8 +294,7 @@ mod tests {
             &Spec::flat(50),
             &standin(),
             &ports(50),
-            listen,
-            Path::new("/tmp/st"),
+            &Site::new(listen, Path::new("/tmp/st")),
         )
         .unwrap();
         let t = parse(&g);
@@ -293,7 +336,13 @@ mod tests {
             ..Spec::flat(200)
         };
         let listen: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let g = generate(&spec, &standin(), &ports(200), listen, Path::new("/s")).unwrap();
+        let g = generate(
+            &spec,
+            &standin(),
+            &ports(200),
+            &Site::new(listen, Path::new("/s")),
+        )
+        .unwrap();
         let level: HashMap<_, _> = g
             .services
             .iter()
@@ -336,15 +385,19 @@ mod tests {
             &Spec::flat(3),
             &standin(),
             &ports(2),
-            listen,
-            Path::new("/s"),
+            &Site::new(listen, Path::new("/s")),
         );
         assert!(matches!(e, Err(GenError::Ports { .. })));
         let spec = Spec {
             levels: 4,
             ..Spec::flat(3)
         };
-        let e = generate(&spec, &standin(), &ports(3), listen, Path::new("/s"));
+        let e = generate(
+            &spec,
+            &standin(),
+            &ports(3),
+            &Site::new(listen, Path::new("/s")),
+        );
         assert!(matches!(e, Err(GenError::Levels { .. })));
     }
 
@@ -368,8 +421,7 @@ mod tests {
                 &spec,
                 &standin(),
                 &ports(spec.count),
-                listen,
-                Path::new("/tmp/st"),
+                &Site::new(listen, Path::new("/tmp/st")),
             )
             .unwrap();
             let cfg = russell_config::parse(
@@ -395,6 +447,31 @@ mod tests {
             } else {
                 assert_eq!(s.health_check.probe, russell_config::Probe::None);
             }
+        }
+    }
+
+    #[test]
+    fn watched_files_and_the_http_listener_reach_the_real_loader() {
+        let listen: SocketAddr = "127.0.0.1:9999".parse().unwrap();
+        let http: SocketAddr = "127.0.0.1:9998".parse().unwrap();
+        let site = Site {
+            http_listen: Some(http),
+            watch_dir: Some(Path::new("/tmp/w d")),
+            ..Site::new(listen, Path::new("/tmp/st"))
+        };
+        let g = generate(&Spec::flat(3), &standin(), &ports(3), &site).unwrap();
+        assert_eq!(g.http_listen, Some(http));
+        let cfg = russell_config::parse(
+            &g.toml,
+            Path::new("/tmp/services.toml"),
+            Path::new("/bin/mdw"),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", g.toml));
+        assert_eq!(cfg.russell.http_listen, Some(http));
+        for (s, gen_s) in cfg.services.iter().zip(&g.services) {
+            let file = Path::new("/tmp/w d").join(&gen_s.short_name);
+            assert_eq!(gen_s.watch_file.as_deref(), Some(file.as_path()));
+            assert_eq!(s.watch, vec![file]);
         }
     }
 

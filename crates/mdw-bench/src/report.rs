@@ -86,6 +86,12 @@ impl Row {
         }
     }
 
+    /// The same row with `spread` in place of its spread text.
+    pub fn note(mut self, spread: String) -> Row {
+        self.spread = spread;
+        self
+    }
+
     /// A figure that could not be measured, with the reason.
     pub fn failed(figure: impl Into<String>, why: &str) -> Row {
         Row {

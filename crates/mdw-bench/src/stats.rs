@@ -30,6 +30,11 @@ impl Summary {
     }
 }
 
+/// A duration in milliseconds, the unit of most figures.
+pub fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
 /// Nearest-rank percentile of an ascending, non-empty slice.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     let n = sorted.len();

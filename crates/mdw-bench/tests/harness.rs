@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use mdw_bench::lineup::Spec;
 use mdw_bench::procs::ProcId;
-use mdw_bench::scenario::{Budget, Env, api, crash, stop};
+use mdw_bench::scenario::{Budget, Env, api, cc, crash, http, reload, stop, watch};
 
 /// `target/<profile>/`, from `target/<profile>/deps/harness-…`.
 fn bin_dir() -> PathBuf {
@@ -95,6 +95,36 @@ async fn crash_stop_and_api_parts_measure_the_real_daemon() {
     assert!(a.raw.requests_per_sec > 0.0);
     assert_eq!(a.raw.errors, 0);
     assert_eq!(a.watch.n, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_watch_http_and_controlcenter_parts_measure_the_real_daemon() {
+    let mut env = env();
+    env.budget.footprint_window = Duration::from_secs(1);
+    env.budget.api_window = Duration::from_secs(1);
+
+    let r = reload::run(&env, 5, 2, 3).await.unwrap();
+    assert_eq!((r.to_healthy.n, r.dry_run.n, r.own_work.n), (2, 3, 3));
+    assert_eq!(r.cli_dry_run.n, 2);
+    assert_eq!(r.others_kept, 4);
+
+    let w = watch::run(&env, 5, 2, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(w.to_gone.n, 2);
+    // the default debounce is 500 ms: nothing is signalled before it
+    assert!(w.to_signal.min >= 450.0, "{:?}", w.to_signal);
+    assert!(w.to_gone.min >= w.to_signal.min, "{w:?}");
+
+    let h = http::run(&env, 5, 20).await.unwrap();
+    assert_eq!(h.scrape.n, 20);
+    assert!(h.scrape_bytes > 1000 && h.cpu_per_scrape > 0.0, "{h:?}");
+    assert!(h.status.requests_per_sec > 0.0);
+    assert_eq!(h.status.errors, 0);
+
+    let c = cc::run(&env, 5, Duration::from_secs(1)).await.unwrap();
+    assert!(c.cc.rss_mib.p50 > 1.0, "{c:?}");
+    assert!(c.cc.cpu_percent >= 0.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

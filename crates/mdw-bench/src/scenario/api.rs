@@ -273,7 +273,7 @@ async fn load(
 }
 
 /// OS threads of the load generator: one per core, at most one per connection.
-fn load_threads(channels: usize) -> usize {
+pub(crate) fn load_threads(channels: usize) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     channels.clamp(1, cores)
 }

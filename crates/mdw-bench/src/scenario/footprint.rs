@@ -28,34 +28,46 @@ pub async fn run(
         http_check: http_check.then_some(Duration::from_secs(10)),
         ..Spec::flat(n)
     };
-    let mut d = env.deploy(&spec)?;
+    idle(env, &spec, window).await
+}
+
+/// Idle footprint of Russell running the line-up `spec` (every service up, and healthy
+/// when it has a check).
+pub async fn idle(env: &Env, spec: &Spec, window: Duration) -> anyhow::Result<Footprint> {
+    let mut d = env.deploy(spec)?;
     let result = async {
         d.until_ports().await?;
         {
             let mut client = d.russell.client(Duration::from_secs(10)).await?;
-            d.until_running(&mut client, http_check).await?;
+            d.until_running(&mut client, spec.http_check.is_some())
+                .await?;
         }
         // let start-up work (first probes, log files, late allocations) settle
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let pid = d.russell.id.pid;
-        let begin = CpuSample::take(pid)?;
-        let mut rss = Vec::new();
-        let ticks = window.as_secs().max(1);
-        for _ in 0..ticks {
-            rss.push(rss_bytes(pid)? as f64 / (1024.0 * 1024.0));
-            tokio::time::sleep(window / ticks as u32).await;
-        }
-        let end = CpuSample::take(pid)?;
+        let f = sample(d.russell.id.pid, window).await?;
         anyhow::ensure!(
             d.russell.is_running(),
             "Russell exited during the idle window"
         );
-        Ok::<_, anyhow::Error>(Footprint {
-            rss_mib: Summary::of(&rss).ok_or_else(|| anyhow::anyhow!("no RSS sample"))?,
-            cpu_percent: begin.percent_until(&end),
-        })
+        Ok::<_, anyhow::Error>(f)
     }
     .await;
     d.finish().await;
     result
+}
+
+/// RSS (once a second) and CPU of process `pid` over `window`, touching nothing else.
+pub async fn sample(pid: i32, window: Duration) -> anyhow::Result<Footprint> {
+    let begin = CpuSample::take(pid)?;
+    let mut rss = Vec::new();
+    let ticks = window.as_secs().max(1);
+    for _ in 0..ticks {
+        rss.push(rss_bytes(pid)? as f64 / (1024.0 * 1024.0));
+        tokio::time::sleep(window / ticks as u32).await;
+    }
+    let end = CpuSample::take(pid)?;
+    Ok(Footprint {
+        rss_mib: Summary::of(&rss).ok_or_else(|| anyhow::anyhow!("no RSS sample"))?,
+        cpu_percent: begin.percent_until(&end),
+    })
 }

@@ -2,17 +2,21 @@
 //! ([`Env::deploy`]), measures from outside (sockets, /proc, gRPC), and tears them down.
 
 pub mod api;
+pub mod cc;
 pub mod crash;
 pub mod footprint;
+pub mod http;
+pub mod reload;
 pub mod start;
 pub mod stop;
+pub mod watch;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::lineup::{Generated, Spec, generate};
+use crate::lineup::{Generated, Site, Spec, generate};
 use crate::ports::free_ports;
 use crate::russell::{Client, Russell};
 
@@ -43,6 +47,16 @@ pub struct Budget {
     pub stop_reps: usize,
     pub api_window: Duration,
     pub watch_reps: usize,
+    /// Live reloads of one changed service each.
+    pub reloads: usize,
+    /// Timings of the reload's own work (in-process and dry-run RPC).
+    pub reload_work_reps: usize,
+    /// Rewrites of a watched file.
+    pub rebuilds: usize,
+    /// `/metrics` scrapes.
+    pub scrapes: usize,
+    /// How long ControlCenter is watched.
+    pub cc_window: Duration,
 }
 
 impl Budget {
@@ -58,6 +72,11 @@ impl Budget {
             stop_reps: 3,
             api_window: Duration::from_secs(5),
             watch_reps: 20,
+            reloads: 5,
+            reload_work_reps: 50,
+            rebuilds: 20,
+            scrapes: 2000,
+            cc_window: Duration::from_secs(30),
         }
     }
 
@@ -73,6 +92,11 @@ impl Budget {
             stop_reps: 1,
             api_window: Duration::from_secs(2),
             watch_reps: 10,
+            reloads: 2,
+            reload_work_reps: 10,
+            rebuilds: 5,
+            scrapes: 300,
+            cc_window: Duration::from_secs(10),
         }
     }
 }
@@ -96,11 +120,25 @@ impl Env {
             .prefix("mdw-bench-")
             .tempdir()
             .context("cannot create a temp dir")?;
-        let ports = free_ports(spec.count + 1).context("cannot pick free ports")?;
-        let listen = std::net::SocketAddr::from(([127, 0, 0, 1], ports[spec.count]));
+        let ports = free_ports(spec.count + 2).context("cannot pick free ports")?;
+        let loopback = |port| std::net::SocketAddr::from(([127, 0, 0, 1], port));
         let state = dir.path().join("state");
         std::fs::create_dir_all(&state)?;
-        let lineup = generate(spec, &self.standin, &ports[..spec.count], listen, &state)?;
+        let watch_dir = dir.path().join("watched");
+        let site = Site {
+            http_listen: spec.http.then(|| loopback(ports[spec.count + 1])),
+            watch_dir: spec.watch.then_some(watch_dir.as_path()),
+            ..Site::new(loopback(ports[spec.count]), &state)
+        };
+        let lineup = generate(spec, &self.standin, &ports[..spec.count], &site)?;
+        let listen = site.listen;
+        if spec.watch {
+            std::fs::create_dir_all(&watch_dir)?;
+            for file in lineup.services.iter().filter_map(|s| s.watch_file.as_ref()) {
+                std::fs::write(file, b"build 0\n")
+                    .with_context(|| format!("cannot write {}", file.display()))?;
+            }
+        }
         let config = dir.path().join("services.toml");
         std::fs::write(&config, &lineup.toml)
             .with_context(|| format!("cannot write {}", config.display()))?;
@@ -120,6 +158,16 @@ impl Env {
 }
 
 impl Deployment {
+    /// The services file Russell was started with (a reload re-reads it).
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("services.toml")
+    }
+
+    /// The deployment's temporary folder (removed at [`Self::finish`]).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// Time from launching Russell until every service port answers.
     pub async fn until_ports(&mut self) -> anyhow::Result<Duration> {
         let n = self.lineup.services.len();
