@@ -21,7 +21,7 @@ pub(super) struct Dispatch {
     /// Per service: its task's command queue. The actor sends, the task receives; when
     /// the last `Dispatch` goes, each task sees the end of its queue and returns.
     pub(super) txs: Arc<Vec<UnboundedSender<ServiceCmd>>>,
-    pub(super) epochs: Arc<Vec<AtomicU64>>,
+    pub(super) epochs: Arc<Vec<Arc<AtomicU64>>>,
     pub(super) graph: Arc<Graph>,
     /// Per service: its name (for the answer when its task is gone).
     pub(super) names: Arc<[String]>,
@@ -152,12 +152,24 @@ impl Dispatch {
         rx.await.unwrap_or_else(|_| self.gone(i))
     }
 
+    /// Stops service `i` and what left its group, then ends its task (a reload removed
+    /// it from the services file).
+    pub(super) async fn remove(&self, i: usize) {
+        let (reply, rx) = oneshot::channel();
+        if self.txs[i]
+            .unbounded_send(ServiceCmd::Remove { reply })
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+    }
+
     /// The answer for service `i` when its task ended before it answered.
     pub(super) fn gone(&self, i: usize) -> StartResult {
         StartResult {
             name: self.names[i].clone(),
             success: false,
-            error: "russell is shutting down".into(),
+            error: "its task is gone: Russell is shutting down, or a reload removed it from the services file".into(),
             attempts: 0,
         }
     }
