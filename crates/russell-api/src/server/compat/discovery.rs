@@ -150,14 +150,11 @@ fn managed_info(
     metadata.insert("managed".to_string(), "true".to_string());
     metadata.insert("display_name".to_string(), s.name.clone());
     metadata.insert("state".to_string(), s.state.as_str().to_string());
-    metadata.insert(
-        "enabled".to_string(),
-        api.enabled(&s.short_name).to_string(),
-    );
+    metadata.insert("enabled".to_string(), s.enabled.to_string());
     let version = reg
         .map(|r| r.version.as_str())
         .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| api.version(&s.short_name));
+        .unwrap_or_else(|| s.version.as_str());
     m::ServiceInfo {
         id: reg.map_or_else(|| managed_id(&s.short_name), |r| r.id.clone()),
         name: s.short_name.clone(),

@@ -94,10 +94,7 @@ pub fn service_status(
         ("display_name".to_string(), s.name.clone()),
         ("state".to_string(), s.state.as_str().to_string()),
         ("adopted".to_string(), s.adopted.to_string()),
-        (
-            "enabled".to_string(),
-            api.enabled(&s.short_name).to_string(),
-        ),
+        ("enabled".to_string(), s.enabled.to_string()),
     ]);
     if let Some(r) = reg {
         metadata.insert("registration_id".to_string(), r.id.clone());
@@ -117,7 +114,7 @@ pub fn service_status(
         health_message: health_message(s),
         restart_count: i32::try_from(s.restart_count).unwrap_or(i32::MAX),
         metadata,
-        version: api.version(&s.short_name).to_string(),
+        version: s.version.as_str().to_string(),
     }
 }
 
@@ -151,7 +148,7 @@ pub fn orchestrator_status(
                 restart_count: i32::try_from(s.restart_count).unwrap_or(i32::MAX),
                 last_error: s.last_error.clone(),
                 dependencies: s.dependencies.clone(),
-                version: api.version(&s.short_name).to_string(),
+                version: s.version.as_str().to_string(),
             })
             .collect(),
         started_at: unix(snap.started_at),
