@@ -9,4 +9,5 @@ mod methods;
 mod platform;
 mod platform_fixture;
 mod registration;
+mod reload;
 mod storm;

@@ -13,7 +13,6 @@ mod orchestrator;
 pub(crate) mod registry;
 pub(crate) mod streams;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use russell_core::{CoreError, Orchestrator};

@@ -129,7 +129,7 @@ fn infos(api: &RussellApi) -> Vec<m::ServiceInfo> {
     let mut out: Vec<m::ServiceInfo> = snap
         .services
         .iter()
-        .map(|s| managed_info(api, s, regs.remove(&s.short_name).as_ref()))
+        .map(|s| managed_info(s, regs.remove(&s.short_name).as_ref()))
         .collect();
     let mut others: Vec<m::ServiceInfo> = regs
         .into_iter()
@@ -141,11 +141,7 @@ fn infos(api: &RussellApi) -> Vec<m::ServiceInfo> {
     out
 }
 
-fn managed_info(
-    api: &RussellApi,
-    s: &russell_core::ServiceStatus,
-    reg: Option<&Registration>,
-) -> m::ServiceInfo {
+fn managed_info(s: &russell_core::ServiceStatus, reg: Option<&Registration>) -> m::ServiceInfo {
     let mut metadata = reg.map(|r| r.metadata.clone()).unwrap_or_default();
     metadata.insert("managed".to_string(), "true".to_string());
     metadata.insert("display_name".to_string(), s.name.clone());
@@ -154,7 +150,7 @@ fn managed_info(
     let version = reg
         .map(|r| r.version.as_str())
         .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| s.version.as_str());
+        .unwrap_or(s.version.as_str());
     m::ServiceInfo {
         id: reg.map_or_else(|| managed_id(&s.short_name), |r| r.id.clone()),
         name: s.short_name.clone(),

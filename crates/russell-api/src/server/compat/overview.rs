@@ -125,7 +125,7 @@ pub(super) fn metrics(metrics: &Metrics) -> m::MetricsResponse {
 
 /// A word for a service's health, as mDW's string statuses are ("disabled" for a stopped
 /// service that the config disables).
-fn word(api: &RussellApi, s: &ServiceStatus) -> &'static str {
+fn word(s: &ServiceStatus) -> &'static str {
     if s.state == ServiceState::Stopped && !s.enabled {
         return "disabled";
     }
@@ -143,7 +143,7 @@ pub(super) fn system_health(api: &RussellApi) -> m::SystemHealthResponse {
         .iter()
         .map(|s| m::ServiceHealth {
             name: s.short_name.clone(),
-            status: word(api, s).to_string(),
+            status: word(s).to_string(),
             message: health_message(s),
             latency_ms: 0,
         })
@@ -241,7 +241,7 @@ pub(super) fn overview(
             m::AdminServiceStatus {
                 name: s.name.clone(),
                 r#type: "managed".to_string(),
-                status: word(api, s).to_string(),
+                status: word(s).to_string(),
                 address: if port == 0 {
                     "localhost".to_string()
                 } else {

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use russell_core::{OrchestratorPhase, ServiceState, ServiceStatus, Snapshot};
 
 use crate::mdw::russell as m;
-use crate::server::{Registration, RussellApi};
+use crate::server::Registration;
 
 /// mDW's status of a core state.
 pub fn status_of(state: ServiceState) -> m::ServiceStatus {
@@ -85,7 +85,6 @@ pub fn managed_id(short_name: &str) -> String {
 
 /// A managed service as mDW's ServiceStatusResponse (`name` is the short_name).
 pub fn service_status(
-    api: &RussellApi,
     s: &ServiceStatus,
     reg: Option<&Registration>,
     now: SystemTime,
@@ -119,11 +118,7 @@ pub fn service_status(
 }
 
 /// Russell's whole picture as mDW's OrchestratorStatusResponse.
-pub fn orchestrator_status(
-    api: &RussellApi,
-    snap: &Snapshot,
-    now: SystemTime,
-) -> m::OrchestratorStatusResponse {
+pub fn orchestrator_status(snap: &Snapshot, now: SystemTime) -> m::OrchestratorStatusResponse {
     let n =
         |f: &dyn Fn(&ServiceStatus) -> bool| count(snap.services.iter().filter(|s| f(s)).count());
     m::OrchestratorStatusResponse {
