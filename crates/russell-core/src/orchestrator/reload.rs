@@ -205,30 +205,29 @@ impl Actor {
         let dispatch = self.dispatch.clone();
         let turn = self.reload_turn.clone();
         self.batches.spawn(async move {
-            // One reload's stops and starts at a time: a service removed by one reload and
-            // added again by the next starts only once the old one is gone.
-            let _turn = turn.lock().await;
             let dispatch = &dispatch;
-            futures_util::future::join_all(acks).await;
-            // Removed services go first, dependents before what they depend on (in the
-            // old graph: a service that stays cannot depend on a removed one).
-            let old = &reshaped.old;
-            for round in old.graph.stop_rounds() {
-                let gone = round.iter().filter(|j| reshaped.removed.contains(j));
-                futures_util::future::join_all(gone.map(|&j| old.remove(j))).await;
-            }
-            drop(reshaped);
-            futures_util::future::join_all(disable.iter().map(|&i| dispatch.stop(i, false, true)))
-                .await;
-            let restarts = futures_util::future::join_all(
-                restart
-                    .iter()
-                    .map(|&i| async move { (i, dispatch.restart(i).await) }),
-            );
-            let (mut results, started) =
-                futures_util::future::join(restarts, dispatch.start(starts, blocked)).await;
-            results.extend(started);
-            results.sort_by_key(|(i, _)| *i);
+            // One reload's stops, and the sending of its starts, at a time: a service
+            // removed by one reload and added again by the next starts only once the old
+            // one is gone. The answers are awaited after the turn (a task's queue keeps
+            // the order of what was sent).
+            let waits = {
+                let _turn = turn.lock().await;
+                futures_util::future::join_all(acks).await;
+                // Removed services go first, dependents before what they depend on (in
+                // the old graph: a service that stays cannot depend on a removed one).
+                let old = &reshaped.old;
+                for round in old.graph.stop_rounds() {
+                    let gone = round.iter().filter(|j| reshaped.removed.contains(j));
+                    futures_util::future::join_all(gone.map(|&j| old.remove(j))).await;
+                }
+                drop(reshaped);
+                let stops = disable.iter().map(|&i| dispatch.stop(i, false, true));
+                futures_util::future::join_all(stops).await;
+                let mut waits: Vec<_> = restart.iter().map(|&i| dispatch.send_restart(i)).collect();
+                waits.extend(dispatch.send_start(starts, blocked));
+                waits
+            };
+            let results = dispatch.results(waits).await;
             let _ = reply.send(Ok(ReloadReport {
                 diff,
                 applied: true,
