@@ -196,4 +196,20 @@ fn reload_adds_and_removes_services_and_leaves_the_others_alone() {
     let out = f.mdw(&["start", "c"]);
     assert!(!out.status.success(), "c is unknown now: {}", text(&out));
     assert!(text(&out).contains("'c'"), "{}", text(&out));
+
+    // Removing a service that another one keeps needing is an invalid file: refused whole.
+    write(&[&b, &d]);
+    let out = f.mdw(&["reload"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("unknown dependency 'a'"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("nothing was reloaded"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(procs(&f.status()), now, "nothing changed");
 }

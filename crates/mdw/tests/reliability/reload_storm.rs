@@ -248,6 +248,16 @@ async fn storm(duration: Duration, alone: bool) {
         .cloned()
         .collect();
     assert_eq!(recorded, want, "the state file names exactly them");
+    // The FIFOs (in the run dir under this environment's XDG_RUNTIME_DIR) are those of
+    // the services that are left.
+    let fifos: BTreeSet<String> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("mdw-"))
+        .flat_map(|run| std::fs::read_dir(run.path()).unwrap().flatten())
+        .filter_map(|f| Some(f.file_name().to_str()?.split('.').next()?.to_string()))
+        .collect();
+    assert_eq!(fifos, want, "FIFOs of removed services are gone");
 
     // RSS: after the first quarter (warm-up: connections, buffers, the first tasks), the
     // rest of the run may not climb.

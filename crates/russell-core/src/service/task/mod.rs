@@ -199,6 +199,12 @@ impl ServiceTask {
                 Wake::Cmd(Some(ServiceCmd::Remove { reply })) => {
                     Box::pin(self.stop_for_good("removed from the services file")).await;
                     Box::pin(self.sweep_escapees()).await;
+                    // Nothing reads them any more (a service added again later makes new
+                    // ones): tmpfs entries would pile up until reboot.
+                    let (out, err) =
+                        crate::process::fifo::paths(&self.shared.run_dir, &self.svc.short_name);
+                    let _ = std::fs::remove_file(out);
+                    let _ = std::fs::remove_file(err);
                     self.reply(reply, ());
                     break;
                 }
