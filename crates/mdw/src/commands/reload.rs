@@ -1,5 +1,5 @@
 //! `mdw reload [--dry-run]`: Russell reads its services file again and applies the
-//! difference (only changed services restart; see the README's config reference for what
+//! difference (only changed services restart, added ones start, removed ones stop; see the README's config reference for what
 //! each key's change does). The same as SIGHUP to Russell.
 
 use std::io::Write;
