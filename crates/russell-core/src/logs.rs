@@ -162,17 +162,22 @@ impl Files {
             }
             self.open.retain(|s, _| rings.contains_key(s));
             drop(rings);
-            let mut file = RotatingFile::new(
-                self.dir.join(format!("{short}.log")),
-                self.max_size,
-                self.max_files,
-            );
-            if let Err(e) = file.open() {
-                file.warn(&e);
-            }
-            self.open.insert(short.to_string(), file);
+            self.open(short);
         }
         self.open.get_mut(short)
+    }
+
+    /// Creates (or opens) the file of `short`.
+    fn open(&mut self, short: &str) {
+        let mut file = RotatingFile::new(
+            self.dir.join(format!("{short}.log")),
+            self.max_size,
+            self.max_files,
+        );
+        if let Err(e) = file.open() {
+            file.warn(&e);
+        }
+        self.open.insert(short.to_string(), file);
     }
 }
 
@@ -183,7 +188,7 @@ fn write_to_disk(mut queue: mpsc::Receiver<LogLine>, mut files: Files, tails: &T
     // which is when its dependents are spawned and the machine is busiest.
     let shorts: Vec<String> = read(&tails.rings).keys().cloned().collect();
     for short in shorts {
-        files.get(&short, tails);
+        files.open(&short);
     }
     while let Some(line) = queue.blocking_recv() {
         if let Some(file) = files.get(&line.service, tails) {
