@@ -25,7 +25,7 @@ use crate::mdw::russell::russell_service_server::RussellServiceServer as MdwServ
 use crate::pb;
 use crate::pb::russell_service_server::RussellServiceServer;
 use crate::server::compat::MdwApi;
-use crate::server::{RussellApi, ServiceFacts, ShutdownRequest, TokenAuth};
+use crate::server::{RussellApi, ShutdownRequest, TokenAuth};
 
 /// Lock file name inside the state directory.
 pub const LOCK_FILE: &str = "russell.lock";
@@ -272,17 +272,6 @@ pub async fn serve(
 
     let http_listener = bind_http(&config, &opts, token.is_some()).await?;
     let autostart = config.russell.autostart;
-    let facts = config
-        .services
-        .iter()
-        .map(|s| {
-            let facts = ServiceFacts {
-                version: s.version.clone(),
-                enabled: s.enabled,
-            };
-            (s.short_name.clone(), facts)
-        })
-        .collect();
     let (orch, actor) = Orchestrator::spawn(config, SpawnOptions { adopt: true })
         .await
         .map_err(DaemonError::Core)?;
@@ -291,7 +280,6 @@ pub async fn serve(
     let (shutdown_tx, mut shutdown_rx) = mpsc::channel::<ShutdownRequest>(8);
     let (closing_tx, closing_rx) = watch::channel(false);
     let api = RussellApi::new(orch.clone(), shutdown_tx, closing_rx.clone())
-        .with_facts(facts)
         .with_state_dir(opts.state_dir.clone());
     let hup = crate::reload::on_sighup(orch.clone(), opts.state_dir.clone())?;
     let mdw_api = MdwApi::new(&api);

@@ -23,7 +23,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
@@ -68,9 +68,10 @@ pub(crate) struct LogStore {
 /// disk-writer thread.
 struct Tails {
     tail_lines: usize,
-    /// The last `tail_lines` lines (and at most [`RING_BYTES`] of text) per service. A std
-    /// mutex: held only to push or copy, never across an await, so `log_tail` stays cheap.
-    rings: HashMap<String, Mutex<Ring>>,
+    /// The last `tail_lines` lines (and at most [`RING_BYTES`] of text) per service. Std
+    /// locks: held only to push or copy, never across an await, so `log_tail` stays cheap.
+    /// The map changes only on a reload that adds or removes services.
+    rings: RwLock<HashMap<String, Mutex<Ring>>>,
     /// Every recorded line; `Orchestrator::log_subscribe` hands out receivers.
     tx: LazyBroadcast<LogLine>,
 }
@@ -80,23 +81,20 @@ impl LogStore {
     pub(crate) fn new(dir: &Path, settings: &LogSettings, shorts: &[String]) -> Self {
         let tails = Arc::new(Tails {
             tail_lines: settings.tail_lines.max(1),
-            rings: shorts
-                .iter()
-                .map(|s| (s.clone(), Mutex::new(Ring::default())))
-                .collect(),
+            rings: RwLock::new(
+                shorts
+                    .iter()
+                    .map(|s| (s.clone(), Mutex::new(Ring::default())))
+                    .collect(),
+            ),
             tx: LazyBroadcast::new(FOLLOW_CAPACITY),
         });
-        let files: HashMap<String, RotatingFile> = shorts
-            .iter()
-            .map(|s| {
-                let file = RotatingFile::new(
-                    dir.join(format!("{s}.log")),
-                    settings.max_file_size,
-                    settings.max_files,
-                );
-                (s.clone(), file)
-            })
-            .collect();
+        let files = Files {
+            dir: dir.to_path_buf(),
+            max_size: settings.max_file_size,
+            max_files: settings.max_files,
+            open: HashMap::new(),
+        };
         let (disk, queue) = mpsc::channel(DISK_QUEUE);
         let writer_tails = Arc::clone(&tails);
         let spawned = std::thread::Builder::new()
@@ -136,24 +134,76 @@ impl LogStore {
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<LogLine> {
         self.tails.tx.subscribe()
     }
+
+    /// The services are now these (a reload added or removed some): a removed one's tail
+    /// is forgotten (its files stay on disk), an added one gets an empty tail.
+    pub(crate) fn set_services(&self, shorts: &[String]) {
+        let mut rings = write(&self.tails.rings);
+        rings.retain(|s, _| shorts.contains(s));
+        for s in shorts {
+            rings.entry(s.clone()).or_default();
+        }
+    }
 }
 
-/// The disk-writer thread: append each line to its service's file, then make it visible.
-fn write_to_disk(
-    mut queue: mpsc::Receiver<LogLine>,
-    mut files: HashMap<String, RotatingFile>,
-    tails: &Tails,
-) {
-    // Create every file now, before the services print: on ext4 a create costs up to half
-    // a millisecond of CPU, and a service prints its first lines just when it gets ready,
-    // which is when its dependents are spawned and the machine is busiest.
-    for file in files.values_mut() {
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The disk writer's files: one per service, opened when the store starts or, for a
+/// service a reload added, at its first line.
+struct Files {
+    dir: PathBuf,
+    max_size: u64,
+    max_files: u32,
+    open: HashMap<String, RotatingFile>,
+}
+
+impl Files {
+    /// The file of `short`, if it is a service of `tails`; files of services that are gone
+    /// are closed when a new one opens.
+    fn get(&mut self, short: &str, tails: &Tails) -> Option<&mut RotatingFile> {
+        if !self.open.contains_key(short) {
+            let rings = read(&tails.rings);
+            if !rings.contains_key(short) {
+                return None;
+            }
+            self.open.retain(|s, _| rings.contains_key(s));
+            drop(rings);
+            self.open(short);
+        }
+        self.open.get_mut(short)
+    }
+
+    /// Creates (or opens) the file of `short`.
+    fn open(&mut self, short: &str) {
+        let mut file = RotatingFile::new(
+            self.dir.join(format!("{short}.log")),
+            self.max_size,
+            self.max_files,
+        );
         if let Err(e) = file.open() {
             file.warn(&e);
         }
+        self.open.insert(short.to_string(), file);
+    }
+}
+
+/// The disk-writer thread: append each line to its service's file, then make it visible.
+fn write_to_disk(mut queue: mpsc::Receiver<LogLine>, mut files: Files, tails: &Tails) {
+    // Create every file now, before the services print: on ext4 a create costs up to half
+    // a millisecond of CPU, and a service prints its first lines just when it gets ready,
+    // which is when its dependents are spawned and the machine is busiest.
+    let shorts: Vec<String> = read(&tails.rings).keys().cloned().collect();
+    for short in shorts {
+        files.open(&short);
     }
     while let Some(line) = queue.blocking_recv() {
-        if let Some(file) = files.get_mut(&line.service) {
+        if let Some(file) = files.get(&line.service, tails) {
             file.write_line(&line);
         }
         tails.record(line);
@@ -163,10 +213,11 @@ fn write_to_disk(
 impl Tails {
     /// Puts one line into its service's ring and the follower broadcast.
     fn record(&self, line: LogLine) {
-        let Some(ring) = self.rings.get(&line.service) else {
-            return;
-        };
         {
+            let rings = read(&self.rings);
+            let Some(ring) = rings.get(&line.service) else {
+                return;
+            };
             let mut ring = ring.lock().unwrap_or_else(PoisonError::into_inner);
             ring.bytes += line.line.len();
             ring.lines.push_back(line.clone());
@@ -186,10 +237,11 @@ impl Tails {
             let skip = ring.lines.len().saturating_sub(n);
             ring.lines.iter().skip(skip).cloned().collect()
         };
+        let rings = read(&self.rings);
         match service {
-            Some(s) => self.rings.get(s).map(copy).unwrap_or_default(),
+            Some(s) => rings.get(s).map(copy).unwrap_or_default(),
             None => {
-                let mut all: Vec<LogLine> = self.rings.values().flat_map(copy).collect();
+                let mut all: Vec<LogLine> = rings.values().flat_map(copy).collect();
                 all.sort_by_key(|l| l.timestamp);
                 let skip = all.len().saturating_sub(n);
                 all.split_off(skip)

@@ -1,6 +1,7 @@
 //! `mdw reload [--dry-run]`: Russell reads its services file again and applies the
-//! difference (only changed services restart; see the README's config reference for what
-//! each key's change does). The same as SIGHUP to Russell.
+//! difference (only changed services restart, added ones start, removed ones stop; see
+//! the README's config reference for what each key's change does). The same as SIGHUP to
+//! Russell.
 
 use std::io::Write;
 use std::process::ExitCode;

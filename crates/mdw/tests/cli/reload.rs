@@ -137,3 +137,79 @@ fn watch_config_reloads_the_services_file_by_itself() {
     assert_eq!(after[0], before[0], "a untouched");
     assert!(d.log().contains("changed: reloading it"), "{}", d.log());
 }
+
+/// The short_names in a status, in its order.
+fn shorts(st: &serde_json::Value) -> Vec<String> {
+    procs(st).into_iter().map(|p| p.0).collect()
+}
+
+#[test]
+fn reload_adds_and_removes_services_and_leaves_the_others_alone() {
+    let (a, b, c) = (Svc::demo("a"), Svc::demo("b").deps(&["a"]), Svc::demo("c"));
+    let f = Fixture::new(&[a.clone(), b.clone(), c.clone()], "");
+    let _d = f.start();
+    let before = procs(&f.wait_all_healthy(T));
+    let header = {
+        let text = std::fs::read_to_string(&f.config).unwrap();
+        text[..text.find("[[services]]").unwrap()].to_string()
+    };
+    let write = |svcs: &[&Svc]| {
+        let mut text = header.clone();
+        for s in svcs {
+            text.push_str(&s.toml());
+        }
+        std::fs::write(&f.config, text).unwrap();
+    };
+
+    // Added: d starts; a, b, c keep their processes.
+    let d = Svc::demo("d");
+    write(&[&a, &b, &c, &d]);
+    let dry = f.mdw(&["reload", "--dry-run"]);
+    assert!(dry.status.success(), "{}", text(&dry));
+    assert!(text(&dry).contains("service d"), "{}", text(&dry));
+    assert_eq!(
+        shorts(&f.status()),
+        ["a", "b", "c"],
+        "a dry run adds nothing"
+    );
+    let out = f.mdw(&["reload"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let st = f.wait_all_healthy(T);
+    assert_eq!(shorts(&st), ["a", "b", "c", "d"]);
+    let added = procs(&st);
+    assert_eq!(added[..3], before[..], "a, b and c untouched");
+
+    // Removed: c stops (its group is gone) and leaves the status; the others stay.
+    let c_pid = added[2].1 as u32;
+    write(&[&a, &b, &d]);
+    let out = f.mdw(&["reload"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let st = f.status();
+    assert_eq!(shorts(&st), ["a", "b", "d"]);
+    assert!(
+        !test_support::procs::group_alive(c_pid),
+        "c's group is gone"
+    );
+    let now = procs(&st);
+    assert_eq!(now[..2], before[..2], "a and b untouched");
+    assert_eq!(now[2], added[3], "d untouched");
+    let out = f.mdw(&["start", "c"]);
+    assert!(!out.status.success(), "c is unknown now: {}", text(&out));
+    assert!(text(&out).contains("'c'"), "{}", text(&out));
+
+    // Removing a service that another one keeps needing is an invalid file: refused whole.
+    write(&[&b, &d]);
+    let out = f.mdw(&["reload"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("unknown dependency 'a'"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("nothing was reloaded"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(procs(&f.status()), now, "nothing changed");
+}

@@ -10,4 +10,5 @@ mod platform;
 mod platform_fixture;
 mod python_client;
 mod registration;
+mod reload;
 mod storm;

@@ -11,5 +11,6 @@ mod chaos;
 mod crash;
 mod flapping;
 mod load;
+mod reload_storm;
 mod resources;
 mod security;

@@ -14,7 +14,6 @@ mod orchestrator;
 pub(crate) mod registry;
 pub(crate) mod streams;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use russell_core::{CoreError, Orchestrator};
@@ -104,20 +103,9 @@ pub struct RussellApi {
     encoded: Arc<encoded_status::Cache>,
     /// Calls of both services, for GetMetrics.
     metrics: Arc<gate::Metrics>,
-    /// short_name → what the config states about the service beyond the core's status.
-    facts: Arc<HashMap<String, ServiceFacts>>,
     /// The state directory given on Russell's command line: it overrides the file's at
     /// start and on every reload.
     state_dir: Option<std::path::PathBuf>,
-}
-
-/// What the config states about a service that mDW's API shows and the core does not carry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceFacts {
-    /// `version` ("" when none).
-    pub version: String,
-    /// `enabled` (false: never started by StartAll or autostart).
-    pub enabled: bool,
 }
 
 impl std::fmt::Debug for RussellApi {
@@ -140,7 +128,6 @@ impl RussellApi {
             closing,
             encoded: Arc::default(),
             metrics: Arc::default(),
-            facts: Arc::default(),
             state_dir: None,
         }
     }
@@ -153,13 +140,6 @@ impl RussellApi {
         self
     }
 
-    /// What the config states about each service, by short_name (shown by mDW's API).
-    #[must_use]
-    pub fn with_facts(mut self, facts: HashMap<String, ServiceFacts>) -> Self {
-        self.facts = Arc::new(facts);
-        self
-    }
-
     /// The orchestrator this API serves.
     pub(crate) fn orch(&self) -> &Orchestrator {
         &self.orch
@@ -168,18 +148,6 @@ impl RussellApi {
     /// Calls of both gRPC services and of the HTTP view.
     pub(crate) fn metrics(&self) -> &Arc<gate::Metrics> {
         &self.metrics
-    }
-
-    /// The version the config states for `short_name` ("" when none).
-    pub(crate) fn version(&self, short_name: &str) -> &str {
-        self.facts
-            .get(short_name)
-            .map_or("", |f| f.version.as_str())
-    }
-
-    /// Whether the config enables `short_name` (true when it does not say).
-    pub(crate) fn enabled(&self, short_name: &str) -> bool {
-        self.facts.get(short_name).is_none_or(|f| f.enabled)
     }
 
     /// The v1 server, wrapped in the token check (every call) and the counters.

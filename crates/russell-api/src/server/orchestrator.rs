@@ -66,7 +66,7 @@ pub(super) async fn reload(
     )))
 }
 
-/// A refused reload as a status: what is wrong with the file, or what needs a restart.
+/// A refused reload as a status: what is wrong with the file.
 pub(crate) fn reload_status(err: russell_core::ReloadError) -> Status {
     match err {
         russell_core::ReloadError::Core(e) => to_status(e),

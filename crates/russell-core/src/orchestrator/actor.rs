@@ -20,12 +20,15 @@ use crate::{
     Event, ExternalState, ExternalStatus, OrchestratorPhase, ServiceState, ServiceStatus, Snapshot,
 };
 
-/// What dependents see; `epochs` marks services with a command not yet acknowledged as
-/// "waiting" so that a stale `failed` is never taken for the answer to a new start.
+/// What dependents see; `sent` (the dispatch's epochs) against `seen` marks services with
+/// a command not yet acknowledged as "waiting" so that a stale `failed` is never taken for
+/// the answer to a new start. `index` finds the nodes by short_name.
 pub(super) fn dep_view(
     statuses: &[Arc<ServiceStatus>],
     externals: &[ExternalStatus],
     seen: &[u64],
+    sent: &[Arc<std::sync::atomic::AtomicU64>],
+    index: &Arc<std::collections::HashMap<String, usize>>,
 ) -> DepView {
     let services = statuses.iter().enumerate().map(|(i, s)| DepNode {
         short: s.short_name.clone(),
@@ -36,6 +39,7 @@ pub(super) fn dep_view(
         last_error: s.last_error.clone(),
         last_probe_error: s.last_probe_error.clone(),
         epoch: seen.get(i).copied().unwrap_or_default(),
+        sent: sent.get(i).cloned(),
     });
     let externals = externals.iter().map(|e| DepNode {
         short: e.short_name.clone(),
@@ -50,9 +54,11 @@ pub(super) fn dep_view(
         last_error: e.last_error.clone(),
         last_probe_error: e.last_error.clone(),
         epoch: 0,
+        sent: None,
     });
     DepView {
         nodes: services.chain(externals).collect(),
+        index: index.clone(),
     }
 }
 
@@ -102,6 +108,12 @@ pub(super) struct Actor {
     pub(super) shared: Arc<crate::service::Shared>,
     /// Per external: its prober task (a reload replaces the prober of a changed one).
     pub(super) external_tasks: Vec<tokio::task::AbortHandle>,
+    /// Which row each task reports to; rebuilt with the table.
+    pub(super) rows: super::table::Rows,
+    /// The id of the next task spawned.
+    pub(super) next_id: crate::service::TaskId,
+    /// Taken by each reload's batch for its stops and starts (one reload at a time).
+    pub(super) reload_turn: Arc<tokio::sync::Mutex<()>>,
     /// The config running now, services and externals in table order; a reload diffs
     /// against it and replaces it.
     pub(super) config: russell_config::Config,
@@ -126,6 +138,8 @@ impl Actor {
                     Some(cmd) => self.on_command(cmd),
                 },
                 Some(_) = self.batches.join_next(), if !self.batches.is_empty() => {}
+                // Tasks a reload removed (or whose prober it replaced) end: let them go.
+                Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => continue,
             }
             self.publish();
         };
@@ -186,11 +200,15 @@ impl Actor {
     pub(super) fn on_msg(&mut self, msg: ActorMsg) {
         match msg {
             ActorMsg::Service {
-                idx,
+                id,
                 epoch,
                 status,
                 process,
             } => {
+                // A task that a reload removed reports its stop to nobody.
+                let Some(idx) = self.rows.service(id) else {
+                    return;
+                };
                 let mut status = *status;
                 let old = &self.statuses[idx];
                 if process.is_some() {
@@ -209,14 +227,20 @@ impl Actor {
                 self.records[idx] = process;
                 self.seen[idx] = epoch;
             }
-            ActorMsg::External { idx, status } => {
+            ActorMsg::External { id, status } => {
+                let Some(idx) = self.rows.external(id) else {
+                    return;
+                };
                 // What the dependency view reads of an external (see dep_view).
                 let old = &self.externals[idx];
                 self.deps_changed |=
                     status.state != old.state || status.last_error != old.last_error;
                 self.externals[idx] = status;
             }
-            ActorMsg::CameBack { idx } => {
+            ActorMsg::CameBack { id } => {
+                let Some(idx) = self.rows.service(id) else {
+                    return;
+                };
                 let targets: Vec<usize> = self.dispatch.graph.dependents[idx]
                     .iter()
                     .copied()
@@ -238,8 +262,9 @@ impl Actor {
                 self.deliveries.push(Box::new(move || tx.send(event)));
             }
             ActorMsg::Usage(usage) => {
-                for (idx, cpu, rss, cpu_seconds) in usage {
-                    if let Some(s) = self.statuses.get_mut(idx) {
+                for (short, cpu, rss, cpu_seconds) in usage {
+                    let row = self.rows.by_short(&short);
+                    if let Some(s) = row.and_then(|i| self.statuses.get_mut(i)) {
                         let s = Arc::make_mut(s);
                         s.cpu_percent = cpu;
                         s.rss_bytes = rss;
@@ -279,7 +304,11 @@ impl Actor {
                     let _ = reply.send(stopped.collect());
                 });
             }
-            Command::Start { idx: i, reply } => {
+            Command::Start { short, reply } => {
+                let Some(i) = self.rows.by_short(&short) else {
+                    let _ = reply.send(self.not_in_file(&short));
+                    return;
+                };
                 let mut targets: Vec<usize> = dispatch
                     .graph
                     .service_deps(i)
@@ -302,13 +331,21 @@ impl Actor {
                     let _ = reply.send(mine);
                 });
             }
-            Command::Stop { idx: i, reply } => {
+            Command::Stop { short, reply } => {
+                let Some(i) = self.rows.by_short(&short) else {
+                    let _ = reply.send(());
+                    return;
+                };
                 self.batches.spawn(async move {
                     dispatch.stop(i, true, true).await;
                     let _ = reply.send(());
                 });
             }
-            Command::Restart { idx: i, reply } => {
+            Command::Restart { short, reply } => {
+                let Some(i) = self.rows.by_short(&short) else {
+                    let _ = reply.send(self.not_in_file(&short));
+                    return;
+                };
                 self.batches.spawn(async move {
                     let _ = reply.send(dispatch.restart(i).await);
                 });
@@ -318,22 +355,42 @@ impl Actor {
                 dry_run,
                 reply,
             } => self.on_reload(*config, dry_run, reply),
-            Command::RestartFor { idx, why, reply } => {
+            Command::RestartFor { short, why, reply } => {
+                let Some(idx) = self.rows.by_short(&short) else {
+                    let _ = reply.send(self.not_in_file(&short));
+                    return;
+                };
                 self.batches.spawn(async move {
                     let _ = reply.send(dispatch.restart_for(idx, why).await);
                 });
             }
-            Command::Watched { idx, why } => {
+            Command::Watched { short, why } => {
                 // Only a running service restarts; a stopped one starts on the new file
                 // when it is started.
-                if self.records.get(idx).is_some_and(Option::is_some) && self.statuses[idx].enabled
-                {
+                let Some(idx) = self.rows.by_short(&short) else {
+                    return;
+                };
+                if self.records[idx].is_some() && self.statuses[idx].enabled {
                     self.batches.spawn(async move {
                         dispatch.restart_for(idx, why).await;
                     });
                 }
             }
             Command::End { .. } => {}
+        }
+    }
+
+    /// The answer to a command for a service that a reload removed after the handle
+    /// looked its name up.
+    fn not_in_file(&self, short: &str) -> crate::StartResult {
+        crate::StartResult {
+            name: short.to_string(),
+            success: false,
+            error: format!(
+                "'{short}' is no longer in {}; a reload removed it",
+                self.config.source.display()
+            ),
+            attempts: 0,
         }
     }
 
@@ -409,7 +466,13 @@ impl Actor {
         self.snapshot_tx.send_replace(Arc::new(snapshot));
         // Waiting tasks wake on every new view: only when something they read changed.
         if std::mem::take(&mut self.deps_changed) {
-            let view = dep_view(&self.statuses, &self.externals, &self.seen);
+            let view = dep_view(
+                &self.statuses,
+                &self.externals,
+                &self.seen,
+                &self.dispatch.epochs,
+                &self.rows.nodes,
+            );
             self.dep_tx.send_replace(Arc::new(view));
         }
         if !std::mem::take(&mut self.records_changed) {

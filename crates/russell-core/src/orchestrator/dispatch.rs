@@ -14,6 +14,9 @@ use crate::StartResult;
 use crate::service::ServiceCmd;
 use crate::state_file::ProcessRecord;
 
+/// A command sent to service `.0`; its answer comes on `.1`.
+pub(super) type Wait = (usize, oneshot::Receiver<StartResult>);
+
 /// Sends commands to service tasks; cloneable into batch futures. Every command bumps the
 /// service's epoch first (see [`super::actor::dep_view`]).
 #[derive(Clone)]
@@ -21,7 +24,7 @@ pub(super) struct Dispatch {
     /// Per service: its task's command queue. The actor sends, the task receives; when
     /// the last `Dispatch` goes, each task sees the end of its queue and returns.
     pub(super) txs: Arc<Vec<UnboundedSender<ServiceCmd>>>,
-    pub(super) epochs: Arc<Vec<AtomicU64>>,
+    pub(super) epochs: Arc<Vec<Arc<AtomicU64>>>,
     pub(super) graph: Arc<Graph>,
     /// Per service: its name (for the answer when its task is gone).
     pub(super) names: Arc<[String]>,
@@ -43,6 +46,17 @@ impl Dispatch {
         targets: Vec<usize>,
         blocked: Vec<(usize, String)>,
     ) -> Vec<(usize, StartResult)> {
+        let waits = self.send_start(targets, blocked);
+        self.results(waits).await
+    }
+
+    /// The commands of [`Self::start`], sent at once; the answers to await with
+    /// [`Self::results`].
+    pub(super) fn send_start(
+        &self,
+        targets: Vec<usize>,
+        blocked: Vec<(usize, String)>,
+    ) -> Vec<Wait> {
         let set: HashSet<usize> = targets.iter().copied().collect();
         let ordered: Vec<usize> = self
             .graph
@@ -73,6 +87,11 @@ impl Dispatch {
             });
             waits.push((i, rx));
         }
+        waits
+    }
+
+    /// The answers to commands sent, in config order.
+    pub(super) async fn results(&self, waits: Vec<Wait>) -> Vec<(usize, StartResult)> {
         let mut results = futures_util::future::join_all(
             waits
                 .into_iter()
@@ -134,10 +153,16 @@ impl Dispatch {
     }
 
     pub(super) async fn restart(&self, i: usize) -> StartResult {
+        let (_, rx) = self.send_restart(i);
+        rx.await.unwrap_or_else(|_| self.gone(i))
+    }
+
+    /// The command of [`Self::restart`]; the answer to await with [`Self::results`].
+    pub(super) fn send_restart(&self, i: usize) -> Wait {
         let (reply, rx) = oneshot::channel();
         let epoch = self.bump(i);
         let _ = self.txs[i].unbounded_send(ServiceCmd::Restart { epoch, reply });
-        rx.await.unwrap_or_else(|_| self.gone(i))
+        (i, rx)
     }
 
     /// Like [`Self::restart`], with the reason in the service's events.
@@ -152,12 +177,24 @@ impl Dispatch {
         rx.await.unwrap_or_else(|_| self.gone(i))
     }
 
+    /// Stops service `i` and what left its group, then ends its task (a reload removed
+    /// it from the services file).
+    pub(super) async fn remove(&self, i: usize) {
+        let (reply, rx) = oneshot::channel();
+        if self.txs[i]
+            .unbounded_send(ServiceCmd::Remove { reply })
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+    }
+
     /// The answer for service `i` when its task ended before it answered.
     pub(super) fn gone(&self, i: usize) -> StartResult {
         StartResult {
             name: self.names[i].clone(),
             success: false,
-            error: "russell is shutting down".into(),
+            error: "its task is gone: Russell is shutting down, or a reload removed it from the services file".into(),
             attempts: 0,
         }
     }

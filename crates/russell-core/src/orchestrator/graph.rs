@@ -25,6 +25,8 @@ pub(super) struct Graph {
     pub(super) budget: Vec<Duration>,
     /// Per node: Some(start_timeout) for an optional external.
     pub(super) optional: Vec<Option<Duration>>,
+    /// Per node: its short_name (what a service task finds its dependencies by).
+    pub(super) names: Vec<String>,
 }
 
 impl Graph {
@@ -72,6 +74,9 @@ impl Graph {
                     .map(|e| e.optional.then_some(e.health_check.start_timeout)),
             )
             .collect();
+        let names = (config.services.iter().map(|s| s.short_name.clone()))
+            .chain(config.externals.iter().map(|e| e.short_name.clone()))
+            .collect();
         Self {
             n,
             deps,
@@ -80,6 +85,7 @@ impl Graph {
             order: plan.order,
             budget,
             optional,
+            names,
         }
     }
 
@@ -87,7 +93,7 @@ impl Graph {
         self.deps[i]
             .iter()
             .map(|&node| DepSpec {
-                node,
+                short: self.names[node].clone(),
                 budget: self.budget[node],
                 optional_after: self.optional[node],
             })
@@ -260,7 +266,7 @@ pub(crate) mod tests {
         assert_eq!(g.optional[5], Some(5 * S));
         let specs = g.dep_specs(4);
         assert_eq!(specs.len(), 1);
-        assert_eq!(specs[0].node, 5);
+        assert_eq!(specs[0].short, "db");
         assert_eq!(specs[0].optional_after, Some(5 * S));
     }
 }

@@ -39,9 +39,10 @@ mod graph;
 mod reload;
 mod sampler;
 mod spawn;
+mod table;
 mod watcher;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -89,27 +90,32 @@ struct Inner {
     config_file: std::path::PathBuf,
 }
 
-/// What handles resolve without asking the actor.
+/// What handles resolve without asking the actor. Commands carry short_names, which the
+/// actor looks up in its table when it handles them: a reload between the lookup here and
+/// the command's arrival cannot make it land on another service.
 #[derive(Debug, Default)]
 pub(super) struct Lookup {
-    /// Lowercase name or short_name → (short_name, service index; `None` for an external).
-    pub(super) names: HashMap<String, (String, Option<usize>)>,
-    /// Per service: `enabled = false` in the config (explicit starts are refused).
-    pub(super) disabled: Vec<bool>,
+    /// Lowercase name or short_name → (short_name, whether it is a service, not an external).
+    pub(super) names: HashMap<String, (String, bool)>,
+    /// short_names of services with `enabled = false` (explicit starts are refused).
+    pub(super) disabled: HashSet<String>,
 }
 
 impl Lookup {
     pub(super) fn new(config: &russell_config::Config) -> Self {
         let mut names = HashMap::new();
-        for (i, s) in config.services.iter().enumerate() {
-            names.insert(s.name.to_lowercase(), (s.short_name.clone(), Some(i)));
-            names.insert(s.short_name.to_lowercase(), (s.short_name.clone(), Some(i)));
+        for s in &config.services {
+            names.insert(s.name.to_lowercase(), (s.short_name.clone(), true));
+            names.insert(s.short_name.to_lowercase(), (s.short_name.clone(), true));
         }
         for e in &config.externals {
-            names.insert(e.name.to_lowercase(), (e.short_name.clone(), None));
-            names.insert(e.short_name.to_lowercase(), (e.short_name.clone(), None));
+            names.insert(e.name.to_lowercase(), (e.short_name.clone(), false));
+            names.insert(e.short_name.to_lowercase(), (e.short_name.clone(), false));
         }
-        let disabled = config.services.iter().map(|s| !s.enabled).collect();
+        let disabled = (config.services.iter())
+            .filter(|s| !s.enabled)
+            .map(|s| s.short_name.clone())
+            .collect();
         Self { names, disabled }
     }
 }
@@ -132,15 +138,15 @@ enum Command {
         reply: oneshot::Sender<Vec<String>>,
     },
     Start {
-        idx: usize,
+        short: String,
         reply: oneshot::Sender<StartResult>,
     },
     Stop {
-        idx: usize,
+        short: String,
         reply: oneshot::Sender<()>,
     },
     Restart {
-        idx: usize,
+        short: String,
         reply: oneshot::Sender<StartResult>,
     },
     End {
@@ -153,13 +159,13 @@ enum Command {
         reply: oneshot::Sender<Result<reload::ReloadReport, reload::ReloadError>>,
     },
     RestartFor {
-        idx: usize,
+        short: String,
         why: String,
         reply: oneshot::Sender<StartResult>,
     },
-    /// A file that service `idx` watches changed: restart it if it runs.
+    /// A file that service `short` watches changed: restart it if it runs.
     Watched {
-        idx: usize,
+        short: String,
         why: String,
     },
 }
@@ -191,21 +197,21 @@ impl Orchestrator {
     /// A failed service gets a fresh restart budget.
     /// A disabled service (`enabled = false`) is refused with a message that says so.
     pub async fn start_service(&self, name: &str) -> Result<StartResult, CoreError> {
-        let idx = self.enabled_service(name, "start")?;
-        self.ask(|reply| Command::Start { idx, reply }).await
+        let short = self.enabled_service(name, "start")?;
+        self.ask(|reply| Command::Start { short, reply }).await
     }
 
     /// Stops one service; it stays stopped (stopped_by_user) until started again.
     pub async fn stop_service(&self, name: &str) -> Result<(), CoreError> {
-        let (_, idx) = self.lookup_service(name, "stop")?;
-        self.ask(|reply| Command::Stop { idx, reply }).await
+        let short = self.lookup_service(name, "stop")?;
+        self.ask(|reply| Command::Stop { short, reply }).await
     }
 
     /// Stops and starts one service with a fresh restart budget.
     /// A disabled service is refused, as by [`Self::start_service`].
     pub async fn restart_service(&self, name: &str) -> Result<StartResult, CoreError> {
-        let idx = self.enabled_service(name, "restart")?;
-        self.ask(|reply| Command::Restart { idx, reply }).await
+        let short = self.enabled_service(name, "restart")?;
+        self.ask(|reply| Command::Restart { short, reply }).await
     }
 
     /// The short_name for a name or short_name (any case), services and externals.
@@ -291,15 +297,15 @@ impl Orchestrator {
     /// Like [`Self::resolve`], for a managed service: an external is refused, saying that
     /// Russell does not `what` externals (e.g. "start", "capture the output of").
     pub fn resolve_service(&self, name: &str, what: &str) -> Result<String, CoreError> {
-        self.lookup_service(name, what).map(|(short, _)| short)
+        self.lookup_service(name, what)
     }
 
-    /// The short_name and index of the service `name` (name or short_name, any case); an
-    /// external is refused with what Russell does not do to it.
-    fn lookup_service(&self, name: &str, what: &str) -> Result<(String, usize), CoreError> {
+    /// The short_name of the service `name` (name or short_name, any case); an external is
+    /// refused with what Russell does not do to it.
+    fn lookup_service(&self, name: &str, what: &str) -> Result<String, CoreError> {
         match self.lookup().names.get(&name.to_lowercase()) {
-            Some((short, Some(idx))) => Ok((short.clone(), *idx)),
-            Some((short, None)) => Err(CoreError::InvalidState {
+            Some((short, true)) => Ok(short.clone()),
+            Some((short, false)) => Err(CoreError::InvalidState {
                 service: short.clone(),
                 state: "external",
                 what: format!("externals are only checked, Russell does not {what} them"),
@@ -309,12 +315,12 @@ impl Orchestrator {
     }
 
     /// Like [`Self::lookup_service`], refusing a disabled service.
-    fn enabled_service(&self, name: &str, what: &str) -> Result<usize, CoreError> {
-        let (short, idx) = self.lookup_service(name, what)?;
-        if self.lookup().disabled.get(idx).copied().unwrap_or(false) {
+    fn enabled_service(&self, name: &str, what: &str) -> Result<String, CoreError> {
+        let short = self.lookup_service(name, what)?;
+        if self.lookup().disabled.contains(&short) {
             return Err(disabled_error(&short, &self.inner.config_file));
         }
-        Ok(idx)
+        Ok(short)
     }
 
     /// The names and flags (a poisoned lock still holds the last complete write).

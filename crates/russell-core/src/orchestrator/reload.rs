@@ -2,18 +2,19 @@
 //!
 //! The caller reads and validates the new file completely first (an invalid file changes
 //! nothing). The actor, which owns the running config, diffs it against the new one
-//! ([`russell_config::diff`]) and applies the difference in place: every task of a changed
-//! service takes its new config ([`crate::service::ServiceCmd::Reconfigure`]); a service
-//! whose change needs it and that runs (or is on its way) is restarted, which restarts its
-//! dependents where its `restart_dependents` says so; a disabled one is stopped, an
-//! enabled one started (with what it needs); the prober of a changed external starts over.
-//! Unchanged services are not touched: same process, same restart count, no event.
-//!
-//! Services keep their table index for the life of Russell (commands, the dependency
-//! graph and the state file all use it), so a reload that adds or removes a service or
-//! an external is refused as a whole, naming what needs a Russell restart; a dry run
-//! still shows it. `[russell]` listen, state_dir, token_file and `[logs]` only apply at
-//! Russell's next start: the report says so and the rest applies.
+//! ([`russell_config::diff`]) and applies the difference in place. The table is rebuilt in
+//! the new file's order (`table.rs`): kept services keep their task and process, an added
+//! one gets a new task, a removed one leaves the table, status, state file and names at
+//! once. Then, in one batch: every task of a changed service takes its new config
+//! ([`crate::service::ServiceCmd::Reconfigure`]); removed services are stopped (dependents
+//! first) and their tasks end; a service whose change needs it and that runs (or is on
+//! its way) is restarted, which restarts its dependents where its `restart_dependents`
+//! says so; a disabled one is stopped; an enabled or added one is started (with what it
+//! needs), unless an added one needs a service the user stopped. A changed or added
+//! external gets a new prober, a removed one's prober ends. Unchanged services are not
+//! touched: same process, same restart count, no event. A renamed `short_name` is a
+//! removal and an addition. `[russell]` listen, state_dir, token_file and `[logs]` only
+//! apply at Russell's next start: the report says so and the rest applies.
 
 use std::sync::Arc;
 
@@ -43,11 +44,6 @@ pub enum ReloadError {
     /// The new file is not valid; every problem, as `mdw config check` reports them.
     #[error("{0}\nnothing was reloaded: Russell keeps running the previous config")]
     Invalid(ConfigErrors),
-    /// The new file adds or removes services or externals.
-    #[error(
-        "{what} in {file}: adding or removing services or externals needs a Russell restart (mdw down && mdw up); nothing was reloaded"
-    )]
-    NeedsRestart { what: String, file: String },
     #[error(transparent)]
     Core(#[from] CoreError),
 }
@@ -87,8 +83,8 @@ impl Orchestrator {
     /// Restarts one service (stop, then start with a fresh budget), naming `why` in its
     /// events. A disabled service is refused, as by [`Self::restart_service`].
     pub async fn restart_for(&self, name: &str, why: String) -> Result<StartResult, CoreError> {
-        let idx = self.enabled_service(name, "restart")?;
-        self.ask(|reply| Command::RestartFor { idx, why, reply })
+        let short = self.enabled_service(name, "restart")?;
+        self.ask(|reply| Command::RestartFor { short, why, reply })
             .await
     }
 
@@ -111,34 +107,24 @@ impl Actor {
             }));
             return;
         }
-        let not_live: Vec<String> = (diff.services.iter().map(|c| ("service", c)))
-            .chain(diff.externals.iter().map(|c| ("external", c)))
-            .filter(|(_, c)| matches!(c.action, Action::Add | Action::Remove))
-            .map(|(what, c)| {
-                let verb = if c.action == Action::Add {
-                    "added"
-                } else {
-                    "removed"
-                };
-                format!("{what} '{}' {verb}", c.short_name)
-            })
-            .collect();
-        if !not_live.is_empty() {
-            let _ = reply.send(Err(ReloadError::NeedsRestart {
-                what: not_live.join(", "),
-                file: self.config.source.display().to_string(),
-            }));
-            return;
-        }
-        let aligned = self.aligned(new);
-        let graph = Graph::new(&aligned);
+        let new = self.kept_settings(new);
         let old_graph = self.dispatch.graph.clone();
+        let changed: Vec<&str> = diff
+            .externals
+            .iter()
+            .map(|c| c.short_name.as_str())
+            .collect();
+        let reshaped = self.reshape(&new, Graph::new(&new), &changed);
+        let graph = self.dispatch.graph.clone();
         let mut acks = Vec::new();
         let (mut restart, mut enable, mut disable) = (Vec::new(), Vec::new(), Vec::new());
-        for (i, svc) in aligned.services.iter().enumerate() {
+        for (i, svc) in new.services.iter().enumerate() {
+            let Some(j) = reshaped.old_row[i] else {
+                continue;
+            };
             let change = diff.service(&svc.short_name).map(|c| c.action);
             let specs = graph.dep_specs(i);
-            if change.is_none() && specs == old_graph.dep_specs(i) {
+            if change.is_none() && specs == old_graph.dep_specs(j) {
                 continue;
             }
             let (tx, rx) = oneshot::channel();
@@ -157,6 +143,25 @@ impl Actor {
                 _ => {}
             }
         }
+        // An added service starts like an enabled one, unless a dependency was stopped by
+        // the user (then it is blocked naming it, as at Russell's start).
+        let mut blocked = Vec::new();
+        for &i in &reshaped.added {
+            if !new.services[i].enabled {
+                continue;
+            }
+            let deps = graph.service_deps(i);
+            match deps.iter().find(|&&d| self.statuses[d].stopped_by_user) {
+                Some(&d) => blocked.push((
+                    i,
+                    format!(
+                        "not started: dependency '{}' was stopped by the user; start it first",
+                        self.statuses[d].short_name
+                    ),
+                )),
+                None => enable.push(i),
+            }
+        }
         // Whatever an enabled service needs and is not running starts with it.
         let mut starts: Vec<usize> = Vec::new();
         for &i in &enable {
@@ -165,42 +170,20 @@ impl Actor {
                     self.statuses[d].state,
                     ServiceState::Stopped | ServiceState::Failed
                 );
-                if aligned.services[d].enabled && stopped && !starts.contains(&d) {
+                if new.services[d].enabled && stopped && !starts.contains(&d) {
                     starts.push(d);
                 }
             }
-            starts.push(i);
-        }
-        for (idx, ext) in aligned.externals.iter().enumerate() {
-            if diff
-                .externals
-                .iter()
-                .all(|c| c.short_name != ext.short_name)
-            {
-                continue;
+            if !starts.contains(&i) {
+                starts.push(i);
             }
-            if let Some(old) = self.external_tasks.get(idx) {
-                old.abort();
-            }
-            let status = &mut self.externals[idx];
-            status.name.clone_from(&ext.name);
-            status.description.clone_from(&ext.description);
-            status.optional = ext.optional;
-            self.deps_changed = true;
-            self.external_tasks[idx] = self.tasks.spawn(crate::service::external::run(
-                idx,
-                Arc::new(ext.clone()),
-                self.shared.clone(),
-            ));
         }
         *self
             .lookup
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Lookup::new(&aligned);
-        self.dispatch.graph = Arc::new(graph);
-        self.dispatch.names = aligned.services.iter().map(|s| s.name.clone()).collect();
-        let message = summary(&aligned, &diff, restart.len());
-        let spec = Arc::new(super::watcher::WatchSpec::new(&aligned));
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Lookup::new(&new);
+        let message = summary(&new, &diff, restart.len());
+        let spec = Arc::new(super::watcher::WatchSpec::new(&new));
         self.watch_tx.send_if_modified(|old| {
             let changed = **old != *spec;
             if changed {
@@ -208,7 +191,7 @@ impl Actor {
             }
             changed
         });
-        self.config = aligned;
+        self.config = new;
         let tx = self.events.clone();
         let ev = event(
             EventKind::Reloaded,
@@ -220,20 +203,31 @@ impl Actor {
         self.deliveries.push(Box::new(move || tx.send(ev)));
 
         let dispatch = self.dispatch.clone();
+        let turn = self.reload_turn.clone();
         self.batches.spawn(async move {
             let dispatch = &dispatch;
-            futures_util::future::join_all(acks).await;
-            futures_util::future::join_all(disable.iter().map(|&i| dispatch.stop(i, false, true)))
-                .await;
-            let restarts = futures_util::future::join_all(
-                restart
-                    .iter()
-                    .map(|&i| async move { (i, dispatch.restart(i).await) }),
-            );
-            let (mut results, started) =
-                futures_util::future::join(restarts, dispatch.start(starts, Vec::new())).await;
-            results.extend(started);
-            results.sort_by_key(|(i, _)| *i);
+            // One reload's stops, and the sending of its starts, at a time: a service
+            // removed by one reload and added again by the next starts only once the old
+            // one is gone. The answers are awaited after the turn (a task's queue keeps
+            // the order of what was sent).
+            let waits = {
+                let _turn = turn.lock().await;
+                futures_util::future::join_all(acks).await;
+                // Removed services go first, dependents before what they depend on (in
+                // the old graph: a service that stays cannot depend on a removed one).
+                let old = &reshaped.old;
+                for round in old.graph.stop_rounds() {
+                    let gone = round.iter().filter(|j| reshaped.removed.contains(j));
+                    futures_util::future::join_all(gone.map(|&j| old.remove(j))).await;
+                }
+                drop(reshaped);
+                let stops = disable.iter().map(|&i| dispatch.stop(i, false, true));
+                futures_util::future::join_all(stops).await;
+                let mut waits: Vec<_> = restart.iter().map(|&i| dispatch.send_restart(i)).collect();
+                waits.extend(dispatch.send_start(starts, blocked));
+                waits
+            };
+            let results = dispatch.results(waits).await;
             let _ = reply.send(Ok(ReloadReport {
                 diff,
                 applied: true,
@@ -242,25 +236,8 @@ impl Actor {
         });
     }
 
-    /// `new` with its services and externals in the running table's order (the caller
-    /// made sure both name the same ones), and the settings that only apply at Russell's
-    /// start kept as they run.
-    fn aligned(&self, mut new: Config) -> Config {
-        let mut services = std::mem::take(&mut new.services);
-        let mut externals = std::mem::take(&mut new.externals);
-        for old in &self.config.services {
-            if let Some(p) = services.iter().position(|s| s.short_name == old.short_name) {
-                new.services.push(services.swap_remove(p));
-            }
-        }
-        for old in &self.config.externals {
-            if let Some(p) = externals
-                .iter()
-                .position(|e| e.short_name == old.short_name)
-            {
-                new.externals.push(externals.swap_remove(p));
-            }
-        }
+    /// `new` with the settings that only apply at Russell's start kept as they run.
+    fn kept_settings(&self, mut new: Config) -> Config {
         new.russell = russell_config::RussellSettings {
             watch_config: new.russell.watch_config,
             ..self.config.russell.clone()
@@ -273,9 +250,11 @@ impl Actor {
 /// The reloaded event's message: the file and the counts.
 fn summary(config: &Config, diff: &ConfigDiff, restarting: usize) -> String {
     let mut msg = format!(
-        "reloaded {}: {} changed ({} restarting, {} applied without a restart, {} enabled, {} disabled), {} externals changed",
+        "reloaded {}: {} changed ({} added, {} removed, {} restarting, {} applied without a restart, {} enabled, {} disabled), {} externals changed",
         config.source.display(),
         diff.services.len(),
+        diff.count(Action::Add),
+        diff.count(Action::Remove),
         restarting,
         diff.count(Action::Apply),
         diff.count(Action::Enable),

@@ -42,7 +42,6 @@ impl Demand {
 /// [`SAMPLE_EVERY`] while snapshots are read; after a round with no read it sleeps until
 /// the next read and samples at once.
 pub(super) async fn sample_resources(
-    shorts: Vec<String>,
     rx: watch::Receiver<StateFile>,
     to_actor: mpsc::UnboundedSender<ActorMsg>,
     demand: Arc<Demand>,
@@ -59,15 +58,11 @@ pub(super) async fn sample_resources(
             demand.wanted.store(false, Ordering::SeqCst);
         }
         demand.parked.store(false, Ordering::SeqCst);
-        let groups: Vec<(usize, u32)> = {
+        // The services the state file records now (a reload changes them).
+        let groups: Vec<(String, u32)> = {
             let state = rx.borrow();
-            shorts
-                .iter()
-                .enumerate()
-                .filter_map(|(i, s)| {
-                    let p = state.services.get(s)?.process?;
-                    Some((i, p.pgid?))
-                })
+            (state.services.iter())
+                .filter_map(|(s, r)| Some((s.clone(), r.process?.pgid?)))
                 .collect()
         };
         let out = if groups.is_empty() {
@@ -100,14 +95,14 @@ impl Drop for Unpark<'_> {
     }
 }
 
-/// One /proc scan for `groups` (service index, pgid) → (index, CPU %, RSS, CPU seconds)
-/// per service.
+/// One /proc scan for `groups` (short_name, pgid) → (short_name, CPU %, RSS, CPU
+/// seconds) per service.
 pub(super) async fn sample_round(
     mut sampler: crate::proc::groups::GroupSampler,
-    groups: Vec<(usize, u32)>,
+    groups: Vec<(String, u32)>,
 ) -> Option<(
     crate::proc::groups::GroupSampler,
-    Vec<(usize, f32, u64, f64)>,
+    Vec<(String, f32, u64, f64)>,
 )> {
     let pgids: Vec<u32> = groups.iter().map(|(_, g)| *g).collect();
     // One /proc scan: blocking work, off the runtime's worker threads.

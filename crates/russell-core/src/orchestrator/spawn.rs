@@ -19,11 +19,11 @@ use super::{Inner, Orchestrator, SpawnOptions};
 use crate::events::LazyBroadcast;
 use crate::logs::LogStore;
 use crate::service::task::{ServiceTask, TaskInit};
-use crate::service::{LeftBehind, Shared};
+use crate::service::{LeftBehind, Shared, TaskId};
 use crate::state_file::{ProcessRecord, ServiceRecord, StateFile};
 use crate::{
-    CoreError, ExternalState, ExternalStatus, OrchestratorPhase, ServiceState, ServiceStatus,
-    Snapshot, StartTiming,
+    CoreError, ExternalStatus, OrchestratorPhase, ServiceState, ServiceStatus, Snapshot,
+    StartTiming,
 };
 
 /// Capacity of the event broadcast (slow receivers lag and skip).
@@ -71,16 +71,7 @@ impl Orchestrator {
         let externals: Vec<ExternalStatus> = config
             .externals
             .iter()
-            .map(|e| ExternalStatus {
-                name: e.name.clone(),
-                short_name: e.short_name.clone(),
-                description: e.description.clone(),
-                optional: e.optional,
-                state: ExternalState::Unknown,
-                last_error: String::new(),
-                last_health_check: None,
-                missing_models: Vec::new(),
-            })
+            .map(super::table::unprobed)
             .collect();
         let started_at = SystemTime::now();
         let snapshot = Arc::new(Snapshot {
@@ -90,9 +81,24 @@ impl Orchestrator {
             externals: externals.clone(),
         });
         let (snapshot_tx, snapshot_rx) = watch::channel(snapshot);
-        let epochs: Arc<Vec<AtomicU64>> =
-            Arc::new(config.services.iter().map(|_| AtomicU64::new(0)).collect());
-        let (dep_tx, dep_rx) = watch::channel(Arc::new(dep_view(&statuses, &externals, &[])));
+        let epochs: Arc<Vec<Arc<AtomicU64>>> = Arc::new(
+            (config.services.iter())
+                .map(|_| Arc::new(AtomicU64::new(0)))
+                .collect(),
+        );
+        // Task ids: services 0..n, externals n..n+m; later tasks count on from there.
+        let n = config.services.len();
+        let service_ids: Vec<TaskId> = (0..n as TaskId).collect();
+        let external_ids: Vec<TaskId> =
+            (n as TaskId..(n + config.externals.len()) as TaskId).collect();
+        let rows = super::table::Rows::new(&config, service_ids.clone(), external_ids.clone());
+        let (dep_tx, dep_rx) = watch::channel(Arc::new(dep_view(
+            &statuses,
+            &externals,
+            &[],
+            &epochs,
+            &rows.nodes,
+        )));
 
         let (known, adopt, mut left) =
             left_behind(&config, previous.as_ref(), &options, marked_dir).await;
@@ -103,12 +109,11 @@ impl Orchestrator {
             let (tx, rx) = futures_channel::mpsc::unbounded();
             task_txs.push(tx);
             let task = ServiceTask::new(TaskInit {
-                idx,
+                id: service_ids[idx],
                 svc: Arc::new(svc.clone()),
                 shared: shared.clone(),
                 deps_rx: dep_rx.clone(),
                 deps: graph.dep_specs(idx),
-                epochs: epochs.clone(),
                 cmds: rx,
                 status: ServiceStatus::clone(&statuses[idx]),
             });
@@ -120,7 +125,7 @@ impl Orchestrator {
             .enumerate()
             .map(|(idx, ext)| {
                 tasks.spawn(crate::service::external::run(
-                    idx,
+                    external_ids[idx],
                     Arc::new(ext.clone()),
                     shared.clone(),
                 ))
@@ -155,7 +160,6 @@ impl Orchestrator {
             sampled: watch::Sender::new(0),
         });
         tasks.spawn(sample_resources(
-            shorts.clone(),
             state_rx,
             shared.to_actor.clone(),
             demand.clone(),
@@ -199,6 +203,9 @@ impl Orchestrator {
             lookup: lookup.clone(),
             shared: shared.clone(),
             external_tasks,
+            rows,
+            reload_turn: Arc::default(),
+            next_id: (n + config.externals.len()) as TaskId,
             config: config.clone(),
             watch_tx,
         };
@@ -352,7 +359,7 @@ fn make_dir(path: &Path) -> Result<(), CoreError> {
         .map_err(|e| err("cannot make it private (0700)", e))
 }
 
-fn initial_status(s: &Service, previous: Option<&StateFile>) -> ServiceStatus {
+pub(super) fn initial_status(s: &Service, previous: Option<&StateFile>) -> ServiceStatus {
     let stopped_by_user = previous
         .and_then(|p| p.services.get(&s.short_name))
         .is_some_and(|r| r.stopped_by_user);
@@ -467,13 +474,12 @@ mod tests {
         let (_cmd_tx, cmds) = futures_channel::mpsc::unbounded();
         let svc = svc("a", &[], 0);
         let task = ServiceTask::new(TaskInit {
-            idx: 0,
+            id: 0,
             status: initial_status(&svc, None),
             svc: Arc::new(svc),
             shared,
             deps_rx,
             deps: Vec::new(),
-            epochs: Arc::new(vec![AtomicU64::new(0)]),
             cmds,
         });
         let run = task.run(None, None, LeftBehind::default());

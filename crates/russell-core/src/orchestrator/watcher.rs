@@ -28,8 +28,8 @@ const CONFIG_DEBOUNCE: Duration = Duration::from_millis(500);
 /// What to watch: per service its patterns and quiet time, and the services file.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(super) struct WatchSpec {
-    /// (service index, patterns, debounce), only services that watch something.
-    services: Vec<(usize, Vec<glob::Pattern>, Duration)>,
+    /// (short_name, patterns, debounce), only services that watch something.
+    services: Vec<(String, Vec<glob::Pattern>, Duration)>,
     /// The services file, when `[russell] watch_config = true`.
     config_file: Option<PathBuf>,
     /// The state directory Russell runs with (a reload by the watcher keeps it).
@@ -41,15 +41,14 @@ impl WatchSpec {
         let services = config
             .services
             .iter()
-            .enumerate()
-            .filter(|(_, s)| !s.watch.is_empty())
-            .map(|(i, s)| {
+            .filter(|s| !s.watch.is_empty())
+            .map(|s| {
                 let patterns = s
                     .watch
                     .iter()
                     .filter_map(|p| glob::Pattern::new(&p.to_string_lossy()).ok())
                     .collect();
-                (i, patterns, s.watch_debounce)
+                (s.short_name.clone(), patterns, s.watch_debounce)
             })
             .collect();
         Self {
@@ -153,8 +152,8 @@ pub(super) async fn run(
                 );
             }
         }
-        // Service index → (restart due, the file that changed); the services file's due.
-        let mut due: HashMap<usize, (Instant, PathBuf)> = HashMap::new();
+        // Service → (restart due, the file that changed); the services file's due.
+        let mut due: HashMap<String, (Instant, PathBuf)> = HashMap::new();
         let mut config_due: Option<Instant> = None;
         loop {
             let next = due.values().map(|d| d.0).chain(config_due).min();
@@ -171,9 +170,9 @@ pub(super) async fn run(
                     }
                     let now = Instant::now();
                     for path in &ev.paths {
-                        for (idx, patterns, debounce) in &spec.services {
+                        for (short, patterns, debounce) in &spec.services {
                             if patterns.iter().any(|p| p.matches_path(path)) {
-                                due.insert(*idx, (now + *debounce, path.clone()));
+                                due.insert(short.clone(), (now + *debounce, path.clone()));
                             }
                         }
                         if spec.config_file.as_deref() == Some(path.as_path()) {
@@ -184,15 +183,15 @@ pub(super) async fn run(
                 () = sleep_until_some(next) => {
                     let now = Instant::now();
                     let Some(cmds) = cmds.upgrade() else { return };
-                    let fire: Vec<usize> = due
+                    let fire: Vec<String> = due
                         .iter()
                         .filter(|(_, d)| d.0 <= now)
-                        .map(|(i, _)| *i)
+                        .map(|(s, _)| s.clone())
                         .collect();
-                    for idx in fire {
-                        if let Some((_, file)) = due.remove(&idx) {
+                    for short in fire {
+                        if let Some((_, file)) = due.remove(&short) {
                             let why = format!("watched file {} changed", file.display());
-                            let _ = cmds.send(Command::Watched { idx, why });
+                            let _ = cmds.send(Command::Watched { short, why });
                         }
                     }
                     if config_due.is_some_and(|d| d <= now) {

@@ -10,13 +10,13 @@ use russell_config::External;
 use tokio::time::{Instant, sleep_until};
 
 use super::task::FAST_PROBE;
-use super::{ActorMsg, Shared};
+use super::{ActorMsg, Shared, TaskId};
 use crate::events::event;
 use crate::health::ProbeError;
 use crate::{EventKind, ExternalState, ExternalStatus, ServiceState};
 
 /// Probes until the actor goes away.
-pub(crate) async fn run(idx: usize, ext: Arc<External>, shared: Arc<Shared>) {
+pub(crate) async fn run(id: TaskId, ext: Arc<External>, shared: Arc<Shared>) {
     let hc = &ext.health_check;
     let mut status = ExternalStatus {
         name: ext.name.clone(),
@@ -65,7 +65,7 @@ pub(crate) async fn run(idx: usize, ext: Arc<External>, shared: Arc<Shared>) {
         if shared
             .to_actor
             .send(ActorMsg::External {
-                idx,
+                id,
                 status: status.clone(),
             })
             .is_err()

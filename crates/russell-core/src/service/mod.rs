@@ -64,36 +64,52 @@ pub(crate) enum ServiceCmd {
         why: Box<str>,
         reply: oneshot::Sender<StartResult>,
     },
+    /// The service left the services file: stop it (and what left its group), reply,
+    /// and end the task. Commands sent after this find no task.
+    Remove { reply: oneshot::Sender<()> },
 }
+
+/// Names one service or external task for the life of Russell; never reused, so a
+/// message from a task that a reload removed cannot land on a newer one's row.
+pub(crate) type TaskId = u64;
 
 /// Messages from the tasks to the actor (one unbounded channel; sends never wait).
 pub(crate) enum ActorMsg {
     Service {
-        idx: usize,
+        id: TaskId,
         epoch: u64,
         status: Box<ServiceStatus>,
         process: Option<ProcessRecord>,
     },
     External {
-        idx: usize,
+        id: TaskId,
         status: ExternalStatus,
     },
     /// The service is healthy again after a restart and wants its dependents restarted.
     CameBack {
-        idx: usize,
+        id: TaskId,
     },
-    /// Sampled CPU percent and RSS per service index.
-    Usage(Vec<(usize, f32, u64, f64)>),
+    /// Sampled CPU percent, RSS and CPU seconds per service short_name.
+    Usage(Vec<(String, f32, u64, f64)>),
     /// A command's answer, delivered by the actor after its next snapshot.
     Deliver(Box<dyn FnOnce() + Send>),
     /// An event, broadcast by the actor after its next snapshot.
     Event(Event),
 }
 
-/// What a waiting service needs to know about each node (services, then externals).
+/// What a waiting service needs to know about each node (services, then externals),
+/// found by short_name: a reload may add, remove and reorder nodes.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DepView {
     pub nodes: Vec<DepNode>,
+    /// short_name → index into `nodes`; rebuilt by the actor when the table changes.
+    pub index: Arc<std::collections::HashMap<String, usize>>,
+}
+
+impl DepView {
+    pub(crate) fn node(&self, short: &str) -> Option<&DepNode> {
+        self.nodes.get(*self.index.get(short)?)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -108,13 +124,16 @@ pub(crate) struct DepNode {
     pub last_probe_error: String,
     /// The last command epoch the service acknowledged (services only).
     pub epoch: u64,
+    /// The epoch of the last command sent to it (services only; bumped by the actor's
+    /// dispatch): above `epoch`, its state in the view is stale.
+    pub sent: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// One dependency of a service, as its task sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct DepSpec {
-    /// Index into [`DepView::nodes`].
-    pub node: usize,
+    /// Its short_name (see [`DepView::node`]).
+    pub short: String,
     /// How long to wait for it (its own start budget, including its dependencies').
     pub budget: Duration,
     /// For an optional external: start anyway after this long.

@@ -129,7 +129,7 @@ fn infos(api: &RussellApi) -> Vec<m::ServiceInfo> {
     let mut out: Vec<m::ServiceInfo> = snap
         .services
         .iter()
-        .map(|s| managed_info(api, s, regs.remove(&s.short_name).as_ref()))
+        .map(|s| managed_info(s, regs.remove(&s.short_name).as_ref()))
         .collect();
     let mut others: Vec<m::ServiceInfo> = regs
         .into_iter()
@@ -141,23 +141,16 @@ fn infos(api: &RussellApi) -> Vec<m::ServiceInfo> {
     out
 }
 
-fn managed_info(
-    api: &RussellApi,
-    s: &russell_core::ServiceStatus,
-    reg: Option<&Registration>,
-) -> m::ServiceInfo {
+fn managed_info(s: &russell_core::ServiceStatus, reg: Option<&Registration>) -> m::ServiceInfo {
     let mut metadata = reg.map(|r| r.metadata.clone()).unwrap_or_default();
     metadata.insert("managed".to_string(), "true".to_string());
     metadata.insert("display_name".to_string(), s.name.clone());
     metadata.insert("state".to_string(), s.state.as_str().to_string());
-    metadata.insert(
-        "enabled".to_string(),
-        api.enabled(&s.short_name).to_string(),
-    );
+    metadata.insert("enabled".to_string(), s.enabled.to_string());
     let version = reg
         .map(|r| r.version.as_str())
         .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| api.version(&s.short_name));
+        .unwrap_or(s.version.as_str());
     m::ServiceInfo {
         id: reg.map_or_else(|| managed_id(&s.short_name), |r| r.id.clone()),
         name: s.short_name.clone(),

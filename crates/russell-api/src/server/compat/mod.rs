@@ -80,7 +80,7 @@ fn service_status(api: &RussellApi, name: &str) -> Result<m::ServiceStatusRespon
                 .find(|s| s.short_name == short)
                 .ok_or_else(|| Status::not_found(format!("no managed service '{short}'")))?;
             let reg = api.registry.get(&short);
-            Ok(status::service_status(api, s, reg.as_ref(), now))
+            Ok(status::service_status(s, reg.as_ref(), now))
         }
         Err(e) if e.code() == tonic::Code::NotFound => {
             let reg = api.registry.get(&name.trim().to_lowercase()).ok_or(e)?;
@@ -123,7 +123,7 @@ fn all_service_status(api: &RussellApi) -> m::AllServiceStatusResponse {
         services: snap
             .services
             .iter()
-            .map(|s| status::service_status(api, s, api.registry.get(&s.short_name).as_ref(), now))
+            .map(|s| status::service_status(s, api.registry.get(&s.short_name).as_ref(), now))
             .collect(),
         total: status::count(snap.services.len()),
         running: n(&|s| matches!(s, S::Running | S::Unhealthy)),
@@ -275,11 +275,7 @@ impl RussellService for MdwApi {
         _request: Request<c::Empty>,
     ) -> Result<Response<m::OrchestratorStatusResponse>, Status> {
         let snap = self.api.orch.fresh_snapshot().await;
-        ok(Ok(status::orchestrator_status(
-            &self.api,
-            &snap,
-            SystemTime::now(),
-        )))
+        ok(Ok(status::orchestrator_status(&snap, SystemTime::now())))
     }
 
     async fn create_pipeline(

@@ -125,8 +125,8 @@ pub(super) fn metrics(metrics: &Metrics) -> m::MetricsResponse {
 
 /// A word for a service's health, as mDW's string statuses are ("disabled" for a stopped
 /// service that the config disables).
-fn word(api: &RussellApi, s: &ServiceStatus) -> &'static str {
-    if s.state == ServiceState::Stopped && !api.enabled(&s.short_name) {
+fn word(s: &ServiceStatus) -> &'static str {
+    if s.state == ServiceState::Stopped && !s.enabled {
         return "disabled";
     }
     match s.state {
@@ -143,7 +143,7 @@ pub(super) fn system_health(api: &RussellApi) -> m::SystemHealthResponse {
         .iter()
         .map(|s| m::ServiceHealth {
             name: s.short_name.clone(),
-            status: word(api, s).to_string(),
+            status: word(s).to_string(),
             message: health_message(s),
             latency_ms: 0,
         })
@@ -162,7 +162,7 @@ pub(super) fn system_health(api: &RussellApi) -> m::SystemHealthResponse {
     let counted: Vec<_> = snap
         .services
         .iter()
-        .filter(|s| api.enabled(&s.short_name) || s.state != ServiceState::Stopped)
+        .filter(|s| s.enabled || s.state != ServiceState::Stopped)
         .collect();
     let healthy = counted
         .iter()
@@ -228,7 +228,7 @@ pub(super) fn overview(
     for s in &snap.services {
         match s.state {
             ServiceState::Running | ServiceState::Completed if s.healthy => healthy += 1,
-            ServiceState::Stopped if !api.enabled(&s.short_name) => {}
+            ServiceState::Stopped if !s.enabled => {}
             ServiceState::Failed | ServiceState::Stopped | ServiceState::Completed => {
                 unhealthy += 1
             }
@@ -241,13 +241,13 @@ pub(super) fn overview(
             m::AdminServiceStatus {
                 name: s.name.clone(),
                 r#type: "managed".to_string(),
-                status: word(api, s).to_string(),
+                status: word(s).to_string(),
                 address: if port == 0 {
                     "localhost".to_string()
                 } else {
                     format!("localhost:{port}")
                 },
-                version: api.version(&s.short_name).to_string(),
+                version: s.version.as_str().to_string(),
                 last_seen: reg
                     .map(|r| r.last_heartbeat)
                     .or(s.last_health_check)

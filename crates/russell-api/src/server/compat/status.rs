@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use russell_core::{OrchestratorPhase, ServiceState, ServiceStatus, Snapshot};
 
 use crate::mdw::russell as m;
-use crate::server::{Registration, RussellApi};
+use crate::server::Registration;
 
 /// mDW's status of a core state.
 pub fn status_of(state: ServiceState) -> m::ServiceStatus {
@@ -85,7 +85,6 @@ pub fn managed_id(short_name: &str) -> String {
 
 /// A managed service as mDW's ServiceStatusResponse (`name` is the short_name).
 pub fn service_status(
-    api: &RussellApi,
     s: &ServiceStatus,
     reg: Option<&Registration>,
     now: SystemTime,
@@ -94,10 +93,7 @@ pub fn service_status(
         ("display_name".to_string(), s.name.clone()),
         ("state".to_string(), s.state.as_str().to_string()),
         ("adopted".to_string(), s.adopted.to_string()),
-        (
-            "enabled".to_string(),
-            api.enabled(&s.short_name).to_string(),
-        ),
+        ("enabled".to_string(), s.enabled.to_string()),
     ]);
     if let Some(r) = reg {
         metadata.insert("registration_id".to_string(), r.id.clone());
@@ -117,16 +113,12 @@ pub fn service_status(
         health_message: health_message(s),
         restart_count: i32::try_from(s.restart_count).unwrap_or(i32::MAX),
         metadata,
-        version: api.version(&s.short_name).to_string(),
+        version: s.version.as_str().to_string(),
     }
 }
 
 /// Russell's whole picture as mDW's OrchestratorStatusResponse.
-pub fn orchestrator_status(
-    api: &RussellApi,
-    snap: &Snapshot,
-    now: SystemTime,
-) -> m::OrchestratorStatusResponse {
+pub fn orchestrator_status(snap: &Snapshot, now: SystemTime) -> m::OrchestratorStatusResponse {
     let n =
         |f: &dyn Fn(&ServiceStatus) -> bool| count(snap.services.iter().filter(|s| f(s)).count());
     m::OrchestratorStatusResponse {
@@ -151,7 +143,7 @@ pub fn orchestrator_status(
                 restart_count: i32::try_from(s.restart_count).unwrap_or(i32::MAX),
                 last_error: s.last_error.clone(),
                 dependencies: s.dependencies.clone(),
-                version: api.version(&s.short_name).to_string(),
+                version: s.version.as_str().to_string(),
             })
             .collect(),
         started_at: unix(snap.started_at),

@@ -22,7 +22,7 @@ impl ServiceTask {
         let budget = self
             .deps
             .iter()
-            .filter(|d| !self.dep_healthy(&view, d.node))
+            .filter(|d| !self.dep_healthy(&view, &d.short))
             .map(|d| d.budget)
             .max()
             .unwrap_or_default();
@@ -40,26 +40,20 @@ impl ServiceTask {
     pub(super) fn missing_deps(&self, view: &DepView) -> Vec<String> {
         self.deps
             .iter()
-            .filter(|d| !self.dep_healthy(view, d.node))
-            .filter_map(|d| view.nodes.get(d.node))
+            .filter(|d| !self.dep_healthy(view, &d.short))
+            .filter_map(|d| view.node(&d.short))
             .map(|n| n.short.clone())
             .collect()
     }
 
     /// A command sent to that service and not yet acknowledged: its state in the view
     /// is stale (a `failed` or `running` from before the command).
-    pub(super) fn dep_pending(&self, view: &DepView, node: usize) -> bool {
-        let sent = self
-            .epochs
-            .get(node)
-            .map_or(0, |e| e.load(Ordering::SeqCst));
-        view.nodes
-            .get(node)
-            .is_some_and(|n| !n.external && n.epoch < sent)
+    pub(super) fn dep_pending(&self, view: &DepView, short: &str) -> bool {
+        view.node(short).is_some_and(pending)
     }
 
-    pub(super) fn dep_healthy(&self, view: &DepView, node: usize) -> bool {
-        view.nodes.get(node).is_some_and(|n| n.healthy) && !self.dep_pending(view, node)
+    pub(super) fn dep_healthy(&self, view: &DepView, short: &str) -> bool {
+        view.node(short).is_some_and(|n| n.healthy && !pending(n))
     }
 
     /// The next instant a wait can end by time: the overall bound or an optional
@@ -67,7 +61,7 @@ impl ServiceTask {
     pub(super) fn next_wait_timer(&self) -> Instant {
         self.deps
             .iter()
-            .filter(|d| !self.warned_optional.contains(&d.node))
+            .filter(|d| !self.warned_optional.contains(&d.short))
             .filter_map(|d| d.optional_after.map(|t| self.wait_started + t))
             .chain(std::iter::once(self.wait_deadline))
             .min()
@@ -82,7 +76,7 @@ impl ServiceTask {
         let now = Instant::now();
         let mut blocking = None;
         for d in &self.deps {
-            let Some(n) = view.nodes.get(d.node) else {
+            let Some(n) = view.node(&d.short) else {
                 continue;
             };
             if n.disabled {
@@ -94,7 +88,7 @@ impl ServiceTask {
                 );
                 return self.give_up(why);
             }
-            let pending = self.dep_pending(&view, d.node);
+            let pending = self.dep_pending(&view, &d.short);
             if n.healthy && !pending {
                 continue;
             }
@@ -104,7 +98,7 @@ impl ServiceTask {
             if let Some(after) = d.optional_after
                 && now >= self.wait_started + after
             {
-                if self.warned_optional.insert(d.node) {
+                if self.warned_optional.insert(d.short.clone()) {
                     let msg = format!(
                         "optional dependency '{}' not healthy after {}: {}; starting without it",
                         n.short,
@@ -138,6 +132,15 @@ impl ServiceTask {
             Some(_) => {}
         }
     }
+}
+
+/// A command sent to that service and not yet acknowledged: its state in the view is
+/// stale (a `failed` or `running` from before the command).
+fn pending(n: &DepNode) -> bool {
+    !n.external
+        && n.sent
+            .as_ref()
+            .is_some_and(|sent| n.epoch < sent.load(Ordering::SeqCst))
 }
 
 /// The next change of the dependency view, watched only while `waiting` (boxed: a

@@ -43,14 +43,15 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime};
 
 use russell_config::{Probe, Service, ServiceKind};
 use tokio::sync::{oneshot, watch};
 use tokio::time::{Instant, sleep_until};
 
-use super::{ActorMsg, DepSpec, DepView, LeftBehind, ServiceCmd, Shared, disabled_error, state};
+use super::{
+    ActorMsg, DepSpec, DepView, LeftBehind, ServiceCmd, Shared, TaskId, disabled_error, state,
+};
 use crate::events::event;
 use crate::process::{ExitInfo, Proc};
 use crate::state_file::ProcessRecord;
@@ -77,24 +78,21 @@ enum Wake {
 
 /// Everything the task needs at birth.
 pub(crate) struct TaskInit {
-    pub idx: usize,
+    pub id: TaskId,
     pub svc: Arc<Service>,
     pub shared: Arc<Shared>,
     pub deps_rx: watch::Receiver<Arc<DepView>>,
     pub deps: Vec<DepSpec>,
-    /// Per service: the epoch of the last command sent (bumped by the actor's dispatch).
-    pub epochs: Arc<Vec<AtomicU64>>,
     pub cmds: UnboundedReceiver<ServiceCmd>,
     pub status: ServiceStatus,
 }
 
 pub(crate) struct ServiceTask {
-    idx: usize,
+    id: TaskId,
     svc: Arc<Service>,
     shared: Arc<Shared>,
     deps_rx: watch::Receiver<Arc<DepView>>,
     deps: Vec<DepSpec>,
-    epochs: Arc<Vec<AtomicU64>>,
     cmds: UnboundedReceiver<ServiceCmd>,
     status: ServiceStatus,
     epoch: u64,
@@ -114,7 +112,7 @@ pub(crate) struct ServiceTask {
     successes: u32,
     wait_started: Instant,
     wait_deadline: Instant,
-    warned_optional: HashSet<usize>,
+    warned_optional: HashSet<String>,
     start_deadline: Instant,
     /// When the current process was spawned (or adopted): paces the start probes.
     spawned: Instant,
@@ -134,12 +132,11 @@ impl ServiceTask {
     pub(crate) fn new(init: TaskInit) -> Box<Self> {
         let now = Instant::now();
         Box::new(Self {
-            idx: init.idx,
+            id: init.id,
             svc: init.svc,
             shared: init.shared,
             deps_rx: init.deps_rx,
             deps: init.deps,
-            epochs: init.epochs,
             cmds: init.cmds,
             status: init.status,
             epoch: 0,
@@ -199,6 +196,18 @@ impl ServiceTask {
         loop {
             match self.next_wake().await {
                 Wake::Cmd(None) => break,
+                Wake::Cmd(Some(ServiceCmd::Remove { reply })) => {
+                    Box::pin(self.stop_for_good("removed from the services file")).await;
+                    Box::pin(self.sweep_escapees()).await;
+                    // Nothing reads them any more (a service added again later makes new
+                    // ones): tmpfs entries would pile up until reboot.
+                    let (out, err) =
+                        crate::process::fifo::paths(&self.shared.run_dir, &self.svc.short_name);
+                    let _ = std::fs::remove_file(out);
+                    let _ = std::fs::remove_file(err);
+                    self.reply(reply, ());
+                    break;
+                }
                 Wake::Cmd(Some(cmd)) => Box::pin(self.on_command(cmd)).await,
                 Wake::Exit(info) => Box::pin(self.on_exit(info)).await,
                 Wake::ProbeDone(r) => self.on_probe(r).await,
@@ -358,6 +367,8 @@ impl ServiceTask {
                     self.emit(EventKind::Waiting, reason);
                 }
             }
+            // Handled by the loop in `run`, which ends the task after it.
+            ServiceCmd::Remove { reply } => self.reply(reply, ()),
         }
     }
 
@@ -484,7 +495,7 @@ impl ServiceTask {
 
     fn publish(&self) {
         let _ = self.shared.to_actor.send(ActorMsg::Service {
-            idx: self.idx,
+            id: self.id,
             epoch: self.epoch,
             status: Box::new(self.status.clone()),
             process: self.proc.as_ref().map(Proc::record),

@@ -194,7 +194,7 @@ impl ServiceTask {
             let _ = self
                 .shared
                 .to_actor
-                .send(ActorMsg::CameBack { idx: self.idx });
+                .send(ActorMsg::CameBack { id: self.id });
         }
         self.came_back = false;
         self.supervising = true;
