@@ -6,7 +6,7 @@
 use std::path::Path;
 use test_support::Rng;
 
-const SHIPPED: &str = include_str!("../../../configs/services.toml");
+const SHIPPED: &str = include_str!("../../../../configs/services.toml");
 
 const PLAN_FILE: &str = r#"
 [[services]]

@@ -3,8 +3,6 @@
 //! stops everything and checks /proc that no process (and no zombie) is left.
 #![allow(clippy::unwrap_used)]
 
-mod compat;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime};
 
