@@ -3,8 +3,8 @@
 //! the service lifecycle (`services`), what mDW's file needs of the core (`compat`), the
 //! probes and /proc readers (`probes`, `ollama_probe`), one-shot tasks (`tasks`), reload
 //! and watch (`reload`, `reload_add_remove`, `watch`). Fixtures: crates/test-support.
-//! A crash of the test process itself is tested apart, in `crash.rs`: it makes the test
-//! process a child subreaper, which must not reach these tests' processes.
+//! A crash of Russell (`crash.rs`) is tested apart: it makes its test process a child
+//! subreaper, which must not reach these tests' processes.
 
 #![allow(clippy::unwrap_used)]
 
