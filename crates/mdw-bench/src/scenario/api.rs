@@ -17,7 +17,7 @@ use tonic::codegen::http::uri::PathAndQuery;
 use crate::lineup::Spec;
 use crate::procs::CpuSample;
 use crate::russell::{EventLog, connect_channel};
-use crate::scenario::Env;
+use crate::scenario::{Env, join_load};
 use crate::stats::Summary;
 
 /// Concurrent request loops of the load generator (default).
@@ -254,15 +254,7 @@ async fn load(
     let (r0, b0) = (CpuSample::take(pid)?, CpuSample::take(me)?);
     tokio::time::sleep_until(end.into()).await;
     let (r1, b1) = (CpuSample::take(pid)?, CpuSample::take(me)?);
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for l in loops {
-        let joined = tokio::task::spawn_blocking(move || l.join()).await?;
-        let (lat, e) =
-            joined.map_err(|_| anyhow::anyhow!("a load generator thread panicked"))??;
-        all.extend(lat);
-        errors += e;
-    }
+    let (all, errors) = join_load(loops).await?;
     Ok(Load {
         requests_per_sec: all.len() as f64 / window.as_secs_f64(),
         latency: Summary::of(&all).context("no successful GetOrchestratorStatus call")?,

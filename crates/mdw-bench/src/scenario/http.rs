@@ -17,7 +17,7 @@ use crate::lineup::Spec;
 use crate::procs::CpuSample;
 use crate::report::{Goal, Row, Unit};
 use crate::scenario::footprint::{Footprint, sample};
-use crate::scenario::{Deployment, Env};
+use crate::scenario::{Deployment, Env, join_load};
 use crate::stats::{Summary, ms};
 
 /// Keep-alive connections of the `/v1/status` load.
@@ -144,15 +144,7 @@ async fn status_load(addr: SocketAddr, pid: i32, window: Duration) -> anyhow::Re
     let r0 = CpuSample::take(pid)?;
     tokio::time::sleep_until(end.into()).await;
     let r1 = CpuSample::take(pid)?;
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for l in loops {
-        let joined = tokio::task::spawn_blocking(move || l.join()).await?;
-        let (lat, e) =
-            joined.map_err(|_| anyhow::anyhow!("a load generator thread panicked"))??;
-        all.extend(lat);
-        errors += e;
-    }
+    let (all, errors) = join_load(loops).await?;
     Ok(StatusLoad {
         requests_per_sec: all.len() as f64 / window.as_secs_f64(),
         latency: Summary::of(&all).context("no successful GET /v1/status")?,

@@ -243,3 +243,21 @@ impl Deployment {
         drop(self.dir);
     }
 }
+
+/// What one load generator thread measured: every latency in ms, and how many requests
+/// failed.
+pub(crate) type LoadResult = anyhow::Result<(Vec<f64>, usize)>;
+
+/// Waits for the load generator threads (off the runtime) and merges what they measured.
+pub(crate) async fn join_load(loops: Vec<std::thread::JoinHandle<LoadResult>>) -> LoadResult {
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for l in loops {
+        let joined = tokio::task::spawn_blocking(move || l.join()).await?;
+        let (lat, e) =
+            joined.map_err(|_| anyhow::anyhow!("a load generator thread panicked"))??;
+        all.extend(lat);
+        errors += e;
+    }
+    Ok((all, errors))
+}
