@@ -100,8 +100,11 @@ impl Orchestrator {
             &rows.nodes,
         )));
 
-        let (known, adopt, mut left) =
+        let (known, adopt, mut left, orphans) =
             left_behind(&config, previous.as_ref(), &options, marked_dir).await;
+        if !orphans.is_empty() {
+            tokio::spawn(stop_orphans(orphans));
+        }
 
         let mut task_txs = Vec::new();
         let mut tasks = JoinSet::new();
@@ -225,9 +228,17 @@ impl Orchestrator {
     }
 }
 
+/// How long a process of a service that is no longer in the file gets after SIGTERM.
+const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A marked process group of a service that is no longer in the file, and its command.
+type Orphan = (crate::proc::strays::Stray, Vec<String>);
+
 /// What a previous Russell left running, per service: what its state file recorded
 /// (`known`), what to adopt (a recorded process still alive with the same start time, or
-/// with `adopt`, the newest process found by its marks), and the second copies to stop.
+/// with `adopt`, the newest process found by its marks), and the second copies to stop;
+/// and the marked groups of services the file no longer has (removed by a reload or an
+/// edit while a Russell that would have stopped them crashed), which nothing will adopt.
 async fn left_behind(
     config: &Config,
     previous: Option<&StateFile>,
@@ -237,6 +248,7 @@ async fn left_behind(
     Vec<Option<ProcessRecord>>,
     Vec<Option<ProcessRecord>>,
     Vec<LeftBehind>,
+    Vec<Orphan>,
 ) {
     // What to adopt: records whose PID still runs with the same start time.
     let known: Vec<Option<ProcessRecord>> = config
@@ -249,6 +261,7 @@ async fn left_behind(
         .map(|rec| rec.filter(|r| options.adopt && crate::proc::alive(r.pid, r.start_time)))
         .collect();
     let mut left = vec![LeftBehind::default(); config.services.len()];
+    let mut orphans = Vec::new();
     if options.adopt {
         let recorded: Vec<u32> = known.iter().flatten().map(|r| r.pid).collect();
         let strays = tokio::task::spawn_blocking(move || {
@@ -272,6 +285,8 @@ async fn left_behind(
             {
                 let copy = command == config.services[idx].command;
                 by_service[idx].push((stray.record, copy));
+            } else {
+                orphans.push((stray, command));
             }
         }
         // A service with no recorded process left adopts its newest stray (an exact
@@ -292,7 +307,27 @@ async fn left_behind(
                 .collect();
         }
     }
-    (known, adopt, left)
+    (known, adopt, left, orphans)
+}
+
+/// Stops the marked groups of services that are no longer in the file: SIGTERM, then
+/// SIGKILL after [`ORPHAN_GRACE`]. Their names are unknown to this Russell, so they show
+/// only in its log.
+async fn stop_orphans(orphans: Vec<Orphan>) {
+    futures_util::future::join_all(orphans.into_iter().map(|(stray, command)| async move {
+        tracing::warn!(
+            service = %stray.short,
+            pid = stray.record.pid,
+            "stopping PID {} ({}): left running for service '{}', which is no longer in \
+             the services file",
+            stray.record.pid,
+            command.join(" "),
+            stray.short
+        );
+        let mut proc = crate::process::Proc::adopt(stray.record.pid, stray.record.start_time);
+        crate::process::stop(&mut proc, rustix::process::Signal::TERM, ORPHAN_GRACE).await;
+    }))
+    .await;
 }
 
 /// Where the FIFOs go: the directory the state file names if it is still usable, else a

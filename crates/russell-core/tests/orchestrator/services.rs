@@ -1009,3 +1009,21 @@ async fn spawn_failures_name_the_working_dir_program_or_env_file_at_fault() {
     );
     h.finish().await;
 }
+
+/// A marked process of a service the file no longer has (removed while a Russell that
+/// would have stopped it crashed) is stopped by the next Russell, not left running: no
+/// service will ever adopt it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_marked_process_of_a_service_no_longer_in_the_file_is_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let kept = service("kept", &["sleep", "1000"]);
+    let gone = service("gone", &["sleep", "1000"]);
+    let cfg = config(dir.path(), vec![kept], vec![]);
+    std::fs::create_dir_all(&cfg.russell.state_dir).unwrap();
+    let stray = Unrecorded::spawn(&gone, &cfg.russell.state_dir);
+    assert!(alive(stray.pid));
+    let h = Harness::new(cfg, true).await;
+    test_support::wait_until_async("the orphan stopped", LONG, || !alive(stray.pid)).await;
+    h.start_all_ok().await;
+    h.finish().await;
+}
