@@ -1,7 +1,7 @@
 //! Searching captured output: a filter (time window, regular expression) and the reader of
 //! a service's log files, the rotated ones included.
 //!
-//! On disk every line is `<time> <out|err> <text>` (written by `RotatingFile` in logs.rs):
+//! On disk every line is `<time> <out|err> <text>` (written by `RotatingFile` in logs/file.rs):
 //! the time is RFC 3339 in UTC with milliseconds, so the files stay plain text for `less`
 //! and `grep`, and sort by time. A line without that prefix (written by someone else) is
 //! read as stdout with the time of the line before it (the file's modification time when
