@@ -11,7 +11,7 @@ use serde::Serialize;
 use tonic::{Code, Status};
 
 use super::{Body, HttpView, metrics, sse};
-use crate::json::{ErrorJson, ServiceJson, StatusJson};
+use crate::json::{ErrorJson, ServiceJson};
 use crate::pb;
 use crate::server::{check_name, resolve, resolve_service, to_status};
 
@@ -157,10 +157,10 @@ async fn serve(view: &HttpView, route: Route) -> Response<Body> {
                 metrics::render(scrape),
             )
         }
-        Route::Status => {
-            let status = pb::OrchestratorStatus::from(&*orch.fresh_snapshot().await);
-            json(StatusCode::OK, &StatusJson::from(&status))
-        }
+        Route::Status => match view.api.status_json().await {
+            Ok(bytes) => full(StatusCode::OK, "application/json", bytes),
+            Err(e) => encode_failed(&e),
+        },
         Route::Events => sse::events(orch, view.closing.clone()),
         Route::Service(name) => match service(view, &name).await {
             Ok(svc) => json(StatusCode::OK, &svc),
@@ -177,12 +177,11 @@ async fn serve(view: &HttpView, route: Route) -> Response<Body> {
 async fn service(view: &HttpView, name: &str) -> Result<ServiceJson, Status> {
     let orch = view.api.orch();
     let short = resolve(orch, "name", name)?;
-    let status = pb::OrchestratorStatus::from(&*orch.fresh_snapshot().await);
-    status
-        .services
+    let snap = orch.fresh_snapshot().await;
+    snap.services
         .iter()
         .find(|s| s.short_name == short)
-        .map(ServiceJson::from)
+        .map(|s| ServiceJson::from(&pb::ServiceStatus::from(&**s)))
         .ok_or_else(|| {
             Status::not_found(format!(
                 "'{short}' is an external dependency: GET /v1/status lists its state"
@@ -252,20 +251,24 @@ fn error(status: StatusCode, code: &str, message: String) -> Response<Body> {
 fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     match serde_json::to_vec(value) {
         Ok(bytes) => full(status, "application/json", bytes),
-        Err(e) => full(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "text/plain; charset=utf-8",
-            format!("could not encode the answer: {e}").into_bytes(),
-        ),
+        Err(e) => encode_failed(&e),
     }
+}
+
+fn encode_failed(e: &serde_json::Error) -> Response<Body> {
+    full(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "text/plain; charset=utf-8",
+        format!("could not encode the answer: {e}"),
+    )
 }
 
 fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
     full(status, content_type, body.into_bytes())
 }
 
-fn full(status: StatusCode, content_type: &'static str, bytes: Vec<u8>) -> Response<Body> {
-    let mut resp = Response::new(Full::new(Bytes::from(bytes)).boxed());
+fn full(status: StatusCode, content_type: &'static str, bytes: impl Into<Bytes>) -> Response<Body> {
+    let mut resp = Response::new(Full::new(bytes.into()).boxed());
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));

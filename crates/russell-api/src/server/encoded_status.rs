@@ -1,4 +1,5 @@
-//! GetOrchestratorStatus served from encoded bytes.
+//! GetOrchestratorStatus served from encoded bytes (and the HTTP view's `GET /v1/status`
+//! from kept JSON the same way).
 //!
 //! With a few hundred services a reply is tens of KiB, and converting the snapshot to
 //! protobuf and encoding it (hundreds of small allocations) was most of a status request's
@@ -33,23 +34,52 @@ const PATH: &str = "/mdw.russell.v1.RussellService/GetOrchestratorStatus";
 /// Longest time an encoded reply is reused for an unchanged snapshot.
 pub(super) const REFRESH: Duration = Duration::from_millis(200);
 
-/// The last encoded reply: the snapshot it shows, when it was encoded, the bytes.
+/// A reply built from a snapshot (encoded protobuf, or the HTTP view's JSON): the
+/// snapshot it shows, when it was built, the bytes.
 #[derive(Default)]
 pub(super) struct Cache(Mutex<Option<(Arc<russell_core::Snapshot>, Instant, Bytes)>>);
+
+impl Cache {
+    /// The kept reply if it was built from `snap` less than [`REFRESH`] ago, else `build`'s
+    /// (kept when it succeeds).
+    fn reply<E>(
+        &self,
+        snap: Arc<russell_core::Snapshot>,
+        build: impl FnOnce(&russell_core::Snapshot) -> Result<Bytes, E>,
+    ) -> Result<Bytes, E> {
+        let mut cache = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((seen, at, bytes)) = cache.as_ref()
+            && Arc::ptr_eq(seen, &snap)
+            && at.elapsed() < REFRESH
+        {
+            return Ok(bytes.clone());
+        }
+        let bytes = build(&snap)?;
+        *cache = Some((snap, Instant::now(), bytes.clone()));
+        Ok(bytes)
+    }
+}
 
 /// The encoded status reply (fresh per [`REFRESH`] and per snapshot change).
 pub(super) async fn encoded(api: &RussellApi) -> Bytes {
     let snap = api.orch.fresh_snapshot().await;
-    let mut cache = api.encoded.0.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some((seen, at, bytes)) = cache.as_ref()
-        && Arc::ptr_eq(seen, &snap)
-        && at.elapsed() < REFRESH
-    {
-        return bytes.clone();
+    let built = api.encoded.reply(snap, |s| {
+        Ok::<_, Infallible>(Bytes::from(pb::OrchestratorStatus::from(s).encode_to_vec()))
+    });
+    match built {
+        Ok(bytes) => bytes,
+        Err(never) => match never {},
     }
-    let bytes = Bytes::from(pb::OrchestratorStatus::from(&*snap).encode_to_vec());
-    *cache = Some((snap, Instant::now(), bytes.clone()));
-    bytes
+}
+
+/// `GET /v1/status`'s JSON (the shape of `mdw status --json`), kept like [`encoded`]:
+/// building it for 200 services costs far more than serving it.
+pub(super) async fn status_json(api: &RussellApi) -> Result<Bytes, serde_json::Error> {
+    let snap = api.orch.fresh_snapshot().await;
+    api.status_json.reply(snap, |s| {
+        let status = pb::OrchestratorStatus::from(s);
+        serde_json::to_vec(&crate::json::StatusJson::from(&status)).map(Bytes::from)
+    })
 }
 
 /// The status reply as a message: [`encoded`], decoded (for the generated trait method).

@@ -101,6 +101,8 @@ pub struct RussellApi {
     closing: watch::Receiver<bool>,
     /// The last encoded GetOrchestratorStatus reply.
     encoded: Arc<encoded_status::Cache>,
+    /// The last JSON of the HTTP view's `GET /v1/status`.
+    status_json: Arc<encoded_status::Cache>,
     /// Calls of both services, for GetMetrics.
     metrics: Arc<gate::Metrics>,
     /// The state directory given on Russell's command line: it overrides the file's at
@@ -127,6 +129,7 @@ impl RussellApi {
             shutdown,
             closing,
             encoded: Arc::default(),
+            status_json: Arc::default(),
             metrics: Arc::default(),
             state_dir: None,
         }
@@ -143,6 +146,11 @@ impl RussellApi {
     /// The orchestrator this API serves.
     pub(crate) fn orch(&self) -> &Orchestrator {
         &self.orch
+    }
+
+    /// The status as the HTTP view's JSON, built once per snapshot (encoded_status.rs).
+    pub(crate) async fn status_json(&self) -> Result<bytes::Bytes, serde_json::Error> {
+        encoded_status::status_json(self).await
     }
 
     /// Calls of both gRPC services and of the HTTP view.
